@@ -1,0 +1,60 @@
+# The one place Relais's commands live. README and CI call these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+RASA      := $(BIN)/rasa
+RELAIS    := $(BIN)/relais
+STAMP     := $(VENV)/.installed-stamp
+MODEL_STAMP := models/.trained-stamp
+# What a model is trained from: a change to any of these retrains, nothing else does.
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard relais/nlu/*.py) relais/language.py
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: help install train seed run test validate nlu-eval eval clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+install: $(STAMP)  ## build .venv with Python 3.10 and the pinned packages
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || "$$(scripts/find-python310)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==24.3.1"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $@
+
+train: $(MODEL_STAMP)  ## train the Rasa model, only if data, domain or config changed
+
+$(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
+	@mkdir -p models
+	$(RASA) train --fixed-model-name relais --out models
+	@touch $@
+
+seed: $(STAMP)  ## create the demo customers and bookings (idempotent)
+	$(RELAIS) seed
+
+run: install train seed  ## start the action server and Rasa; talk to the bot
+	@scripts/run.sh
+
+test: install train  ## run every test (unit, integration, stories, servers)
+	$(BIN)/python -m pytest -q
+
+validate: install  ## check the training data (fails on warnings that matter)
+	$(RASA) data validate --fail-on-warnings
+
+nlu-eval: install  ## score our NLU on a held-out 20% of our own examples (macro-F1 >= 0.90)
+	@rm -rf reports/nlu-split && mkdir -p reports/nlu-split
+	$(RASA) data split nlu --training-fraction 0.8 --random-seed 11 --out reports/nlu-split
+	$(RASA) train nlu --nlu reports/nlu-split/training_data.yml --out reports/nlu-split --fixed-model-name nlu-heldout
+	$(RASA) test nlu --nlu reports/nlu-split/test_data.yml --model reports/nlu-split/nlu-heldout.tar.gz --out reports/nlu
+	$(RELAIS) nlu-check reports/nlu/intent_report.json --min-f1 0.90
+
+eval: install train  ## score triage on ../shared/data/eval, write reports/eval.json
+	$(RELAIS) eval
+
+clean:  ## remove the model, reports and demo database (keeps .venv)
+	rm -rf models reports/*.json reports/nlu reports/nlu-split var results

@@ -1,0 +1,161 @@
+"""What an action knows about the current turn: the message, the customer, the language."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions import queries
+from actions.texts import say
+from relais.brand import Brand
+from relais.language import OTHER, SUPPORTED
+from relais.records import Booking, Customer
+
+REFERENCE = re.compile(r"\bXY(?=[0-9A-Z]{0,3}[A-Z])[0-9A-Z]{4}\b", re.IGNORECASE)
+FLIGHT_NUMBER = re.compile(r"\bXY ?\d{3}\b", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Below this, the detected language of a message is not trusted over the conversation's.
+LANGUAGE_CONFIDENCE = 0.65
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetimes the records use."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Turn:
+    """The latest customer message as parsed by Rasa."""
+
+    text: str
+    intent: str
+    confidence: float
+    detected_language: str | None
+    language_confidence: float
+    entities: list[dict[str, Any]]
+    ranking: list[dict[str, Any]]
+
+    @classmethod
+    def from_tracker(cls, tracker: Tracker) -> "Turn":
+        latest = tracker.latest_message or {}
+        intent = latest.get("intent") or {}
+        return cls(
+            text=_CONTROL.sub(" ", latest.get("text") or "").strip(),
+            intent=intent.get("name") or "",
+            confidence=float(intent.get("confidence") or 0.0),
+            detected_language=latest.get("language"),
+            language_confidence=float(latest.get("language_confidence") or 0.0),
+            entities=list(latest.get("entities") or []),
+            ranking=list(latest.get("intent_ranking") or []),
+        )
+
+    def references(self) -> list[str]:
+        """Booking references in the message: the extractor's, then any the regex sees."""
+        found = [
+            str(e["value"]).upper()
+            for e in self.entities
+            if e.get("entity") == "booking_reference" and e.get("value")
+        ]
+        found += [m.group(0).upper() for m in REFERENCE.finditer(self.text)]
+        return list(dict.fromkeys(r for r in found if REFERENCE.fullmatch(r)))
+
+    def flight_numbers(self) -> list[str]:
+        found = [m.group(0).replace(" ", "").upper() for m in FLIGHT_NUMBER.finditer(self.text)]
+        return list(dict.fromkeys(found))
+
+    @property
+    def has_letters(self) -> bool:
+        return any(ch.isalpha() for ch in self.text)
+
+
+@dataclass
+class Context:
+    """One action's view of the conversation; collects the replies and the slot changes."""
+
+    tracker: Tracker
+    dispatcher: CollectingDispatcher
+    session: Session
+    brand: Brand
+    turn: Turn
+    customer: Customer | None
+    lang: str
+    now: datetime
+    events: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        tracker: Tracker,
+        dispatcher: CollectingDispatcher,
+        session: Session,
+        brand: Brand,
+    ) -> "Context":
+        turn = Turn.from_tracker(tracker)
+        customer = queries.customer_for_sender(session, tracker.sender_id)
+        return cls(
+            tracker=tracker,
+            dispatcher=dispatcher,
+            session=session,
+            brand=brand,
+            turn=turn,
+            customer=customer,
+            lang=choose_language(turn, tracker.get_slot("language"), customer, brand),
+            now=utcnow(),
+        )
+
+    def say(self, key: str, buttons: list[dict[str, str]] | None = None, **values: Any) -> str:
+        """Sends the text `key` in the conversation's language, filled with `values`."""
+        text = say(key, self.lang, **values)
+        self.dispatcher.utter_message(text=text, buttons=buttons or [])
+        return text
+
+    def say_text(self, key: str, **values: Any) -> str:
+        """The text `key` in the conversation's language, without sending it."""
+        return say(key, self.lang, **values)
+
+    def set(self, slot: str, value: Any) -> None:
+        self.events.append(SlotSet(slot, value))
+
+    def slot(self, name: str) -> Any:
+        for event in reversed(self.events):
+            if isinstance(event, dict) and event.get("event") == "slot" and event.get("name") == name:
+                return event.get("value")
+        return self.tracker.get_slot(name)
+
+    @property
+    def first_name(self) -> str:
+        return self.customer.full_name.split()[0] if self.customer else ""
+
+
+def choose_language(
+    turn: Turn, previous: str | None, customer: Customer | None, brand: Brand
+) -> str:
+    """The message's language when clear; else the conversation's, the customer's, the brand's."""
+    detected = turn.detected_language
+    if detected in SUPPORTED and turn.language_confidence >= LANGUAGE_CONFIDENCE:
+        return str(detected)
+    if previous in SUPPORTED:
+        return str(previous)
+    if customer is not None and customer.preferred_language in SUPPORTED:
+        return str(customer.preferred_language)
+    if detected in SUPPORTED and detected != OTHER and turn.language_confidence > 0.5:
+        return str(detected)
+    return brand.default_language
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, to match 'montreal' with 'Montréal'."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def booking_city(booking: Booking) -> str:
+    """The destination of a booking's first segment (where the trip goes)."""
+    return booking.segments[0].flight.destination_city if booking.segments else ""

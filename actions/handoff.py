@@ -1,0 +1,124 @@
+"""Handing a conversation to a person: one specific message, the payload, and a pause.
+
+The payload travels in the bot's response as a custom JSON message `{"relais_handoff": {...}}`;
+the gateway (bot/) turns it into an escalation in the agents' queue.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk.events import ConversationPaused, SlotSet
+
+from actions import queries
+from actions.context import Context
+from relais.policy import Decision
+from relais.records import Booking
+
+HANDOFF_KEY = "relais_handoff"
+_TOPICS_EN = {
+    "flight_status": "the status of a flight",
+    "book_flight": "booking a new flight",
+    "change_booking": "changing a booking",
+    "cancel_booking": "cancelling a booking",
+    "refund_status": "a refund",
+    "baggage_allowance": "baggage allowance",
+    "lost_baggage": "a missing or damaged bag",
+    "check_in": "check-in",
+    "seat_selection": "seats",
+    "special_assistance": "special assistance",
+    "loyalty_points": "loyalty points",
+    "travel_documents": "travel documents",
+    "contact_hours": "how to reach support",
+    "human_request": "speaking to a person",
+    "complaint": "a complaint",
+}
+
+
+def escalate(ctx: Context, decision: Decision) -> None:
+    """Tells the customer, once and specifically, that a colleague takes over; pauses the bot."""
+    booking = _booking(ctx)
+    topic = _topic(ctx)
+    ctx.say(_message_key(topic, booking), **_message_values(ctx, booking))
+    payload = {
+        "reasons": list(decision.reasons),
+        "priority": decision.priority,
+        "summary": summary(ctx, booking, topic, decision),
+        "language": ctx.lang,
+        "intent": ctx.turn.intent,
+        "topic": topic,
+        "booking_reference": booking.reference if booking else None,
+        "customer_id": ctx.customer.id if ctx.customer else None,
+        "entities": [
+            {"entity": e.get("entity"), "value": e.get("value")} for e in ctx.turn.entities
+        ],
+    }
+    ctx.dispatcher.utter_message(json_message={HANDOFF_KEY: payload})
+    ctx.events.extend(
+        [SlotSet("pending_offer", None), SlotSet("misunderstood_streak", 0), ConversationPaused()]
+    )
+
+
+def _booking(ctx: Context) -> Booking | None:
+    """The booking already known in this conversation, without asking anything."""
+    for reference in ctx.turn.references() + [ctx.slot("booking_reference")]:
+        if reference:
+            booking = queries.booking_by_reference(ctx.session, reference)
+            if booking is not None and (ctx.customer is None or booking.customer_id == ctx.customer.id):
+                return booking
+    return None
+
+
+def _topic(ctx: Context) -> str:
+    """What the customer wants: this message's request, else the latest one before it."""
+    if ctx.turn.intent in _TOPICS_EN and ctx.turn.intent not in ("human_request", "complaint"):
+        return ctx.turn.intent
+    for event in reversed(ctx.tracker.events):
+        if event.get("event") == "user":
+            name = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if name in _TOPICS_EN and name not in ("human_request", "complaint"):
+                return str(name)
+    return ctx.turn.intent
+
+
+def _message_key(topic: str, booking: Booking | None) -> str:
+    if booking is None:
+        return "handoff.general"
+    if topic == "lost_baggage" and booking.baggage_reports:
+        return "handoff.lost_baggage"
+    if topic == "refund_status" and booking.refunds:
+        return "handoff.refund"
+    return "handoff.booking"
+
+
+def _message_values(ctx: Context, booking: Booking | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"name": ctx.first_name}
+    if booking is not None:
+        flight = booking.segments[0].flight if booking.segments else None
+        values.update(
+            ref=booking.reference,
+            flight=flight.number if flight else booking.reference,
+            city=flight.destination_city if flight else "",
+        )
+    return values
+
+
+def summary(ctx: Context, booking: Booking | None, topic: str, decision: Decision) -> str:
+    """One paragraph for the agent: who, what they want, the booking, what the bot saw."""
+    who = "An unidentified customer"
+    if ctx.customer is not None:
+        c = ctx.customer
+        who = f"{c.full_name} ({c.loyalty_tier} tier, prefers {c.preferred_language})"
+    parts = [f"{who} wants help with {_TOPICS_EN.get(topic, topic or 'an unclear request')}."]
+    if booking is not None:
+        legs = ", ".join(
+            f"{s.flight.number} {s.flight.origin_city} → {s.flight.destination_city} "
+            f"{s.flight.scheduled_departure:%d %b %H:%M} UTC ({s.flight.status})"
+            for s in booking.segments
+        )
+        parts.append(f"Booking {booking.reference}, {booking.fare_family} fare: {legs}.")
+    entities = [f"{e.get('entity')}={e.get('value')}" for e in ctx.turn.entities]
+    if entities:
+        parts.append("Entities: " + ", ".join(entities) + ".")
+    parts.append(f'Last message ({ctx.lang}): "{ctx.turn.text[:300]}".')
+    parts.append("Reasons: " + ", ".join(decision.reasons) + f"; priority {decision.priority}.")
+    return " ".join(parts)

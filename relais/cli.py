@@ -1,0 +1,115 @@
+"""The `relais` command: seed the demo data, triage messages, chat, evaluate."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from relais.config import settings
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from relais.db import create_all, get_engine, session_scope
+    from relais.seed import seed
+
+    anchor = date.fromisoformat(args.anchor) if args.anchor else datetime.now(timezone.utc).date()
+    create_all(get_engine())
+    with session_scope() as session:
+        report = seed(session, anchor=anchor, reset=args.reset)
+    state = "created" if report.created else "already present (use --reset to recreate)"
+    print(f"demo data {state} in {settings().database_url}")
+    print(json.dumps(report.counts, sort_keys=True))
+    return 0
+
+
+def _triage(args: argparse.Namespace) -> int:
+    from relais.triage import Triage, TriageError, read_inputs, run
+
+    try:
+        triage = Triage.load(Path(args.model) if args.model else None)
+    except TriageError as error:
+        print(f"relais triage: {error}", file=sys.stderr)
+        return 2
+    errors = run(read_inputs(sys.stdin), sys.stdout, triage)
+    if errors:
+        print(f"relais triage: {errors} invalid input line(s), see the error lines", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from relais.evaluate import evaluate, table
+    from relais.triage import Triage
+
+    triage = Triage.load(Path(args.model) if args.model else None)
+    report = evaluate(Path(args.data), triage)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(table(report))
+    print(f"\nwritten to {out}")
+    missed = [m for m, t in report["targets"].items() if not t["met"]]
+    return 1 if missed else 0
+
+
+def _nlu_check(args: argparse.Namespace) -> int:
+    report = json.loads(Path(args.report).read_text(encoding="utf-8"))
+    macro = report["macro avg"]["f1-score"]
+    weakest = sorted(
+        (v["f1-score"], k) for k, v in report.items() if isinstance(v, dict) and "support" in v
+        and k not in ("macro avg", "weighted avg", "micro avg")
+    )[:5]
+    print(f"intent macro-F1 {macro:.3f} (minimum {args.min_f1:.2f})")
+    print("weakest intents: " + ", ".join(f"{k} {f:.2f}" for f, k in weakest))
+    return 0 if macro >= args.min_f1 else 1
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from relais.chat import chat
+
+    return chat(args.url or settings().rasa_url, args.sender)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="relais", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("seed", help="create the demo customer records (idempotent)")
+    s.add_argument("--anchor", help="date the demo trips are placed around (default: today, UTC)")
+    s.add_argument("--reset", action="store_true", help="delete and recreate the demo records")
+    s.set_defaults(func=_seed)
+
+    t = sub.add_parser("triage", help='JSON lines {"text": ...} on stdin → one decision per line')
+    t.add_argument("--model", help="model archive (default: the latest in models/)")
+    t.set_defaults(func=_triage)
+
+    e = sub.add_parser("eval", help="score triage on the public evaluation files")
+    e.add_argument("--data", default=str(settings().repo_root.parent / "shared" / "data" / "eval"))
+    e.add_argument("--model", help="model archive (default: the latest in models/)")
+    e.add_argument("--out", default=str(settings().repo_root / "reports" / "eval.json"))
+    e.set_defaults(func=_eval)
+
+    n = sub.add_parser("nlu-check", help="fail when Rasa's intent report is below a macro-F1")
+    n.add_argument("report")
+    n.add_argument("--min-f1", type=float, default=0.90)
+    n.set_defaults(func=_nlu_check)
+
+    c = sub.add_parser("chat", help="talk to the running bot from the terminal")
+    c.add_argument("--url", help="Rasa server URL (default: RASA_URL or http://127.0.0.1:5005)")
+    c.add_argument("--sender", default="web:demo-camille",
+                   help="who you are: web:demo-camille, telegram:100002, x:…, or any id")
+    c.set_defaults(func=_chat)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Starts the action server and the Rasa server, waits until both answer, and reports a crash.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+RASA_PORT=${RASA_PORT:-5005}
+ACTIONS_PORT=${ACTIONS_PORT:-5055}
+mkdir -p var/log
+export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
+
+pids=()
+stop() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; }
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+
+$BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
+pids+=($!)
+$BIN/rasa run --enable-api --port "$RASA_PORT" --model models >var/log/rasa.log 2>&1 &
+pids+=($!)
+
+wait_for() {  # name url pid
+  for _ in $(seq 1 180); do
+    curl -fs "$2" >/dev/null 2>&1 && return 0
+    if ! kill -0 "$3" 2>/dev/null; then
+      echo "$1 exited during start-up; last lines of its log:" >&2
+      tail -n 20 "var/log/$1.log" >&2
+      return 1
+    fi
+    sleep 1
+  done
+  echo "$1 did not answer at $2 within 180 s (see var/log/$1.log)" >&2
+  return 1
+}
+wait_for actions "http://127.0.0.1:$ACTIONS_PORT/health" "${pids[0]}" || exit 1
+wait_for rasa "http://127.0.0.1:$RASA_PORT/status" "${pids[1]}" || exit 1
+
+cat <<MSG
+Relais is running.
+  Rasa server (REST channel): http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
+  Action server:              http://127.0.0.1:$ACTIONS_PORT/webhook
+  Logs:                       var/log/rasa.log, var/log/actions.log
+Talk to it from another terminal:   .venv/bin/relais chat --sender web:demo-camille
+Stop with Ctrl-C.
+MSG
+if [ -t 0 ]; then
+  $BIN/relais chat --sender "${RELAIS_SENDER:-web:demo-camille}"
+  exit 0
+fi
+# Without a terminal: keep serving, and say so if one of the servers dies.
+while true; do
+  for i in 0 1; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      name=$([ "$i" = 0 ] && echo actions || echo rasa)
+      echo "the $name server stopped; last lines of var/log/$name.log:" >&2
+      tail -n 20 "var/log/$name.log" >&2
+      exit 1
+    fi
+  done
+  sleep 2
+done

@@ -1,0 +1,92 @@
+"""Starts a real action server and a real Rasa server for integration tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+MODEL = ROOT / "models" / "relais.tar.gz"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Servers:
+    rasa_url: str
+    actions_url: str
+
+    def say(self, sender: str, text: str) -> list[dict]:
+        response = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+
+def _wait(url: str, process: subprocess.Popen, log: Path, limit: float = 240) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up in {limit}s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def running(workdir: Path, database_url: str) -> Iterator[Servers]:
+    """Action server and Rasa server on free ports, with their own database and endpoints."""
+    if not MODEL.exists():
+        raise RuntimeError(f"{MODEL} is missing: run `make train` first")
+    actions_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
+    env = {**os.environ, "DATABASE_URL": database_url, "RASA_TELEMETRY_ENABLED": "false",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
+    processes = []
+    try:
+        with actions_log.open("w") as alog, rasa_log.open("w") as rlog:
+            actions = subprocess.Popen(
+                [str(BIN / "rasa"), "run", "actions", "--actions", "actions",
+                 "--port", str(actions_port)],
+                cwd=ROOT, env=env, stdout=alog, stderr=subprocess.STDOUT,
+            )
+            processes.append(actions)
+            rasa = subprocess.Popen(
+                [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port),
+                 "--model", str(MODEL), "--endpoints", str(endpoints)],
+                cwd=ROOT, env=env, stdout=rlog, stderr=subprocess.STDOUT,
+            )
+            processes.append(rasa)
+            _wait(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
+            _wait(f"http://127.0.0.1:{rasa_port}/status", rasa, rasa_log)
+            yield Servers(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

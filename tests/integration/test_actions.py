@@ -1,0 +1,337 @@
+"""Every action against a seeded SQLite database: found, not found, ambiguous, both languages."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import handler
+from actions.escalation import Escalate, Fallback
+from relais import config
+from relais.db import create_all, dispose_engines, get_engine, session_scope
+from relais.seed import seed
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    path = tmp_path_factory.mktemp("db") / "relais.db"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DATABASE_URL", f"sqlite:///{path}")
+    config.settings.cache_clear()
+    create_all(get_engine())
+    with session_scope() as session:
+        seed(session, anchor=datetime.now(timezone.utc).date())
+    yield
+    dispose_engines()
+    mp.undo()
+    config.settings.cache_clear()
+
+
+def tracker(
+    text: str,
+    intent: str,
+    *,
+    sender: str = "web:demo-james",
+    lang: str = "en",
+    confidence: float = 0.95,
+    slots: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    ranking: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]] | None = None,
+) -> Tracker:
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {"misunderstood_streak": 0, "reference_failures": 0, **(slots or {})},
+            "latest_message": {
+                "text": text,
+                "intent": {"name": intent, "confidence": confidence},
+                "entities": entities or [],
+                "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
+                "language": lang,
+                "language_confidence": 0.95,
+            },
+            "events": events or [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
+
+
+def run(action_intent: str, t: Tracker) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Runs the action for an intent; returns (texts, custom payloads, events)."""
+    action = {"escalate": Escalate, "fallback": Fallback}.get(action_intent) or handler(action_intent)
+    dispatcher = CollectingDispatcher()
+    events = action().run(dispatcher, t, {})
+    texts = [m["text"] for m in dispatcher.messages if m.get("text")]
+    customs = [m["custom"] for m in dispatcher.messages if m.get("custom")]
+    return texts, customs, events
+
+
+def slot(events: list[dict[str, Any]], name: str) -> Any:
+    values = [e["value"] for e in events if e.get("event") == "slot" and e.get("name") == name]
+    return values[-1] if values else None
+
+
+def paused(events: list[dict[str, Any]]) -> bool:
+    return any(e.get("event") == "pause" for e in events)
+
+
+# --- flight status ---------------------------------------------------------------------
+
+def test_delayed_flight_is_told_with_the_records_numbers_in_english() -> None:
+    texts, _, events = run("flight_status", tracker("is my flight on time?", "flight_status"))
+    assert len(texts) == 1
+    text = texts[0]
+    assert "XY123 Paris → Montréal" in text and "delayed 45 min" in text
+    assert "new departure 14:25" in text and "gate B12" in text
+    assert slot(events, "booking_reference") == "XY7T2M"
+
+
+def test_delayed_flight_in_french() -> None:
+    texts, _, _ = run("flight_status", tracker("mon vol est à l'heure ?", "flight_status", lang="fr"))
+    assert "XY123 Paris → Montréal" in texts[0] and "45 min de retard" in texts[0]
+    assert "14h25" in texts[0] and "porte B12" in texts[0]
+
+
+def test_two_upcoming_trips_get_one_specific_question() -> None:
+    texts, _, events = run(
+        "flight_status", tracker("mon vol est à l'heure ?", "flight_status", sender="telegram:100001", lang="fr")
+    )
+    assert texts[0].startswith("Quel voyage — XY4K2P pour Lyon le ")
+    assert "XY9QW1 pour Nice le" in texts[0]
+    assert slot(events, "pending_intent") == "flight_status"
+
+
+def test_naming_the_destination_answers_the_pending_question() -> None:
+    t = tracker("celui pour Nice", "book_flight", sender="telegram:100001", lang="fr",
+                slots={"pending_intent": "flight_status"})
+    texts, _, events = run("book_flight", t)
+    assert "XY221" in texts[0] and "Nice" in texts[0] and "à l'heure" in texts[0]
+    assert slot(events, "booking_reference") == "XY9QW1"
+
+
+def test_anonymous_customer_is_asked_for_the_reference_then_answered() -> None:
+    texts, _, events = run("flight_status", tracker("is my flight delayed", "flight_status", sender="web:nobody"))
+    assert "reference" in texts[0] and slot(events, "pending_intent") == "flight_status"
+    t = tracker("it's xy7t2m", "provide_booking_reference", sender="web:nobody",
+                slots={"pending_intent": "flight_status"})
+    texts, _, events = run("provide_booking_reference", t)
+    assert "delayed 45 min" in texts[0]
+    assert slot(events, "pending_intent") is None
+
+
+def test_flight_number_is_looked_up_directly() -> None:
+    texts, _, _ = run("flight_status", tracker("is XY 456 flying?", "flight_status", sender="web:nobody"))
+    assert "XY456 Nice → London" in texts[0] and "cancelled" in texts[0]
+
+
+def test_unknown_flight_number_is_said_to_be_unknown() -> None:
+    texts, _, _ = run("flight_status", tracker("status of XY999", "flight_status"))
+    assert "can't find a flight XY999" in texts[0]
+
+
+# --- references ---------------------------------------------------------------------------
+
+def test_unknown_reference_twice_then_a_person_is_offered_and_accepted() -> None:
+    sender = "web:nobody"
+    texts, _, events = run("flight_status", tracker("status XY0ZZ9?", "flight_status", sender=sender))
+    assert "can't find a booking with the reference XY0ZZ9" in texts[0]
+    assert slot(events, "reference_failures") == 1
+    t = tracker("XY0ZZ8", "provide_booking_reference", sender=sender,
+                slots={"reference_failures": 1, "pending_intent": "flight_status"})
+    texts, _, events = run("provide_booking_reference", t)
+    assert "XY0ZZ8 doesn't match any booking either" in texts[0] and "colleague" in texts[0]
+    assert slot(events, "pending_offer") == "handoff"
+    texts, customs, events = run("affirm", tracker("yes", "affirm", sender=sender,
+                                                    slots={"pending_offer": "handoff"}))
+    assert customs[0]["relais_handoff"]["reasons"] == ["human_request"]
+    assert paused(events)
+
+
+def test_someone_elses_reference_is_not_shown() -> None:
+    texts, _, _ = run("flight_status", tracker("status of XY7T2M", "flight_status", sender="web:demo-camille"))
+    assert "can't find XY7T2M among the bookings on your account" in texts[0]
+    assert "Montréal" not in texts[0]
+
+
+def test_reference_with_sql_in_it_is_just_a_reference() -> None:
+    texts, _, _ = run(
+        "flight_status",
+        tracker("XY7T2M'; DROP TABLE bookings; --", "flight_status", sender="web:nobody"),
+    )
+    assert "delayed 45 min" in texts[0]
+    texts, _, _ = run("flight_status", tracker("XY7T2M", "flight_status", sender="web:nobody"))
+    assert "delayed 45 min" in texts[0]  # the table is still there
+
+
+def test_follow_up_uses_the_booking_of_the_conversation() -> None:
+    t = tracker("and my seat?", "seat_selection", sender="web:nobody", slots={"booking_reference": "XY7T2M"})
+    texts, _, _ = run("seat_selection", t)
+    assert "27C" in texts[0] and "XY123" in texts[0]
+
+
+# --- fare rules ------------------------------------------------------------------------------
+
+def test_change_fee_comes_from_the_fare() -> None:
+    texts, _, events = run("change_booking", tracker("can i change my flight", "change_booking"))
+    assert "change fee is €70.00" in texts[0] and "Standard" in texts[0]
+    assert slot(events, "pending_offer") == "handoff"
+
+
+def test_flex_fare_changes_free_and_light_fare_cannot_change() -> None:
+    sender = "telegram:100001"
+    texts, _, _ = run("change_booking", tracker("changer XY4K2P", "change_booking", sender=sender, lang="fr"))
+    assert "sans frais" in texts[0] and "Flex" in texts[0]
+    texts, _, _ = run("change_booking", tracker("change XY9QW1", "change_booking", sender=sender))
+    assert "can't be changed" in texts[0] and "Light" in texts[0]
+
+
+def test_cancellation_refund_amounts_follow_the_fare() -> None:
+    sender = "telegram:100001"
+    texts, _, _ = run("cancel_booking", tracker("cancel XY4K2P", "cancel_booking", sender=sender))
+    assert "gives back €" in texts[0] and "cancellation fee €0.00" in texts[0]
+    texts, _, _ = run("cancel_booking", tracker("annuler XY9QW1", "cancel_booking", sender=sender, lang="fr"))
+    assert "ne rembourse pas" in texts[0]
+
+
+def test_cancelled_flight_means_full_refund_or_free_rebooking() -> None:
+    texts, _, _ = run("cancel_booking", tracker("cancel my trip", "cancel_booking", sender="web:demo-liam"))
+    assert "XY5CX2" in texts[0] and "refunded in full" in texts[0]
+
+
+# --- refunds, baggage, documents, assistance, loyalty, contact ----------------------------------
+
+def test_refund_status_with_amount_and_date() -> None:
+    texts, _, _ = run("refund_status", tracker("where is my refund", "refund_status"))
+    assert "€182.40" in texts[0] and "XY7T2M" in texts[0] and "being processed" in texts[0]
+
+
+def test_annoyed_but_routine_refund_question_gets_an_apology_and_the_status() -> None:
+    t = tracker("3rd time asking, where is my refund for XY7T2M??", "refund_status", sender="web:nobody")
+    texts, customs, events = run("refund_status", t)
+    assert texts[0].startswith("Sorry for the wait")
+    assert "€182.40" in texts[1]
+    assert not customs and not paused(events)
+
+
+def test_refund_in_french() -> None:
+    texts, _, _ = run("refund_status", tracker("mon remboursement ?", "refund_status", lang="fr"))
+    assert "182,40 €" in texts[0] and "en cours de traitement" in texts[0]
+
+
+def test_lost_bag_report_status() -> None:
+    texts, _, _ = run("lost_baggage", tracker("ma valise ?", "lost_baggage", sender="web:demo-sophie", lang="fr"))
+    assert "CDGXY10234" in texts[0] and "Lyon (LYS)" in texts[0] and "XY602" in texts[0]
+
+
+def test_lost_bag_without_report_explains_how_to_report() -> None:
+    texts, _, events = run("lost_baggage", tracker("my bag is missing", "lost_baggage"))
+    assert "don't see a baggage report on XY7T2M" in texts[0]
+    assert slot(events, "pending_offer") == "handoff"
+
+
+def test_baggage_allowance_from_the_fare_or_general() -> None:
+    texts, _, _ = run("baggage_allowance", tracker("how many bags", "baggage_allowance"))
+    assert "XY7T2M (Standard fare)" in texts[0]
+    texts, _, _ = run("baggage_allowance", tracker("how many bags", "baggage_allowance", sender="web:nobody"))
+    assert "depends on the fare" in texts[0]
+
+
+def test_travel_documents_for_the_destination() -> None:
+    texts, _, _ = run("travel_documents", tracker("do i need a visa", "travel_documents"))
+    assert "Montréal (Canada)" in texts[0] and "eTA" in texts[0]
+
+
+def test_special_assistance_deadline() -> None:
+    texts, _, _ = run("special_assistance", tracker("wheelchair pls for XY8RT4", "special_assistance", sender="web:demo-olivia"))
+    assert "XY8RT4" in texts[0] and "No assistance is booked" in texts[0]
+
+
+def test_loyalty_points_in_both_languages() -> None:
+    texts, _, _ = run("loyalty_points", tracker("my points", "loyalty_points", sender="web:demo-camille"))
+    assert texts[0] == "Camille, you're a Gold member with 48,210 points."
+    texts, _, _ = run("loyalty_points", tracker("mes points", "loyalty_points", sender="web:demo-camille", lang="fr"))
+    assert texts[0] == "Camille, vous êtes membre Gold avec 48\u202f210 points."
+
+
+def test_contact_hours_say_open_or_when_back() -> None:
+    texts, _, _ = run("contact_hours", tracker("when are you open", "contact_hours"))
+    assert "08:00–20:00" in texts[0] and ("open right now" in texts[0] or "back" in texts[0])
+
+
+def test_greeting_names_the_customer_and_their_next_trip() -> None:
+    texts, _, _ = run("greet", tracker("hi", "greet", sender="x:200001", lang="fr"))
+    assert texts[0].startswith("Bonjour Camille ! C'est à propos de votre voyage XY4K2P pour Lyon")
+
+
+def test_book_flight_points_to_the_website_with_the_tier() -> None:
+    texts, _, _ = run("book_flight", tracker("need a ticket to rome", "book_flight", sender="web:demo-camille"))
+    assert "Gold member" in texts[0] and "celeste-air.example/book" in texts[0]
+
+
+# --- escalation and fallback --------------------------------------------------------------------
+
+def test_complaint_hands_over_with_reasons_priority_and_summary() -> None:
+    t = tracker("worst airline ever, XY7T2M still no refund", "complaint")
+    texts, customs, events = run("escalate", t)
+    assert len(texts) == 1 and "XY7T2M" in texts[0] and "colleague" in texts[0]
+    payload = customs[0]["relais_handoff"]
+    assert payload["reasons"] == ["complaint"] and payload["priority"] == 1
+    assert payload["booking_reference"] == "XY7T2M"
+    assert "James Miller" in payload["summary"] and "XY7T2M" in payload["summary"]
+    assert paused(events)
+
+
+def test_human_request_in_french_is_handed_over_in_french() -> None:
+    texts, customs, _ = run("escalate", tracker("un conseiller svp", "human_request", sender="web:demo-camille", lang="fr"))
+    assert "collègue" in texts[0] and customs[0]["relais_handoff"]["language"] == "fr"
+
+
+def test_first_fallback_asks_a_specific_question_the_second_hands_over() -> None:
+    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "refund_status", "confidence": 0.3},
+               {"name": "cancel_booking", "confidence": 0.2}]
+    texts, customs, events = run("fallback", tracker("money thing??", "nlu_fallback", confidence=0.45, ranking=ranking))
+    assert "a refund or cancelling a booking" in texts[0] and not customs
+    assert slot(events, "misunderstood_streak") == 1
+    t = tracker("banana", "nlu_fallback", confidence=0.3, slots={"misunderstood_streak": 1})
+    texts, customs, events = run("fallback", t)
+    assert customs[0]["relais_handoff"]["reasons"] == ["low_confidence"] and paused(events)
+
+
+def test_out_of_scope_names_what_the_bot_can_do() -> None:
+    texts, customs, _ = run("fallback", tracker("recipe for crêpes?", "out_of_scope", sender="web:nobody"))
+    assert "outside what I can do" in texts[0] and "refunds" in texts[0] and not customs
+
+
+# --- bad input -------------------------------------------------------------------------------------
+
+def test_empty_message() -> None:
+    texts, _, _ = run("fallback", tracker("   ", "nlu_fallback", confidence=0.0))
+    assert texts == ["Your message reached me empty. What can I help you with?"]
+
+
+def test_only_emoji() -> None:
+    texts, _, _ = run("fallback", tracker("😡😡😡", "nlu_fallback", confidence=0.2))
+    assert "emoji" in texts[0]
+
+
+def test_control_characters_are_ignored() -> None:
+    texts, _, _ = run("flight_status", tracker("status\x00\x07 XY7T2M", "flight_status", sender="web:nobody"))
+    assert "delayed 45 min" in texts[0]
+
+
+def test_another_language_gets_an_answer_in_both_of_ours() -> None:
+    t = tracker("hola, dónde está mi maleta", "lost_baggage", lang="other")
+    texts, _, _ = run("lost_baggage", t)
+    assert "English or French" in texts[0] and "anglais ou en français" in texts[0]
+
+
+def test_very_long_message_is_answered() -> None:
+    texts, _, _ = run("flight_status", tracker("is my flight on time " * 1000, "flight_status"))
+    assert "XY123" in texts[0]

@@ -249,7 +249,7 @@ def seed(session: Session, *, anchor: date, reset: bool = False) -> SeedReport:
     demo = _DemoRecords(anchor)
     demo.build()
     for rows in demo.tables():
-        # Added table by table so that ids follow the build order in every database.
+        # Always the same order of adds (and of cascades from them): the same ids everywhere.
         session.add_all(rows)
     session.flush()
     return SeedReport(created=True, counts=record_counts(session))
@@ -721,6 +721,8 @@ class _DemoRecords:
         rng = self.rng
         numbers = _RouteNumbers()
         returns: dict[Flight, Flight | None] = {}
+        # (number, day) pairs flown; two outbounds may otherwise come back on the same day.
+        flown: set[tuple[str, int]] = set()
         for origin, destination in ROUTES:
             outbound_number = numbers.next_for(AIRPORTS[origin], AIRPORTS[destination])
             inbound_number = f"XY{int(outbound_number[2:]) + 1:03d}"
@@ -733,7 +735,9 @@ class _DemoRecords:
                 )
                 inbound = None
                 stay = rng.randint(2, 12)
-                if rng.random() < 0.6 and day + stay <= LAST_DAY:
+                back = (inbound_number, day + stay)
+                if rng.random() < 0.6 and day + stay <= LAST_DAY and back not in flown:
+                    flown.add(back)
                     inbound = self.generated_flight(
                         inbound_number, destination, origin, day + stay, inbound_time
                     )
@@ -1005,7 +1009,6 @@ class _DemoRecords:
                 booking = rng.choice(bookings) if bookings and rng.random() < 0.8 else None
                 topic = self.booking_topic(booking) if booking else rng.choice(_GENERAL_TOPICS)
                 self.contact(customer, booking, topic, -rng.randint(8, 120), channels)
-        self.contacts.sort(key=lambda c: (c.created_at, c.customer.full_name))
 
     def booking_topic(self, booking: Booking) -> str:
         topics = list(_BOOKING_TOPICS)

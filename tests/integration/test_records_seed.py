@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relais.db import create_all, make_engine
+from relais.config import settings
+from relais.db import create_all, make_engine, session_scope
 from relais.records import (
     BAGGAGE_FILE_REFERENCE,
     BOOKING_REFERENCE,
@@ -86,6 +89,54 @@ def seed_into(url: str, anchor: date) -> Engine:
         seed(session, anchor=anchor)
         session.commit()
     return engine
+
+
+# -- the database layer ---------------------------------------------------------------------
+
+
+def test_foreign_keys_and_status_checks_are_enforced(seeded: Session) -> None:
+    seeded.add(
+        Contact(
+            customer_id=999_999,
+            channel="web",
+            topic="greet",
+            summary="-",
+            handled_by="bot",
+            created_at=MIDNIGHT,
+        )
+    )
+    with pytest.raises(IntegrityError):
+        seeded.flush()
+    seeded.rollback()
+    with pytest.raises(IntegrityError):
+        seeded.execute(text("UPDATE flights SET status = 'late'"))
+    seeded.rollback()
+
+
+def test_session_scope_commits_or_rolls_back(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        seed(session, anchor=ANCHOR)
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        session.execute(text("DELETE FROM contacts"))
+        raise RuntimeError("the block failed")
+    with session_scope(engine) as session:
+        assert session.execute(select(Contact)).first() is not None
+
+
+def test_the_sqlite_directory_is_made_with_the_engine_not_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "var" / "relais.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    settings.cache_clear()
+    try:
+        assert settings().database_url == f"sqlite:///{database}"
+        assert not database.parent.exists()
+        engine = make_engine()
+        assert database.parent.is_dir()
+        engine.dispose()
+    finally:
+        settings.cache_clear()
 
 
 # -- determinism and idempotence -----------------------------------------------------------

@@ -1,0 +1,32 @@
+"""A seeded demo database and real Rasa + action servers, shared by the server tests."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from relais.db import create_all, make_engine, session_scope
+from relais.seed import seed
+from tests.integration.servers import Servers, running
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file with the demo records, placed around today."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('servers-db') / 'relais.db'}"
+    engine = make_engine(url)
+    create_all(engine)
+    with session_scope(engine) as session:
+        seed(session, anchor=datetime.now(timezone.utc).date())
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str) -> Iterator[Servers]:
+    """A real action server and Rasa server (REST channel) on free ports."""
+    workdir: Path = tmp_path_factory.mktemp("servers")
+    with running(workdir, seeded_sqlite_url) as started:
+        yield started

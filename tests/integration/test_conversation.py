@@ -1,0 +1,69 @@
+"""Real Rasa server + real action server over the REST channel: multi-turn, both languages."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests.integration.servers import Servers
+
+pytestmark = pytest.mark.slow
+
+
+def texts(replies: list[dict]) -> list[str]:
+    return [r["text"] for r in replies if "text" in r]
+
+
+def handoffs(replies: list[dict]) -> list[dict]:
+    return [r["custom"]["relais_handoff"] for r in replies if "relais_handoff" in r.get("custom", {})]
+
+
+def test_english_conversation_keeps_the_booking_in_context(servers: Servers) -> None:
+    sender = f"web:guest-{uuid.uuid4().hex[:6]}"
+    first = texts(servers.say(sender, "is my flight delayed?"))
+    assert len(first) == 1 and "reference" in first[0]
+    second = " ".join(texts(servers.say(sender, "XY7T2M")))
+    assert "XY123 Paris → Montréal" in second and "delayed 45 min" in second and "gate B12" in second
+    third = " ".join(texts(servers.say(sender, "and my seat?")))
+    assert "27C" in third
+
+
+def test_french_conversation_and_a_switch_to_english(servers: Servers) -> None:
+    sender = "web:demo-camille"
+    first = " ".join(texts(servers.say(sender, "bonjour, mon vol est il a l'heure ?")))
+    assert first.startswith("Quel voyage — XY4K2P pour Lyon")
+    second = " ".join(texts(servers.say(sender, "celui pour Lyon")))
+    assert "XY311" in second and "à l'heure" in second
+    third = " ".join(texts(servers.say(sender, "how many points do I have on my account?")))
+    assert third == "Camille, you're a Gold member with 48,210 points."
+
+
+def test_asking_for_a_person_hands_over_once_and_pauses(servers: Servers) -> None:
+    sender = f"telegram:{uuid.uuid4().int % 10**9}"
+    replies = servers.say(sender, "I want to speak to a real person please")
+    payloads = handoffs(replies)
+    assert len(payloads) == 1 and "human_request" in payloads[0]["reasons"]
+    assert len(texts(replies)) == 1 and "colleague" in texts(replies)[0]
+    # Paused: the bot no longer answers; the person does.
+    assert servers.say(sender, "hello?") == []
+
+
+def test_unknown_reference_twice_offers_a_person(servers: Servers) -> None:
+    sender = f"web:guest-{uuid.uuid4().hex[:6]}"
+    servers.say(sender, "where is my refund")
+    one = " ".join(texts(servers.say(sender, "XY0QQ1")))
+    assert "can't find a booking with the reference XY0QQ1" in one
+    two = " ".join(texts(servers.say(sender, "XY0QQ2")))
+    assert "doesn't match any booking either" in two and "colleague" in two
+
+
+def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
+    sender = f"web:guest-{uuid.uuid4().hex[:6]}"
+    assert "emoji" in " ".join(texts(servers.say(sender, "😡😡😡")))
+    long_reply = texts(servers.say(f"{sender}-2", "where is my refund " + "x" * 20_000))
+    assert long_reply and long_reply[0]
+    injected = " ".join(texts(servers.say(f"{sender}-3", "refund XY7T2M'); DROP TABLE bookings;--")))
+    assert "€182.40" in injected
+    ctrl = texts(servers.say(f"{sender}-4", "\x00\x01\x02"))
+    assert ctrl and not re.search(r"[\x00-\x08]", ctrl[0])

@@ -1,0 +1,98 @@
+"""200 customers, 200 different messages: no reply text goes to many of them across requests.
+
+A reply shared by many customers is fine only when they asked the same thing about the same
+kind of data (every on-time flight gets the same sentence shape); one text sent whatever the
+request is the blanket auto-reply Relais exists to avoid.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import select
+
+from relais.db import make_engine, session_scope
+from relais.records import Booking, Customer, Flight
+from tests.integration.servers import Servers
+
+pytestmark = pytest.mark.slow
+
+CUSTOMERS = 200
+#: A normalised reply may reach at most this share of customers unless they share an intent.
+MAX_SHARE = 0.05
+
+REQUESTS = {
+    "flight_status": ["is {ref} on time?", "mon vol {ref} a du retard ?", "any delay on booking {ref}"],
+    "seat_selection": ["what seat do I have on {ref}", "c'est quoi mon siège sur {ref}"],
+    "change_booking": ["can I change the date of {ref}", "je voudrais modifier ma réservation {ref}"],
+    "cancel_booking": ["I want to cancel booking {ref}", "je veux annuler {ref}"],
+    "refund_status": ["where is my refund for {ref}", "où en est mon remboursement {ref}"],
+    "baggage_allowance": ["how many checked bags on {ref}", "combien de bagages en soute pour {ref}"],
+    "check_in": ["when does check-in open for {ref}", "quand ouvre l'enregistrement pour {ref}"],
+    "travel_documents": ["what documents do I need for {ref}", "quels papiers pour le voyage {ref}"],
+    "loyalty_points": ["how many loyalty points do I have", "combien de points fidélité j'ai"],
+    "contact_hours": ["what time does your customer service open", "vous êtes joignables à quelle heure"],
+    "greet": ["hello", "bonjour"],
+}
+
+
+def normalise(text: str, names: list[str], cities: list[str]) -> str:
+    """The reply with this customer's data taken out: references, names, places, numbers."""
+    text = re.sub(r"\bXY ?[0-9A-Z]{3,4}\b", "<ref>", text, flags=re.IGNORECASE)
+    text = re.sub(r"[A-Z]{3}XY\d{5}", "<file>", text)
+    for value in names + cities:
+        text = text.replace(value, "<data>")
+    text = re.sub(r"\d", "#", text)
+    words = r"Mon|Tue|Wed|Thu|Fri|Sat|Sun|lun\.|mar\.|mer\.|jeu\.|ven\.|sam\.|dim\."
+    months = r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\."
+    text = re.sub(rf"\b({words}|{months})", "<date>", text)
+    return re.sub(r"\b(Light|Standard|Flex|Basic|Silver|Gold|Platinum)\b", "<tier>", text)
+
+
+def test_no_reply_text_reaches_many_customers_across_requests(
+    servers: Servers, seeded_sqlite_url: str
+) -> None:
+    engine = make_engine(seeded_sqlite_url)
+    with session_scope(engine) as session:
+        customers = [
+            (c.web_chat_id, c.full_name, [b.reference for b in c.bookings])
+            for c in session.execute(select(Customer).order_by(Customer.id)).scalars()
+        ]
+        all_refs = [b.reference for b in session.execute(select(Booking).order_by(Booking.id)).scalars()]
+        cities = sorted({f.destination_city for f in session.execute(select(Flight)).scalars()}
+                        | {f.origin_city for f in session.execute(select(Flight)).scalars()},
+                        key=len, reverse=True)
+    engine.dispose()
+    names = sorted({part for _, name, _ in customers for part in name.split()}, key=len, reverse=True)
+
+    intents = list(REQUESTS)
+    sent: dict[str, tuple[str, str]] = {}
+    for i in range(CUSTOMERS):
+        intent = intents[i % len(intents)]
+        template = REQUESTS[intent][(i // len(intents)) % len(REQUESTS[intent])]
+        if i < len(customers) and customers[i][2]:
+            sender, _, refs = customers[i]
+            sender, ref = f"web:{sender}", refs[i % len(refs)]
+        else:
+            sender, ref = f"web:visitor-{i}", all_refs[(i * 7) % len(all_refs)]
+        text = template.format(ref=ref)
+        if text in {t for _, t in sent.values()}:
+            text = f"{text} ({ref})"
+        sent[sender] = (intent, text)
+    assert len(sent) == CUSTOMERS and len({t for _, t in sent.values()}) == CUSTOMERS
+
+    recipients: dict[str, set[str]] = defaultdict(set)
+    for sender, (intent, text) in sent.items():
+        replies = [r["text"] for r in servers.say(sender, text) if "text" in r]
+        assert replies, f"no reply to {text!r}"
+        for reply in replies:
+            recipients[normalise(reply, names, cities)].add(sender)
+
+    for reply, senders in recipients.items():
+        share = len(senders) / CUSTOMERS
+        asked = {sent[s][0] for s in senders}
+        assert share <= MAX_SHARE or len(asked) == 1, (
+            f"{share:.0%} of customers got {reply!r} for different requests {sorted(asked)}"
+        )
+    assert len(recipients) >= len(intents)

@@ -40,6 +40,7 @@ class Triage:
 
     @classmethod
     def load(cls, model: Path | None = None) -> "Triage":
+        _quiet_rasa()
         from rasa.core.agent import Agent
 
         path = model or latest_model()
@@ -59,6 +60,20 @@ class Triage:
         """One output line for `text`, from the same decision code the live bot uses."""
         parse = self.parse(text)
         return row(text, parse)
+
+
+def _quiet_rasa() -> None:
+    """Rasa's structured debug log goes to stdout by default: keep stdout for the JSON lines."""
+    import sys
+
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    for name in ("rasa", "tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def row(text: str, parse: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def intent_scores(
     """Mapped-intent accuracy, out-of-scope recall and wrong-OOS rate, with a confusion table."""
     mapped = correct = wrong_oos = oos = oos_caught = 0
     confusion: Counter[str] = Counter()
+    missed_oos: Counter[str] = Counter()
     for row, result in zip(rows, results):
         if row["intent"] in INTENT_MAP:
             expected = INTENT_MAP[row["intent"]]
@@ -73,14 +74,15 @@ def intent_scores(
             caught = called_out_of_scope(result)
             oos_caught += caught
             if not caught:
-                confusion[f"out_of_scope -> {result['intent']}"] += 1
+                missed_oos[f"out_of_scope -> {result['intent']}"] += 1
     return {
         "mapped": mapped,
         "mapped_intent_accuracy": _ratio(correct, mapped),
         "in_scope_called_oos": wrong_oos,
         "out_of_scope": oos,
         "oos_recall": _ratio(oos_caught, oos),
-        "confusion": dict(confusion.most_common(15)),
+        "confusion": dict(sorted(confusion.items())),
+        "out_of_scope_answered_as": dict(missed_oos.most_common(10)),
     }
 
 
@@ -128,7 +130,10 @@ def table(report: dict[str, Any]) -> str:
             mark = f"{sign} {target['bound']:.2f}  {'ok' if target['met'] else 'MISSED'}"
         lines.append(f"{metric:32} {value:7.3f}  {mark}")
     for name in ("intents_en_clinc", "intents_fr_travel"):
-        lines.append(f"\nmost frequent outcomes, {name}:")
-        for pair, count in list(report[name]["confusion"].items())[:8]:
+        lines.append(f"\n{name}: expected -> predicted")
+        for pair, count in report[name]["confusion"].items():
+            lines.append(f"  {count:5d}  {pair}")
+        lines.append(f"{name}: out of scope answered as one of ours (top 5)")
+        for pair, count in list(report[name]["out_of_scope_answered_as"].items())[:5]:
             lines.append(f"  {count:5d}  {pair}")
     return "\n".join(lines)

@@ -44,7 +44,7 @@ REMARK_INTENTS = frozenset({"greet", "goodbye", "thank", "affirm", "deny"})
 class Thresholds:
     """Tunable numbers, read from escalation.yml."""
 
-    low_confidence: float = 0.45
+    low_confidence: float = 0.4
     misunderstood_turns: int = 2
 
     @classmethod

@@ -1,0 +1,116 @@
+"""Relais's intent classifier: word and character n-grams plus multilingual sentence embeddings.
+
+A logistic regression over TF-IDF n-grams (the customer's exact words, typos, codes) joined
+with the sentence encoder's vector (meaning, across English and French). Trained by
+`rasa train` in seconds; a message is classified in a few milliseconds.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from typing import Any, Dict, List, Text
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from relais.nlu.encoder import MAX_CHARS, embed
+
+logger = logging.getLogger(__name__)
+
+_MODEL_FILE = "intent_model.pkl"
+_FLIGHT = re.compile(r"\bxy ?\d{3}\b", re.IGNORECASE)
+_REFERENCE = re.compile(r"\bxy[0-9a-z]{4}\b", re.IGNORECASE)
+RANKING_LENGTH = 10
+
+
+def normalise(text: str) -> str:
+    """Lower case, with each code replaced by its kind: the value says nothing of the intent."""
+    text = _FLIGHT.sub(" xyflight ", text[:MAX_CHARS].lower())
+    return _REFERENCE.sub(" xyref ", text)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class IntentClassifier(GraphComponent):
+    """Sets `intent` and `intent_ranking` on every message."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            # Chosen on a held-out 20 % of our own examples (make nlu-eval), never on evaluation data.
+            "C": 30.0,
+            "embedding_weight": 2.0,
+            "char_min_df": 2,
+        }
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
+                 resource: Resource, model: Any = None) -> None:
+        self._config = config
+        self._storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "IntentClassifier":
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "IntentClassifier":
+        try:
+            with model_storage.read_from(resource) as directory:
+                with open(directory / _MODEL_FILE, "rb") as f:
+                    return cls(config, model_storage, resource, pickle.load(f))
+        except (ValueError, FileNotFoundError):
+            logger.warning("No trained intent model found; messages will get no intent.")
+            return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        from scipy.sparse import csr_matrix, hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_union
+
+        examples = [m for m in training_data.intent_examples if m.get(TEXT)]
+        texts = [m.get(TEXT) for m in examples]
+        labels = [m.get(INTENT) for m in examples]
+        ngrams = make_union(
+            TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(preprocessor=normalise, analyzer="char_wb", ngram_range=(2, 5),
+                            sublinear_tf=True, min_df=self._config["char_min_df"]),
+        )
+        sparse = ngrams.fit_transform(texts)
+        dense = csr_matrix(embed(texts) * self._config["embedding_weight"])
+        classifier = LogisticRegression(C=self._config["C"], max_iter=5000)
+        classifier.fit(hstack([sparse, dense]).tocsr(), labels)
+        self._model = {"ngrams": ngrams, "classifier": classifier}
+        with self._storage.write_to(self._resource) as directory:
+            with open(directory / _MODEL_FILE, "wb") as f:
+                pickle.dump(self._model, f)
+        return self._resource
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._model is None or not messages:
+            return messages
+        probabilities = self.predict_proba([m.get(TEXT) or "" for m in messages])
+        classes = self._model["classifier"].classes_
+        for message, row in zip(messages, probabilities):
+            order = np.argsort(row)[::-1][:RANKING_LENGTH]
+            ranking = [{INTENT_NAME_KEY: str(classes[i]), "confidence": float(row[i])} for i in order]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+    def predict_proba(self, texts: List[str]) -> np.ndarray:
+        from scipy.sparse import csr_matrix, hstack
+
+        sparse = self._model["ngrams"].transform(texts)
+        dense = csr_matrix(embed(texts) * self._config["embedding_weight"])
+        return self._model["classifier"].predict_proba(hstack([sparse, dense]).tocsr())

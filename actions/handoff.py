@@ -38,7 +38,7 @@ def escalate(ctx: Context, decision: Decision) -> None:
     """Tells the customer, once and specifically, that a colleague takes over; pauses the bot."""
     booking = _booking(ctx)
     topic = _topic(ctx)
-    ctx.say(_message_key(topic, booking), **_message_values(ctx, booking))
+    ctx.say(_message_key(topic, booking, decision), **_message_values(ctx, booking))
     payload = {
         "reasons": list(decision.reasons),
         "priority": decision.priority,
@@ -80,9 +80,11 @@ def _topic(ctx: Context) -> str:
     return ctx.turn.intent
 
 
-def _message_key(topic: str, booking: Booking | None) -> str:
+def _message_key(topic: str, booking: Booking | None, decision: Decision) -> str:
     if booking is None:
         return "handoff.general"
+    if decision.reasons == ("human_request",):
+        return "handoff.asked_with_booking"
     if topic == "lost_baggage" and booking.baggage_reports:
         return "handoff.lost_baggage"
     if topic == "refund_status" and booking.refunds:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Iterator
 
 import requests
 
@@ -29,9 +30,21 @@ def show(reply: dict) -> str:
     return "bot> " + json.dumps(reply, ensure_ascii=False)
 
 
+def _lines() -> Iterator[str]:
+    """Typed lines (with a prompt) or piped ones, until an empty line or end of input."""
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            return
+
+
 def chat(url: str, sender: str) -> int:
     print(f"Talking to {url} as {sender!r}. Empty line or Ctrl-D to quit.")
-    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("you> "), ""):
+    for line in _lines():
         text = line.strip()
         if not text:
             break

@@ -5,7 +5,6 @@ from actions import formatting as fmt
 from actions import lookup
 from actions.base import RelaisAction
 from actions.context import Context
-from relais.records import Booking
 
 
 class BaggageAllowance(RelaisAction):
@@ -29,10 +28,6 @@ class BaggageAllowance(RelaisAction):
         )
 
 
-def has_report(booking: Booking) -> bool:
-    return bool(booking.baggage_reports)
-
-
 class LostBaggage(RelaisAction):
     """Where the customer's bag is, from their baggage report."""
 
@@ -40,9 +35,9 @@ class LostBaggage(RelaisAction):
 
     def answer(self, ctx: Context) -> None:
         # Bookings with a report first; with none, the trip just flown, else the next one.
-        relevant = has_report
+        relevant = lookup.has_report
         if ctx.customer is not None:
-            for keep in (has_report, lookup.recent(ctx), lookup.upcoming(ctx)):
+            for keep in (lookup.has_report, lookup.recent(ctx), lookup.upcoming(ctx)):
                 if any(keep(b) for b in ctx.customer.bookings):
                     relevant = keep
                     break

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import re
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import actions
@@ -12,11 +14,19 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import Context, booking_city, fold
 from actions.handoff import escalate
-from actions.texts import say
+from actions import queries
+from actions.texts import has_text, say
 from relais.brand import load_brand
 from relais.db import session_scope
 from relais.language import OTHER
-from relais.policy import Decision, Signals, decide, is_misunderstood, load_thresholds
+from relais.policy import (
+    REMARK_INTENTS,
+    Decision,
+    Signals,
+    decide,
+    is_misunderstood,
+    load_thresholds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +89,8 @@ class RelaisAction(Action):
         if not ctx.turn.has_letters and not ctx.turn.references():
             ctx.say("input.no_words", topics=ctx.say_text("capabilities"))
             return
+        if mildly_annoyed(ctx):
+            ctx.say(f"apology.{self.intent}" if has_text(f"apology.{self.intent}") else "apology.general")
         pending = handler(ctx.slot("pending_intent"))
         if pending is not None and pending is not type(self) and self.follows_pending(ctx):
             ctx.set("misunderstood_streak", 0)
@@ -88,14 +100,25 @@ class RelaisAction(Action):
         self.answer(ctx)
 
     def decision(self, ctx: Context) -> Decision:
+        """The policy's decision, from the parse, the conversation and the records."""
+        thresholds = load_thresholds()
         turn = ctx.turn
         return decide(
-            Signals(
-                text=turn.text,
-                intent=turn.intent,
-                confidence=turn.confidence,
+            Signals.from_parse(
+                turn.text,
+                ctx.tracker.latest_message or {},
                 misunderstood_before=int(ctx.tracker.get_slot("misunderstood_streak") or 0),
-            )
+                loyalty_tier=str(ctx.customer.loyalty_tier) if ctx.customer else None,
+                repeat_contact=queries.recent_contact(
+                    ctx.session,
+                    references=turn.references() + [ctx.tracker.get_slot("booking_reference") or ""],
+                    customer=ctx.customer,
+                    topic=turn.intent,
+                    since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
+                ),
+                same_request_before=same_request_before(ctx),
+            ),
+            thresholds,
         )
 
     def misunderstood_streak(self, ctx: Context) -> int:
@@ -120,3 +143,31 @@ class RelaisAction(Action):
 
     def answer(self, ctx: Context) -> None:
         raise NotImplementedError
+
+
+#: Messages that get no apology: courtesy, and what the bot does not answer itself.
+_NOT_ANSWERED_REQUESTS = REMARK_INTENTS | {"out_of_scope", "nlu_fallback", "human_request", "complaint"}
+#: Words of someone asking again ("3rd time asking", "toujours rien").
+_ASKING_AGAIN = re.compile(
+    r"\b(again|still|(2nd|3rd|\d+th|second|third) time|encore|toujours|relance|[23]e fois)\b|\?\?",
+    re.IGNORECASE,
+)
+
+
+def mildly_annoyed(ctx: Context) -> bool:
+    """Annoyed but not angry enough for a person: the bot answers, with a short apology."""
+    anger = float((ctx.tracker.latest_message or {}).get("anger") or 0.0)
+    t = load_thresholds()
+    if anger >= t.anger_handoff or ctx.turn.intent in _NOT_ANSWERED_REQUESTS:
+        return False
+    return anger >= t.anger_apology or bool(_ASKING_AGAIN.search(ctx.turn.text))
+
+
+def same_request_before(ctx: Context) -> int:
+    """How many earlier messages of this conversation had the same intent as this one."""
+    intents = [
+        ((e.get("parse_data") or {}).get("intent") or {}).get("name")
+        for e in ctx.tracker.events
+        if e.get("event") == "user"
+    ]
+    return max(0, intents.count(ctx.turn.intent) - 1)

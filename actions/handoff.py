@@ -9,7 +9,7 @@ from typing import Any
 
 from rasa_sdk.events import ConversationPaused, SlotSet
 
-from actions import queries
+from actions import lookup
 from actions.context import Context
 from relais.policy import Decision
 from relais.records import Booking
@@ -36,8 +36,8 @@ _TOPICS_EN = {
 
 def escalate(ctx: Context, decision: Decision) -> None:
     """Tells the customer, once and specifically, that a colleague takes over; pauses the bot."""
-    booking = _booking(ctx)
     topic = _topic(ctx)
+    booking = _booking(ctx, topic)
     ctx.say(_message_key(topic, booking, decision), **_message_values(ctx, booking))
     payload = {
         "reasons": list(decision.reasons),
@@ -58,14 +58,9 @@ def escalate(ctx: Context, decision: Decision) -> None:
     )
 
 
-def _booking(ctx: Context) -> Booking | None:
-    """The booking already known in this conversation, without asking anything."""
-    for reference in ctx.turn.references() + [ctx.slot("booking_reference")]:
-        if reference:
-            booking = queries.booking_by_reference(ctx.session, reference)
-            if booking is not None and (ctx.customer is None or booking.customer_id == ctx.customer.id):
-                return booking
-    return None
+def _booking(ctx: Context, topic: str) -> Booking | None:
+    """The booking this is about, if it is known without asking anything."""
+    return lookup.resolve(ctx, topic, lookup.relevant_for(ctx, topic), ask=False)
 
 
 def _topic(ctx: Context) -> str:

@@ -49,6 +49,23 @@ def recent(ctx: Context) -> BookingFilter:
     return keep
 
 
+def has_report(booking: Booking) -> bool:
+    return bool(booking.baggage_reports)
+
+
+def has_refund(booking: Booking) -> bool:
+    return bool(booking.refunds)
+
+
+def relevant_for(ctx: Context, intent: str) -> BookingFilter:
+    """Which of the customer's bookings a request can be about."""
+    if intent == "lost_baggage":
+        return has_report
+    if intent == "refund_status":
+        return has_refund
+    return upcoming(ctx)
+
+
 def describe(ctx: Context, booking: Booking) -> str:
     """'XY4K2P to Lyon on Wed 2 Dec' — how the bot names a trip."""
     if not booking.segments:
@@ -126,6 +143,8 @@ def _from_reference(ctx: Context, intent: str, reference: str, ask: bool) -> Boo
     booking = queries.booking_by_reference(ctx.session, reference)
     if booking is not None and _visible(ctx, booking):
         return _chosen(ctx, booking)
+    if not ask:
+        return None
     failures = int(ctx.slot("reference_failures") or 0) + 1
     ctx.set("reference_failures", failures)
     ctx.set("pending_intent", intent)

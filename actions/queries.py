@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relais.records import Booking, Customer, Flight
+from relais.records import Booking, Contact, Customer, Flight
 
 #: The column that holds each channel's user id (sender ids look like "telegram:100001").
 IDENTITY_COLUMNS = {
@@ -56,3 +56,24 @@ def next_flight(session: Session, number: str, now: datetime) -> Flight | None:
     if upcoming:
         return upcoming[0]
     return flights[-1] if flights else None
+
+
+def recent_contact(
+    session: Session,
+    *,
+    references: list[str],
+    customer: Customer | None,
+    topic: str,
+    since: datetime,
+) -> bool:
+    """Whether a past contact since `since` concerned one of these bookings (or, for a known
+    customer with no booking named, the same topic)."""
+    refs = [r.upper() for r in references if r]
+    query = select(Contact.id).where(Contact.created_at >= since)
+    if refs:
+        query = query.join(Booking, Contact.booking_id == Booking.id).where(Booking.reference.in_(refs))
+    elif customer is not None:
+        query = query.where(Contact.customer_id == customer.id, Contact.topic == topic)
+    else:
+        return False
+    return session.execute(query.limit(1)).first() is not None

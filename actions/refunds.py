@@ -5,11 +5,6 @@ from actions import formatting as fmt
 from actions import lookup
 from actions.base import RelaisAction
 from actions.context import Context
-from relais.records import Booking
-
-
-def has_refund(booking: Booking) -> bool:
-    return bool(booking.refunds)
 
 
 class RefundStatus(RelaisAction):
@@ -18,7 +13,7 @@ class RefundStatus(RelaisAction):
     intent = "refund_status"
 
     def answer(self, ctx: Context) -> None:
-        booking = lookup.resolve(ctx, self.intent, has_refund)
+        booking = lookup.resolve(ctx, self.intent, lookup.has_refund)
         if booking is None:
             return
         if not booking.refunds:
@@ -34,13 +29,5 @@ class RefundStatus(RelaisAction):
             "expected": fmt.day(refund.expected_date, ctx.lang) if refund.expected_date else "—",
             "paid": fmt.day(refund.paid_at, ctx.lang) if refund.paid_at else "—",
         }
-        if _annoyed(ctx):
-            ctx.say("refund.sorry_wait")
         ctx.say(f"refund.{refund.status}", **values)
 
-
-def _annoyed(ctx: Context) -> bool:
-    """Asked before in this conversation, or says so: a short apology comes first."""
-    text = ctx.turn.text.lower()
-    cues = ("again", "still", "3rd", "third", "encore", "toujours", "relance", "??")
-    return any(cue in text for cue in cues)

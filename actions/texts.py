@@ -38,5 +38,9 @@ def _tidy(text: str) -> str:
     return re.sub(r" {2,}", " ", re.sub(r" +,", ",", text))
 
 
+def has_text(key: str) -> bool:
+    return key in catalog()
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}

@@ -41,7 +41,16 @@ TARGETS = (
     Target("fr_mapped_intent_accuracy", 0.85),
     Target("oos_recall", 0.80),
     Target("in_scope_called_oos_rate", 0.10, at_least=False),
+    Target("anger_en_tweeteval_f1", 0.75),
+    Target("anger_fr_emodift_f1", 0.45),
+    Target("airline_negative_flagged_recall", 0.85),
+    Target("airline_non_negative_flagged_rate", 0.10, at_least=False),
+    Target("routine_handoff_rate", 0.05, at_least=False),
+    Target("triage_added_ms_median", 5.0, at_least=False),
 )
+#: The anger sets: file name, and whether it is a reported target or reported only.
+ANGER_SETS = ("anger_en_tweeteval", "anger_fr_emodift", "anger_fr_xed", "anger_en_goemotions")
+ANGRY = 0.5
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
@@ -90,14 +99,66 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
+def binary_scores(truth: list[bool], predicted: list[bool]) -> dict[str, Any]:
+    """Precision, recall, F1 and the confusion counts."""
+    tp = sum(t and p for t, p in zip(truth, predicted))
+    fp = sum(p and not t for t, p in zip(truth, predicted))
+    fn = sum(t and not p for t, p in zip(truth, predicted))
+    tn = len(truth) - tp - fp - fn
+    precision = _ratio(tp, tp + fp)
+    recall = _ratio(tp, tp + fn)
+    f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}, "rows": len(truth)}
+
+
+def flagged(result: dict[str, Any]) -> bool:
+    """Handed over, or put first in the queue for anger or a complaint."""
+    return bool(result["handoff"]) or (
+        result["priority"] == 1 and bool({"anger", "complaint"} & set(result["reasons"]))
+    )
+
+
+def airline_scores(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+    negatives = [(r, x) for r, x in zip(rows, results) if r["sentiment"] == "negative"]
+    others = [(r, x) for r, x in zip(rows, results) if r["sentiment"] != "negative"]
+    by_reason: dict[str, list[bool]] = {}
+    for row, result in negatives:
+        by_reason.setdefault(str(row.get("reason") or "unknown"), []).append(flagged(result))
+    reasons: Counter[str] = Counter()
+    for _, result in negatives + others:
+        reasons.update(result["reasons"])
+    return {
+        "negative": len(negatives),
+        "negative_flagged_recall": _ratio(sum(flagged(x) for _, x in negatives), len(negatives)),
+        "non_negative": len(others),
+        "non_negative_flagged_rate": _ratio(sum(flagged(x) for _, x in others), len(others)),
+        "recall_by_negative_reason": {
+            k: _ratio(sum(v), len(v)) for k, v in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
+        },
+        "reasons_given": dict(reasons.most_common()),
+    }
+
+
 def evaluate(data_dir: Path, triage: Triage) -> dict[str, Any]:
     """Runs every evaluation file through triage and returns the report."""
+    started = triage.timings()
     en_rows = load_rows(data_dir / "intents_en_clinc.jsonl")
     fr_rows = load_rows(data_dir / "intents_fr_travel.jsonl")
-    en = intent_scores(en_rows, [triage.triage(r["text"]) for r in en_rows],
-                       lambda r: r.get("domain") != "travel")
+    en_results = [triage.triage(r["text"]) for r in en_rows]
+    en = intent_scores(en_rows, en_results, lambda r: r.get("domain") != "travel")
     fr = intent_scores(fr_rows, [triage.triage(r["text"]) for r in fr_rows],
                        lambda r: r["intent"] == "out_of_scope")
+    routine = [x for r, x in zip(en_rows, en_results) if r["intent"] in INTENT_MAP]
+    anger: dict[str, Any] = {}
+    for name in ANGER_SETS:
+        rows = load_rows(data_dir / f"{name}.jsonl")
+        results = [triage.triage(r["text"]) for r in rows]
+        anger[name] = binary_scores([bool(r["anger"]) for r in rows],
+                                    [x["anger"] >= ANGRY for x in results])
+    airline_rows = load_rows(data_dir / "airline_tweets.jsonl")
+    airline = airline_scores(airline_rows, [triage.triage(r["text"]) for r in airline_rows])
+    cost = {k: v for k, v in triage.timings(since=started).items() if not k.startswith("_")}
     mapped = en["mapped"] + fr["mapped"]
     figures = {
         "en_mapped_intent_accuracy": en["mapped_intent_accuracy"],
@@ -107,6 +168,12 @@ def evaluate(data_dir: Path, triage: Triage) -> dict[str, Any]:
         "in_scope_called_oos_rate": _ratio(
             en["in_scope_called_oos"] + fr["in_scope_called_oos"], mapped
         ),
+        **{f"{name}_f1": scores["f1"] for name, scores in anger.items()},
+        "airline_negative_flagged_recall": airline["negative_flagged_recall"],
+        "airline_non_negative_flagged_rate": airline["non_negative_flagged_rate"],
+        "routine_handoff_rate": _ratio(sum(bool(x["handoff"]) for x in routine), len(routine)),
+        "triage_added_ms_median": cost["added_ms_median"],
+        "rasa_parse_ms_median": cost["parse_ms_median"],
     }
     return {
         "figures": figures,
@@ -116,6 +183,9 @@ def evaluate(data_dir: Path, triage: Triage) -> dict[str, Any]:
         },
         "intents_en_clinc": en,
         "intents_fr_travel": fr,
+        "anger": anger,
+        "airline_tweets": airline,
+        "cost": cost,
     }
 
 
@@ -129,6 +199,14 @@ def table(report: dict[str, Any]) -> str:
             sign = ">=" if target["at_least"] else "<="
             mark = f"{sign} {target['bound']:.2f}  {'ok' if target['met'] else 'MISSED'}"
         lines.append(f"{metric:32} {value:7.3f}  {mark}")
+    for name, scores in report["anger"].items():
+        c = scores["confusion"]
+        lines.append(f"\n{name}: P {scores['precision']:.3f} R {scores['recall']:.3f} "
+                     f"F1 {scores['f1']:.3f}  (tp {c['tp']} fp {c['fp']} fn {c['fn']} tn {c['tn']})")
+    airline = report["airline_tweets"]
+    lines.append("\nairline_tweets: negative flagged, by reason")
+    for reason, recall in airline["recall_by_negative_reason"].items():
+        lines.append(f"  {recall:6.3f}  {reason}")
     for name in ("intents_en_clinc", "intents_fr_travel"):
         lines.append(f"\n{name}: expected -> predicted")
         for pair, count in report[name]["confusion"].items():

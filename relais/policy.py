@@ -1,17 +1,21 @@
 """The escalation policy: one pure function that decides whether a person takes over.
 
 The live bot (actions/) and `relais triage` both call `decide`; nothing else decides a handoff.
+Numbers come from escalation.yml; the reasons are a fixed vocabulary (README).
 """
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Mapping
 
 import yaml
 
 from relais.config import settings
+from relais.cues import legal_claim, safety_issue
 
 
 class Reason(str, enum.Enum):
@@ -26,7 +30,7 @@ class Reason(str, enum.Enum):
     LEGAL_OR_COMPENSATION = "legal_or_compensation"  #: lawyer, EU261, chargeback, press…
     SAFETY = "safety"  #: safety, health or discrimination
     VIP = "vip"  #: a high loyalty tier with a problem
-    REPEAT_CONTACT = "repeat_contact"  #: same booking, contacted within 7 days
+    REPEAT_CONTACT = "repeat_contact"  #: same booking, contacted within a few days
     STALLED = "stalled"  #: the conversation goes in circles
 
 
@@ -38,21 +42,42 @@ BOOKING_PROBLEM_INTENTS = frozenset(
 )
 #: Remarks and courtesy (priority 4).
 REMARK_INTENTS = frozenset({"greet", "goodbye", "thank", "affirm", "deny"})
+#: Intents that are not a request of their own (never counted as "another request").
+_NOT_REQUESTS = REMARK_INTENTS | {
+    OUT_OF_SCOPE_INTENT, FALLBACK_INTENT, "provide_booking_reference", "human_request", "complaint",
+}
+#: A message with several parts: two sentences, or a joined second request.
+_SEVERAL_PARTS = re.compile(
+    r"[.?!]\s+\S+.*\S|\b(and also|also|as well as|plus|another thing|et aussi|aussi|également|"
+    r"autre chose|en plus|and|et)\b",
+    re.IGNORECASE,
+)
+#: Problems that make a high-tier customer a priority for a person.
+_VIP_PROBLEMS = frozenset({"complaint", "lost_baggage"})
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Tunable numbers, read from escalation.yml."""
+    """Tunable numbers, read from escalation.yml (see the comments there)."""
 
     low_confidence: float = 0.4
     misunderstood_turns: int = 2
+    anger_handoff: float = 0.5
+    anger_apology: float = 0.3
+    second_request_confidence: float = 0.2
+    vip_tiers: tuple[str, ...] = ("platinum", "gold")
+    repeat_contact_days: int = 7
+    stalled_repeats: int = 3
 
     @classmethod
     def from_file(cls, path: Path) -> "Thresholds":
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
         if unknown:
             raise ValueError(f"{path}: unknown escalation settings {sorted(unknown)}")
+        if "vip_tiers" in data:
+            data["vip_tiers"] = tuple(data["vip_tiers"])
         return cls(**data)
 
 
@@ -64,13 +89,42 @@ def load_thresholds(path: Path | None = None) -> Thresholds:
 
 @dataclass(frozen=True)
 class Signals:
-    """What the policy looks at for one customer message."""
+    """What the policy looks at for one customer message.
+
+    The first fields come from the parse alone (all `relais triage` has); the others from
+    the conversation and the customer's records (the live bot fills them).
+    """
 
     text: str
     intent: str
     confidence: float
+    anger: float = 0.0
+    #: (intent, confidence) pairs, best first, as the classifier ranked them.
+    ranking: tuple[tuple[str, float], ...] = ()
     #: Turns not understood (out of scope or low confidence) right before this one.
     misunderstood_before: int = 0
+    loyalty_tier: str | None = None
+    #: The same booking was the subject of a contact within `repeat_contact_days`.
+    repeat_contact: bool = False
+    #: How many times this conversation already asked the same thing.
+    same_request_before: int = 0
+
+    @classmethod
+    def from_parse(cls, text: str, parse: Mapping[str, Any], **context: Any) -> "Signals":
+        """Signals from Rasa's parse of `text`; `context` adds what the conversation knows."""
+        intent = parse.get("intent") or {}
+        ranking = tuple(
+            (str(r.get("name")), float(r.get("confidence") or 0.0))
+            for r in parse.get("intent_ranking") or []
+        )
+        return cls(
+            text=text,
+            intent=str(intent.get("name") or ""),
+            confidence=float(intent.get("confidence") or 0.0),
+            anger=float(parse.get("anger") or 0.0),
+            ranking=ranking,
+            **context,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,34 +144,64 @@ def is_misunderstood(intent: str, confidence: float, thresholds: Thresholds) -> 
     return intent in (OUT_OF_SCOPE_INTENT, FALLBACK_INTENT) or confidence < thresholds.low_confidence
 
 
+def several_requests(signals: Signals, t: Thresholds) -> bool:
+    """Two different requests, each plausible, in a message that has two parts."""
+    requests = [name for name, conf in signals.ranking[:4]
+                if name not in _NOT_REQUESTS and conf >= t.second_request_confidence]
+    return len(set(requests)) >= 2 and bool(_SEVERAL_PARTS.search(signals.text))
+
+
 def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
     """Decides handoff, reasons and priority for one message in its context."""
     t = thresholds or load_thresholds()
+    s = signals
     reasons: list[Reason] = []
-    if signals.intent == "complaint":
+    if s.anger >= t.anger_handoff:
+        reasons.append(Reason.ANGER)
+    if s.intent == "complaint":
         reasons.append(Reason.COMPLAINT)
-    if signals.intent == "human_request":
+    if s.intent == "human_request":
         reasons.append(Reason.HUMAN_REQUEST)
-    if is_misunderstood(signals.intent, signals.confidence, t):
-        if signals.misunderstood_before + 1 >= t.misunderstood_turns:
-            reasons.append(
-                Reason.OUT_OF_SCOPE
-                if signals.intent == OUT_OF_SCOPE_INTENT
-                else Reason.LOW_CONFIDENCE
-            )
+    if safety_issue(s.text):
+        reasons.append(Reason.SAFETY)
+    if legal_claim(s.text):
+        reasons.append(Reason.LEGAL_OR_COMPENSATION)
+    misunderstood = is_misunderstood(s.intent, s.confidence, t)
+    if misunderstood and (s.misunderstood_before + 1 >= t.misunderstood_turns or s.repeat_contact):
+        reasons.append(
+            Reason.OUT_OF_SCOPE if s.intent == OUT_OF_SCOPE_INTENT else Reason.LOW_CONFIDENCE
+        )
+    if not misunderstood and several_requests(s, t):
+        reasons.append(Reason.MULTIPLE_REQUESTS)
+    if s.same_request_before + 1 >= t.stalled_repeats and s.intent not in REMARK_INTENTS:
+        reasons.append(Reason.STALLED)
+    vip = s.loyalty_tier in t.vip_tiers
+    if vip and (reasons or s.intent in _VIP_PROBLEMS or s.anger >= t.anger_apology):
+        reasons.append(Reason.VIP)
+    # A contact on the same booking days ago is no reason alone; it joins the others.
+    if s.repeat_contact and reasons:
+        reasons.append(Reason.REPEAT_CONTACT)
     return Decision(
         handoff=bool(reasons),
         reasons=tuple(r.value for r in reasons),
-        priority=_priority(signals.intent, reasons),
+        priority=_priority(s.intent, reasons),
     )
 
 
 def _priority(intent: str, reasons: list[Reason]) -> int:
-    """1 = complaints, anger, safety; 2 = booking problems; 3 = other requests; 4 = remarks."""
-    if {Reason.COMPLAINT, Reason.ANGER, Reason.SAFETY} & set(reasons) or intent == "complaint":
-        return 1
-    if intent in BOOKING_PROBLEM_INTENTS:
-        return 2
-    if intent in REMARK_INTENTS:
-        return 4
-    return 3
+    """1 = complaints, anger, safety; 2 = booking problems; 3 = other requests; 4 = remarks.
+
+    A high-tier customer moves up one level.
+    """
+    urgent = {Reason.COMPLAINT, Reason.ANGER, Reason.SAFETY, Reason.LEGAL_OR_COMPENSATION}
+    if urgent & set(reasons) or intent == "complaint":
+        priority = 1
+    elif intent in BOOKING_PROBLEM_INTENTS:
+        priority = 2
+    elif intent in REMARK_INTENTS:
+        priority = 4
+    else:
+        priority = 3
+    if Reason.VIP in reasons:
+        priority = max(1, priority - 1)
+    return priority

@@ -8,7 +8,8 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
@@ -52,14 +53,44 @@ class Triage:
             raise TriageError(f"model {path} could not be loaded")
         return cls(agent=agent, loop=loop)
 
+    parse_ms: list[float] = field(default_factory=list)
+    decide_ms: list[float] = field(default_factory=list)
+
     def parse(self, text: str) -> dict[str, Any]:
         """Rasa's own parse of `text` (intent, entities, language…)."""
-        return self.loop.run_until_complete(self.agent.parse_message(text))
+        started = time.perf_counter()
+        parse = self.loop.run_until_complete(self.agent.parse_message(text))
+        self.parse_ms.append((time.perf_counter() - started) * 1000)
+        return parse
+
+    def timings(self, since: dict[str, int] | None = None) -> dict[str, Any]:
+        """Medians of what Relais adds to a parse (language, anger, policy) and of the parse.
+
+        With `since` (an earlier result), only the messages triaged after it count.
+        """
+        from relais.nlu import anger, language
+
+        start = since["_positions"] if since else [0, 0, 0, 0]
+        parse = self.parse_ms[start[0]:]
+        added = [a + b + c for a, b, c in zip(
+            anger.TIMINGS_MS[start[1]:], language.TIMINGS_MS[start[2]:], self.decide_ms[start[3]:]
+        )]
+        return {
+            "messages": len(parse),
+            "parse_ms_median": round(statistics.median(parse), 3) if parse else 0.0,
+            "added_ms_median": round(statistics.median(added), 3) if added else 0.0,
+            "added_ms_p95": round(sorted(added)[int(len(added) * 0.95)], 3) if added else 0.0,
+            "_positions": [len(self.parse_ms), len(anger.TIMINGS_MS),
+                           len(language.TIMINGS_MS), len(self.decide_ms)],
+        }
 
     def triage(self, text: str) -> dict[str, Any]:
         """One output line for `text`, from the same decision code the live bot uses."""
         parse = self.parse(text)
-        return row(text, parse)
+        started = time.perf_counter()
+        result = row(text, parse)
+        self.decide_ms.append((time.perf_counter() - started) * 1000)
+        return result
 
 
 def _quiet_rasa() -> None:
@@ -78,15 +109,14 @@ def _quiet_rasa() -> None:
 
 def row(text: str, parse: dict[str, Any]) -> dict[str, Any]:
     """The triage record of one parsed message (shared with tests and the evaluation)."""
-    intent = parse.get("intent") or {}
-    name = str(intent.get("name") or "")
-    confidence = float(intent.get("confidence") or 0.0)
-    decision = decide(Signals(text=text, intent=name, confidence=confidence))
+    signals = Signals.from_parse(text, parse)
+    decision = decide(signals)
     return {
         "text": text,
         "lang": parse.get("language"),
-        "intent": name,
-        "confidence": round(confidence, 4),
+        "intent": signals.intent,
+        "confidence": round(signals.confidence, 4),
+        "anger": round(signals.anger, 4),
         **decision.as_dict(),
     }
 

@@ -8,6 +8,7 @@ sixteen languages.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +19,9 @@ DIMENSIONS = 512
 
 _lock = threading.Lock()
 _model: Any = None
+#: The intent and anger components embed the same message: the second one reads it from here.
+_CACHE_SIZE = 20_000
+_cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
 
 
 def _encoder() -> Any:
@@ -33,8 +37,24 @@ def _encoder() -> Any:
 def embed(texts: Sequence[str]) -> np.ndarray:
     """One row per text; an empty text gets a zero vector."""
     rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-    present = [(i, t[:MAX_CHARS]) for i, t in enumerate(texts) if t and t.strip()]
-    if present:
-        vectors = np.asarray(_encoder().encode([t for _, t in present]), dtype=np.float32)
-        rows[[i for i, _ in present]] = vectors.reshape(len(present), DIMENSIONS)
+    missing: dict[str, list[int]] = {}
+    with _lock:
+        for i, text in enumerate(texts):
+            key = text[:MAX_CHARS]
+            if not key.strip():
+                continue
+            if key in _cache:
+                rows[i] = _cache[key]
+                _cache.move_to_end(key)
+            else:
+                missing.setdefault(key, []).append(i)
+    if missing:
+        keys = list(missing)
+        vectors = np.asarray(_encoder().encode(keys), dtype=np.float32).reshape(len(keys), DIMENSIONS)
+        with _lock:
+            for key, vector in zip(keys, vectors):
+                rows[missing[key]] = vector
+                _cache[key] = vector
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
     return rows

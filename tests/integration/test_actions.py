@@ -226,8 +226,19 @@ def test_refund_in_french() -> None:
 
 
 def test_lost_bag_report_status() -> None:
-    texts, _, _ = run("lost_baggage", tracker("ma valise ?", "lost_baggage", sender="web:demo-sophie", lang="fr"))
+    texts, _, _ = run("lost_baggage", tracker("ma valise ? XY3LB8", "lost_baggage", sender="web:guest", lang="fr"))
     assert "CDGXY10234" in texts[0] and "Lyon (LYS)" in texts[0] and "XY602" in texts[0]
+
+
+def test_platinum_customer_with_a_missing_bag_goes_to_a_person_first() -> None:
+    texts, customs, events = run(
+        "lost_baggage", tracker("ma valise ?", "lost_baggage", sender="web:demo-sophie", lang="fr")
+    )
+    payload = customs[0]["relais_handoff"]
+    assert payload["reasons"] == ["vip"] and payload["priority"] == 1
+    assert texts == ["Je suis désolé que votre bagage du vol XY602 ne soit toujours pas arrivé — "
+                     "je transmets à un collègue dès maintenant."]
+    assert paused(events)
 
 
 def test_lost_bag_without_report_explains_how_to_report() -> None:
@@ -282,7 +293,8 @@ def test_complaint_hands_over_with_reasons_priority_and_summary() -> None:
     texts, customs, events = run("escalate", t)
     assert len(texts) == 1 and "XY7T2M" in texts[0] and "colleague" in texts[0]
     payload = customs[0]["relais_handoff"]
-    assert payload["reasons"] == ["complaint"] and payload["priority"] == 1
+    # James wrote about XY7T2M three days ago: a repeat contact joins the reasons.
+    assert payload["reasons"] == ["complaint", "repeat_contact"] and payload["priority"] == 1
     assert payload["booking_reference"] == "XY7T2M"
     assert "James Miller" in payload["summary"] and "XY7T2M" in payload["summary"]
     assert paused(events)

@@ -44,7 +44,7 @@ def test_triage_and_live_bot_agree(servers: Servers) -> None:
     rows = triage_lines("".join(json.dumps({"text": m}) + "\n" for m in MESSAGES))
     assert [r["text"] for r in rows] == MESSAGES
     for row in rows:
-        assert set(row) == {"text", "lang", "intent", "confidence", "handoff", "reasons", "priority"}
+        assert set(row) == {"text", "lang", "intent", "confidence", "anger", "handoff", "reasons", "priority"}
         replies = servers.say(f"web:triage-{uuid.uuid4().hex[:8]}", row["text"])
         payloads = [r["custom"]["relais_handoff"] for r in replies if "relais_handoff" in r.get("custom", {})]
         assert bool(payloads) == row["handoff"], (row, replies)

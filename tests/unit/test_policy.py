@@ -64,3 +64,87 @@ def test_unknown_setting_is_a_clear_error(tmp_path) -> None:
     path.write_text("low_confidance: 0.6\n")
     with pytest.raises(ValueError, match="low_confidance"):
         Thresholds.from_file(path)
+
+
+# --- the signals added for escalation ------------------------------------------------------
+
+T2 = Thresholds()
+
+
+def full(intent: str = "flight_status", text: str = "x", **kw):  # type: ignore[no-untyped-def]
+    return decide(Signals(text=text, intent=intent, confidence=kw.pop("confidence", 0.9), **kw), T2)
+
+
+def test_anger_at_the_threshold_hands_over_with_priority_one() -> None:
+    d = full(anger=0.5)
+    assert d.handoff and d.reasons == ("anger",) and d.priority == 1
+    assert not full(anger=0.49).handoff
+
+
+@pytest.mark.parametrize("text", [
+    "I'll see you in small claims court", "my lawyer will contact you", "I want my EU261 compensation",
+    "je vais faire une rétrofacturation", "j'appelle mon avocat", "on va voir ce que la presse en pense",
+])
+def test_legal_or_compensation_claims_in_both_languages(text: str) -> None:
+    d = full(text=text)
+    assert d.handoff and "legal_or_compensation" in d.reasons and d.priority == 1
+
+
+@pytest.mark.parametrize("text", [
+    "the crew member was racist to my son", "there was smoke in the cabin, it felt unsafe",
+    "j'ai fait un malaise à bord", "harcèlement par un passager, personne n'a réagi",
+])
+def test_safety_health_discrimination_in_both_languages(text: str) -> None:
+    d = full(text=text)
+    assert d.handoff and "safety" in d.reasons and d.priority == 1
+
+
+def test_several_requests_in_one_message() -> None:
+    ranking = (("change_booking", 0.5), ("baggage_allowance", 0.3), ("greet", 0.1))
+    d = full("change_booking", text="move my flight to friday and how many bags can I take", ranking=ranking)
+    assert d.handoff and d.reasons == ("multiple_requests",) and d.priority == 2
+    # One part only: the second ranked intent is just doubt, not a second request.
+    assert not full("change_booking", text="move my flight to friday", ranking=ranking).handoff
+    fr = full("change_booking", text="décaler mon vol à vendredi et aussi ajouter un bagage", ranking=ranking)
+    assert "multiple_requests" in fr.reasons
+
+
+def test_vip_with_a_problem_goes_first_vip_with_a_question_does_not() -> None:
+    complaint = full("complaint", loyalty_tier="platinum")
+    assert complaint.reasons == ("complaint", "vip") and complaint.priority == 1
+    bag = full("lost_baggage", loyalty_tier="gold")
+    assert bag.reasons == ("vip",) and bag.priority == 1
+    assert not full("flight_status", loyalty_tier="platinum").handoff
+    assert not full("lost_baggage", loyalty_tier="silver").handoff
+
+
+def test_repeat_contact_joins_other_reasons_but_is_not_one_alone() -> None:
+    assert not full("refund_status", repeat_contact=True).handoff
+    d = full("complaint", repeat_contact=True)
+    assert d.reasons == ("complaint", "repeat_contact")
+    once = full("nlu_fallback", confidence=0.3, repeat_contact=True)
+    assert once.reasons == ("low_confidence", "repeat_contact")
+
+
+def test_asking_the_same_thing_a_third_time_is_stalled() -> None:
+    assert not full("flight_status", same_request_before=1).handoff
+    d = full("flight_status", same_request_before=2)
+    assert d.reasons == ("stalled",) and d.priority == 3
+    assert not full("thank", same_request_before=5).handoff
+
+
+def test_signals_from_a_rasa_parse() -> None:
+    parse = {"intent": {"name": "refund_status", "confidence": 0.8}, "anger": 0.7,
+             "intent_ranking": [{"name": "refund_status", "confidence": 0.8}]}
+    s = Signals.from_parse("where is my money", parse, loyalty_tier="gold")
+    assert (s.intent, s.confidence, s.anger, s.loyalty_tier) == ("refund_status", 0.8, 0.7, "gold")
+    assert s.ranking == (("refund_status", 0.8),)
+    d = decide(s, T2)
+    assert d.reasons == ("anger", "vip") and d.priority == 1
+
+
+def test_the_shipped_thresholds_file_loads() -> None:
+    from relais.config import settings
+
+    t = Thresholds.from_file(settings().escalation_file)
+    assert t.anger_handoff == 0.5 and t.low_confidence == 0.4 and "platinum" in t.vip_tiers

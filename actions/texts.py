@@ -35,7 +35,9 @@ def say(key: str, lang: str, **values: Any) -> str:
 
 def _tidy(text: str) -> str:
     """Closes the gap an empty value leaves ("Bye , have…" when the name is unknown)."""
-    return re.sub(r" {2,}", " ", re.sub(r" +,", ",", text))
+    text = re.sub(r" +,", ",", text)
+    text = re.sub(r",\s*([.!?])", r"\1", text)
+    return re.sub(r" {2,}", " ", text)
 
 
 def has_text(key: str) -> bool:

@@ -60,7 +60,9 @@ def test_unknown_reference_twice_offers_a_person(servers: Servers) -> None:
 
 def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
     sender = f"web:guest-{uuid.uuid4().hex[:6]}"
-    assert "emoji" in " ".join(texts(servers.say(sender, "😡😡😡")))
+    assert "emoji" in " ".join(texts(servers.say(sender, "👍👍")))
+    # Angry emoji alone are anger: a person takes over.
+    assert handoffs(servers.say(f"{sender}-angry", "😡😡😡🤬"))
     long_reply = texts(servers.say(f"{sender}-2", "where is my refund " + "x" * 20_000))
     assert long_reply and long_reply[0]
     injected = " ".join(texts(servers.say(f"{sender}-3", "refund XY7T2M'); DROP TABLE bookings;--")))

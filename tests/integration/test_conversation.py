@@ -65,7 +65,9 @@ def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
     assert handoffs(servers.say(f"{sender}-angry", "😡😡😡🤬"))
     long_reply = texts(servers.say(f"{sender}-2", "where is my refund " + "x" * 20_000))
     assert long_reply and long_reply[0]
-    injected = " ".join(texts(servers.say(f"{sender}-3", "refund XY7T2M'); DROP TABLE bookings;--")))
-    assert "€182.40" in injected
+    injected = " ".join(texts(servers.say(f"{sender}-3", "where is my refund XY7T2M'); drop table bookings;--")))
+    assert "XY7T2M" in injected
+    after = " ".join(texts(servers.say(f"{sender}-5", "where is my refund for XY7T2M")))
+    assert "€182.40" in after  # the bookings table is still there
     ctrl = texts(servers.say(f"{sender}-4", "\x00\x01\x02"))
     assert ctrl and not re.search(r"[\x00-\x08]", ctrl[0])

@@ -53,9 +53,10 @@ ANGER_SETS = ("anger_en_tweeteval", "anger_fr_emodift", "anger_fr_xed", "anger_e
 ANGRY = 0.5
 
 
-def load_rows(path: Path) -> list[dict[str, Any]]:
+def load_rows(path: Path, every: int = 1) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file; with `every=k`, one row in k (a fixed, spread sample)."""
     with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        return [json.loads(line) for line in f if line.strip()][::every]
 
 
 def called_out_of_scope(result: dict[str, Any]) -> bool:
@@ -140,10 +141,10 @@ def airline_scores(rows: list[dict[str, Any]], results: list[dict[str, Any]]) ->
     }
 
 
-def evaluate(data_dir: Path, triage: Triage) -> dict[str, Any]:
-    """Runs every evaluation file through triage and returns the report."""
+def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
+    """Runs every evaluation file (or one row in `every`) through triage; returns the report."""
     started = triage.timings()
-    en_rows = load_rows(data_dir / "intents_en_clinc.jsonl")
+    en_rows = load_rows(data_dir / "intents_en_clinc.jsonl", every)
     fr_rows = load_rows(data_dir / "intents_fr_travel.jsonl")
     en_results = [triage.triage(r["text"]) for r in en_rows]
     en = intent_scores(en_rows, en_results, lambda r: r.get("domain") != "travel")
@@ -152,11 +153,11 @@ def evaluate(data_dir: Path, triage: Triage) -> dict[str, Any]:
     routine = [x for r, x in zip(en_rows, en_results) if r["intent"] in INTENT_MAP]
     anger: dict[str, Any] = {}
     for name in ANGER_SETS:
-        rows = load_rows(data_dir / f"{name}.jsonl")
+        rows = load_rows(data_dir / f"{name}.jsonl", every)
         results = [triage.triage(r["text"]) for r in rows]
         anger[name] = binary_scores([bool(r["anger"]) for r in rows],
                                     [x["anger"] >= ANGRY for x in results])
-    airline_rows = load_rows(data_dir / "airline_tweets.jsonl")
+    airline_rows = load_rows(data_dir / "airline_tweets.jsonl", every)
     airline = airline_scores(airline_rows, [triage.triage(r["text"]) for r in airline_rows])
     cost = {k: v for k, v in triage.timings(since=started).items() if not k.startswith("_")}
     mapped = en["mapped"] + fr["mapped"]

@@ -8,15 +8,12 @@ multilingual sentence embedding, word n-grams, and surface cues (shouting, swear
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, METADATA, METADATA_INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -24,11 +21,11 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from relais.cues import anger_cues
 from relais.nlu.encoder import MAX_CHARS, embed
 from relais.nlu.intent import normalise
+from relais.nlu.stored import StoredModelComponent
 
 logger = logging.getLogger(__name__)
 
 ANGER = "anger"
-_MODEL_FILE = "anger_model.pkl"
 #: Intents whose untagged examples are not evidence either way (complaints are often angry).
 _UNLABELLED_INTENTS = frozenset({"complaint", "out_of_scope"})
 #: Milliseconds spent scoring each message in this process (read by `make eval`).
@@ -36,35 +33,14 @@ TIMINGS_MS: list[float] = []
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
-class AngerDetector(GraphComponent):
+class AngerDetector(StoredModelComponent):
     """Adds `anger` (0–1) to every parsed message."""
+
+    model_file = "anger_model.pkl"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"C": 3.0, "cue_weight": 2.0, "embedding_weight": 1.0, "untagged_weight": 0.3}
-
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
-                 resource: Resource, model: Any = None) -> None:
-        self._config = config
-        self._storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "AngerDetector":
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "AngerDetector":
-        try:
-            with model_storage.read_from(resource) as directory:
-                with open(directory / _MODEL_FILE, "rb") as f:
-                    return cls(config, model_storage, resource, pickle.load(f))
-        except (ValueError, FileNotFoundError):
-            logger.warning("No trained anger model found; every message scores 0.")
-            return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -103,11 +79,7 @@ class AngerDetector(GraphComponent):
         classifier = LogisticRegression(C=self._config["C"], max_iter=5000)
         classifier.fit(features, labels_array, sample_weight=weights_array)
         model["classifier"] = classifier
-        self._model = model
-        with self._storage.write_to(self._resource) as directory:
-            with open(directory / _MODEL_FILE, "wb") as f:
-                pickle.dump(model, f)
-        return self._resource
+        return self._save(model)
 
     def _features(self, model: Dict[str, Any], texts: List[str]) -> Any:
         from scipy.sparse import csr_matrix, hstack

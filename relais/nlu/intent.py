@@ -6,25 +6,19 @@ with the sentence encoder's vector (meaning, across English and French). Trained
 """
 from __future__ import annotations
 
-import logging
-import pickle
 import re
 from typing import Any, Dict, List, Text
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from relais.nlu.encoder import MAX_CHARS, embed
+from relais.nlu.stored import StoredModelComponent
 
-logger = logging.getLogger(__name__)
-
-_MODEL_FILE = "intent_model.pkl"
 _FLIGHT = re.compile(r"\bxy ?\d{3}\b", re.IGNORECASE)
 _REFERENCE = re.compile(r"\bxy[0-9a-z]{4}\b", re.IGNORECASE)
 RANKING_LENGTH = 10
@@ -37,8 +31,10 @@ def normalise(text: str) -> str:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
-class IntentClassifier(GraphComponent):
+class IntentClassifier(StoredModelComponent):
     """Sets `intent` and `intent_ranking` on every message."""
+
+    model_file = "intent_model.pkl"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -51,29 +47,6 @@ class IntentClassifier(GraphComponent):
             # prior pushes real requests into it (4.1 % vs 2.5 % of held-out requests).
             "class_weight": "balanced",
         }
-
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
-                 resource: Resource, model: Any = None) -> None:
-        self._config = config
-        self._storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "IntentClassifier":
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "IntentClassifier":
-        try:
-            with model_storage.read_from(resource) as directory:
-                with open(directory / _MODEL_FILE, "rb") as f:
-                    return cls(config, model_storage, resource, pickle.load(f))
-        except (ValueError, FileNotFoundError):
-            logger.warning("No trained intent model found; messages will get no intent.")
-            return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         from scipy.sparse import csr_matrix, hstack
@@ -95,11 +68,7 @@ class IntentClassifier(GraphComponent):
             C=self._config["C"], max_iter=5000, class_weight=self._config["class_weight"]
         )
         classifier.fit(hstack([sparse, dense]).tocsr(), labels)
-        self._model = {"ngrams": ngrams, "classifier": classifier}
-        with self._storage.write_to(self._resource) as directory:
-            with open(directory / _MODEL_FILE, "wb") as f:
-                pickle.dump(self._model, f)
-        return self._resource
+        return self._save({"ngrams": ngrams, "classifier": classifier})
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self._model is None or not messages:

@@ -6,26 +6,23 @@ character n-gram model from them and adds `language` and `language_confidence` t
 from __future__ import annotations
 
 import logging
-import pickle
 import re
 import time
 from typing import Any, Dict, List, Optional, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import METADATA, METADATA_INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from relais.language import OTHER, cue_language
+from relais.nlu.stored import StoredModelComponent
 
 logger = logging.getLogger(__name__)
 
 LANGUAGE = "language"
 LANGUAGE_CONFIDENCE = "language_confidence"
-_MODEL_FILE = "language_model.pkl"
 #: Milliseconds spent per message in this process (read by `make eval`).
 TIMINGS_MS: list[float] = []
 # Booking references and flight numbers say nothing about the language: drop them first.
@@ -39,52 +36,14 @@ def _clean(text: str) -> str:
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True
 )
-class LanguageDetector(GraphComponent):
+class LanguageDetector(StoredModelComponent):
     """Adds `language` (en/fr/other) and `language_confidence` (0–1) to every message."""
+
+    model_file = "language_model.pkl"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"min_ngram": 1, "max_ngram": 4, "default_language": "en"}
-
-    def __init__(
-        self,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        pipeline: Any = None,
-    ) -> None:
-        self._config = config
-        self._storage = model_storage
-        self._resource = resource
-        self._pipeline = pipeline
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "LanguageDetector":
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> "LanguageDetector":
-        pipeline = None
-        try:
-            with model_storage.read_from(resource) as directory:
-                with open(directory / _MODEL_FILE, "rb") as f:
-                    pipeline = pickle.load(f)
-        except (ValueError, FileNotFoundError):
-            logger.warning("No trained language model found; using cue words only.")
-        return cls(config, model_storage, resource, pipeline)
 
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -114,11 +73,7 @@ class LanguageDetector(GraphComponent):
             LogisticRegression(C=10.0, max_iter=2000),
         )
         pipeline.fit(texts, labels)
-        self._pipeline = pipeline
-        with self._storage.write_to(self._resource) as directory:
-            with open(directory / _MODEL_FILE, "wb") as f:
-                pickle.dump(pipeline, f)
-        return self._resource
+        return self._save(pipeline)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
@@ -139,13 +94,13 @@ class LanguageDetector(GraphComponent):
         if cue == OTHER:
             return OTHER, 0.8
         letters = sum(ch.isalpha() for ch in cleaned)
-        if letters == 0 or self._pipeline is None:
+        if letters == 0 or self._model is None:
             if cue:
                 return cue, 0.7
             return self._config["default_language"], 0.0
-        probabilities = self._pipeline.predict_proba([cleaned])[0]
+        probabilities = self._model.predict_proba([cleaned])[0]
         best = int(probabilities.argmax())
-        lang = str(self._pipeline.classes_[best])
+        lang = str(self._model.classes_[best])
         confidence = float(probabilities[best])
         # Two letters ("ok", "no") are not evidence of anything: scale by length.
         confidence = 0.5 + (confidence - 0.5) * min(1.0, letters / 12)

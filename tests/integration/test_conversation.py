@@ -71,3 +71,28 @@ def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
     assert "€182.40" in after  # the bookings table is still there
     ctrl = texts(servers.say(f"{sender}-4", "\x00\x01\x02"))
     assert ctrl and not re.search(r"[\x00-\x08]", ctrl[0])
+
+
+def test_anger_hands_over_in_each_language(servers: Servers) -> None:
+    en = servers.say(f"web:guest-{uuid.uuid4().hex[:6]}",
+                     "WHERE IS MY BAG?? 4 days and NOTHING, you people are useless 😡")
+    assert "anger" in handoffs(en)[0]["reasons"] and handoffs(en)[0]["priority"] == 1
+    fr = servers.say(f"web:guest-{uuid.uuid4().hex[:6]}",
+                     "4 JOURS sans ma valise, vous vous foutez de moi ??? 😡")
+    payload = handoffs(fr)[0]
+    assert "anger" in payload["reasons"] and payload["language"] == "fr"
+    assert "collègue" in texts(fr)[0]
+
+
+def test_vip_complaint_is_priority_one(servers: Servers) -> None:
+    replies = servers.say("web:demo-sophie", "je veux déposer une réclamation, le service à Lyon était déplorable")
+    payload = handoffs(replies)[0]
+    assert payload["priority"] == 1 and {"complaint", "vip"} <= set(payload["reasons"])
+
+
+def test_annoyed_but_routine_refund_is_answered_with_an_apology(servers: Servers) -> None:
+    replies = servers.say(f"web:guest-{uuid.uuid4().hex[:6]}",
+                          "3rd time asking, where is my refund for XY7T2M??")
+    assert not handoffs(replies)
+    said = texts(replies)
+    assert said[0].startswith("Sorry") and "€182.40" in said[1]

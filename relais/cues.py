@@ -39,15 +39,18 @@ _WORD = re.compile(r"[A-Za-zÀ-ÿ]{2,}")
 
 
 def anger_cues(text: str) -> list[float]:
-    """Numbers a reader uses to hear anger: shouting, !!!/???, swearing, angry emoji."""
+    """Numbers a reader uses to hear anger: shouting, !!!, swearing, angry emoji.
+
+    Question marks are left out on purpose: "any news on my refund??" is impatience,
+    which the bot answers itself.
+    """
     words = _WORD.findall(text)
     long_words = [w for w in words if len(w) >= 3]
     caps = sum(w.isupper() for w in long_words) / len(long_words) if long_words else 0.0
     return [
         caps,
         min(text.count("!"), 5) / 5,
-        min(text.count("?"), 5) / 5,
-        float("!!" in text or "??" in text or "?!" in text),
+        float("!!" in text),
         min(len(_SWEARS.findall(text)), 3) / 3,
         min(len(_ANGRY_EMOJI.findall(text)), 3) / 3,
     ]

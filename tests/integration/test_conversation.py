@@ -85,7 +85,8 @@ def test_anger_hands_over_in_each_language(servers: Servers) -> None:
 
 
 def test_vip_complaint_is_priority_one(servers: Servers) -> None:
-    replies = servers.say("web:demo-sophie", "je veux déposer une réclamation, le service à Lyon était déplorable")
+    # Camille (Gold) over Telegram: her web chat identity is used by other tests.
+    replies = servers.say("telegram:100001", "je veux déposer une réclamation, le service à Lyon était déplorable")
     payload = handoffs(replies)[0]
     assert payload["priority"] == 1 and {"complaint", "vip"} <= set(payload["reasons"])
 

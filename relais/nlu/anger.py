@@ -40,7 +40,8 @@ class AngerDetector(StoredModelComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"C": 3.0, "cue_weight": 2.0, "embedding_weight": 1.0, "untagged_weight": 0.3}
+        # Chosen on a held-out 20 % of our own tagged examples (never on evaluation data).
+        return {"C": 3.0, "cue_weight": 2.0, "embedding_weight": 0.5, "untagged_weight": 0.3}
 
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rasa_sdk.events import SlotSet
+
 from actions.base import RelaisAction
 from actions.context import Context
 from actions.handoff import escalate
@@ -32,6 +34,25 @@ class Escalate(RelaisAction):
             ctx.say("fallback.out_of_scope", topics=ctx.say_text("capabilities"))
             return
         escalate(ctx, decision)
+
+
+class HandedBack(RelaisAction):
+    """An agent gave the conversation back: one short follow-up about what it was about.
+
+    Triggered by the gateway (intent EXTERNAL_handed_back), never by a customer message; the
+    messages written while the agent held the conversation are not answered.
+    """
+
+    def name(self) -> str:
+        return "action_handed_back"
+
+    def handle(self, ctx: Context) -> None:
+        reference = ctx.slot("booking_reference")
+        if reference:
+            ctx.say("handed_back.booking", name=ctx.first_name, ref=reference)
+        else:
+            ctx.say("handed_back.general", name=ctx.first_name)
+        ctx.events.extend([SlotSet("misunderstood_streak", 0), SlotSet("pending_intent", None)])
 
 
 class Fallback(RelaisAction):

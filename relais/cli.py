@@ -18,8 +18,13 @@ def _seed(args: argparse.Namespace) -> int:
 
     anchor = date.fromisoformat(args.anchor) if args.anchor else datetime.now(timezone.utc).date()
     create_all(get_engine())
+    from handoff.seed import seed_agents
+
     with session_scope() as session:
         report = seed(session, anchor=anchor, reset=args.reset)
+        agents = seed_agents(session)
+    if agents:
+        print(f"{agents} demo agent(s) created (see README: Agent console)")
     state = "created" if report.created else "already present (use --reset to recreate)"
     print(f"demo data {state} in {settings().database_url}")
     print(json.dumps(report.counts, sort_keys=True))
@@ -67,6 +72,21 @@ def _nlu_check(args: argparse.Namespace) -> int:
     return 0 if macro >= args.min_f1 else 1
 
 
+def _anger_check(args: argparse.Namespace) -> int:
+    from relais.anger_check import check, table
+
+    overrides = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key] = float(value)
+    report = check(Path(args.data), overrides, seed=args.seed)
+    print(table(report))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return 0 if report["all"]["f1"] >= args.min_f1 else 1
+
+
 def _chat(args: argparse.Namespace) -> int:
     from relais.chat import chat
 
@@ -96,6 +116,16 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("report")
     n.add_argument("--min-f1", type=float, default=0.90)
     n.set_defaults(func=_nlu_check)
+
+    a = sub.add_parser("anger-check",
+                       help="train the anger model on 80%% of our tagged examples, score the rest")
+    a.add_argument("--data", default=str(settings().repo_root / "data" / "nlu"))
+    a.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="try another setting, e.g. --set C=1 (see relais/anger_model.py)")
+    a.add_argument("--seed", type=int, default=7)
+    a.add_argument("--out", help="also write the report as JSON here")
+    a.add_argument("--min-f1", type=float, default=0.0)
+    a.set_defaults(func=_anger_check)
 
     c = sub.add_parser("chat", help="talk to the running bot from the terminal")
     c.add_argument("--url", help="Rasa server URL (default: RASA_URL or http://127.0.0.1:5005)")

@@ -88,8 +88,27 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def create_all(engine: Engine | None = None) -> None:
-    """Creates the tables that don't exist yet (customer records and any model on `Base`)."""
-    import relais.records  # noqa: F401  (registers the record tables on Base.metadata)
+def alembic_config(url: str | None = None) -> Any:
+    """Alembic's configuration for this repository's migrations/ and `url`."""
+    from alembic.config import Config
 
-    Base.metadata.create_all(engine or get_engine())
+    config = Config()
+    config.set_main_option("script_location", str(settings().repo_root / "migrations"))
+    config.set_main_option("sqlalchemy.url", (url or settings().database_url).replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine | None = None, revision: str = "head") -> None:
+    """Brings the database's schema to `revision` with the migrations in migrations/."""
+    from alembic import command
+
+    engine = engine or get_engine()
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def create_all(engine: Engine | None = None) -> None:
+    """Creates or upgrades every table (the records, the gateway's, the human side's)."""
+    migrate(engine)

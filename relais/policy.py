@@ -6,7 +6,6 @@ Numbers come from escalation.yml; the reasons are a fixed vocabulary (README).
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -46,12 +45,6 @@ REMARK_INTENTS = frozenset({"greet", "goodbye", "thank", "affirm", "deny"})
 _NOT_REQUESTS = REMARK_INTENTS | {
     OUT_OF_SCOPE_INTENT, FALLBACK_INTENT, "provide_booking_reference", "human_request", "complaint",
 }
-#: A message with several parts: two sentences, or a joined second request.
-_SEVERAL_PARTS = re.compile(
-    r"[.?!]\s+\S+.*\S|\b(and also|also|as well as|plus|another thing|et aussi|aussi|également|"
-    r"autre chose|en plus|and|et)\b",
-    re.IGNORECASE,
-)
 #: Problems that make a high-tier customer a priority for a person.
 _VIP_PROBLEMS = frozenset({"complaint", "lost_baggage"})
 
@@ -64,7 +57,7 @@ class Thresholds:
     misunderstood_turns: int = 2
     anger_handoff: float = 0.5
     anger_apology: float = 0.3
-    second_request_confidence: float = 0.2
+    part_confidence: float = 0.5
     vip_tiers: tuple[str, ...] = ("platinum", "gold")
     repeat_contact_days: int = 7
     stalled_repeats: int = 3
@@ -101,6 +94,8 @@ class Signals:
     anger: float = 0.0
     #: (intent, confidence) pairs, best first, as the classifier ranked them.
     ranking: tuple[tuple[str, float], ...] = ()
+    #: (intent, confidence) of each part of a message with several parts (else empty).
+    parts: tuple[tuple[str, float], ...] = ()
     #: Turns not understood (out of scope or low confidence) right before this one.
     misunderstood_before: int = 0
     loyalty_tier: str | None = None
@@ -117,8 +112,12 @@ class Signals:
             (str(r.get("name")), float(r.get("confidence") or 0.0))
             for r in parse.get("intent_ranking") or []
         )
+        parts = tuple(
+            (str(p.get("name")), float(p.get("confidence") or 0.0)) for p in parse.get("parts") or []
+        )
         return cls(
             text=text,
+            parts=parts,
             intent=str(intent.get("name") or ""),
             confidence=float(intent.get("confidence") or 0.0),
             anger=float(parse.get("anger") or 0.0),
@@ -145,10 +144,10 @@ def is_misunderstood(intent: str, confidence: float, thresholds: Thresholds) -> 
 
 
 def several_requests(signals: Signals, t: Thresholds) -> bool:
-    """Two different requests, each plausible, in a message that has two parts."""
-    requests = [name for name, conf in signals.ranking[:4]
-                if name not in _NOT_REQUESTS and conf >= t.second_request_confidence]
-    return len(set(requests)) >= 2 and bool(_SEVERAL_PARTS.search(signals.text))
+    """Two parts of the message are each confidently a different request of their own."""
+    requests = {name for name, conf in signals.parts
+                if name not in _NOT_REQUESTS and conf >= t.part_confidence}
+    return len(requests) >= 2
 
 
 def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:

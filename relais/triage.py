@@ -64,16 +64,18 @@ class Triage:
         return parse
 
     def timings(self, since: dict[str, int] | None = None) -> dict[str, Any]:
-        """Medians of what Relais adds to a parse (language, anger, policy) and of the parse.
+        """Medians of what Relais adds to a parse (language, anger, the parts of a message,
+        the policy) and of the parse, which includes those components.
 
         With `since` (an earlier result), only the messages triaged after it count.
         """
-        from relais.nlu import anger, language
+        from relais.nlu import anger, intent, language
 
-        start = since["_positions"] if since else [0, 0, 0, 0]
+        start = since["_positions"] if since else [0, 0, 0, 0, 0]
         parse = self.parse_ms[start[0]:]
-        added = [a + b + c for a, b, c in zip(
-            anger.TIMINGS_MS[start[1]:], language.TIMINGS_MS[start[2]:], self.decide_ms[start[3]:]
+        added = [sum(step) for step in zip(
+            anger.TIMINGS_MS[start[1]:], language.TIMINGS_MS[start[2]:], self.decide_ms[start[3]:],
+            intent.PART_TIMINGS_MS[start[4]:],
         )]
         return {
             "messages": len(parse),
@@ -81,7 +83,8 @@ class Triage:
             "added_ms_median": round(statistics.median(added), 3) if added else 0.0,
             "added_ms_p95": round(sorted(added)[int(len(added) * 0.95)], 3) if added else 0.0,
             "_positions": [len(self.parse_ms), len(anger.TIMINGS_MS),
-                           len(language.TIMINGS_MS), len(self.decide_ms)],
+                           len(language.TIMINGS_MS), len(self.decide_ms),
+                           len(intent.PART_TIMINGS_MS)],
         }
 
     def triage(self, text: str) -> dict[str, Any]:

@@ -1,26 +1,22 @@
 """Scores how angry a message is (0–1; 0.5 and above means angry), English and French.
 
 Trained by `rasa train` on our own examples tagged `metadata: {anger: 1}` or `{anger: 0}`
-(data/nlu/anger_*.yml); untagged examples of routine requests count as calm. Features: the
-multilingual sentence embedding, word n-grams, and surface cues (shouting, swearing,
-!!!, angry emoji). A balanced logistic regression, so its probability is the score.
+(data/nlu/anger_*.yml, general_*.yml, tweets_*.yml); untagged examples of routine requests
+count as calm. The model and its features are in `relais.anger_model`.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
-import numpy as np
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.constants import INTENT, METADATA, METADATA_INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from relais.cues import anger_cues
-from relais.nlu.encoder import MAX_CHARS, embed
-from relais.nlu.intent import normalise
+from relais.anger_model import DEFAULTS, AngerModel
 from relais.nlu.stored import StoredModelComponent
 
 logger = logging.getLogger(__name__)
@@ -40,67 +36,48 @@ class AngerDetector(StoredModelComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # Chosen on a held-out 20 % of our own tagged examples (never on evaluation data).
-        return {"C": 3.0, "cue_weight": 2.0, "embedding_weight": 0.5, "untagged_weight": 0.3}
+        # Chosen with `relais anger-check` on a held-out 20 % of our own tagged examples
+        # (never on evaluation data).
+        return dict(DEFAULTS)
 
     def train(self, training_data: TrainingData) -> Resource:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        texts: List[str] = []
-        labels: List[int] = []
-        weights: List[float] = []
-        for example in training_data.intent_examples:
-            text = example.get(TEXT)
-            label = _anger_label(example)
-            if not text:
-                continue
-            if label is not None:
-                texts.append(text)
-                labels.append(label)
-                weights.append(1.0)
-            elif example.get(INTENT) not in _UNLABELLED_INTENTS:
-                texts.append(text)
-                labels.append(0)
-                weights.append(self._config["untagged_weight"])
+        texts, labels, weights = anger_training_set(
+            training_data.intent_examples, self._config["untagged_weight"])
         if sum(labels) == 0:
             logger.warning("No examples tagged `anger: 1`: the anger detector is not trained.")
             return self._resource
-        words = TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2), sublinear_tf=True,
-                                min_df=2)
-        words.fit(texts)
-        model = {"words": words, "classifier": None}
-        features = self._features(model, texts)
-        # Balance the two classes by weight, so that 0.5 is the natural line for "angry".
-        labels_array = np.array(labels)
-        weights_array = np.array(weights)
-        for value in (0, 1):
-            mask = labels_array == value
-            weights_array[mask] *= len(labels_array) / (2 * weights_array[mask].sum())
-        classifier = LogisticRegression(C=self._config["C"], max_iter=5000)
-        classifier.fit(features, labels_array, sample_weight=weights_array)
-        model["classifier"] = classifier
-        return self._save(model)
-
-    def _features(self, model: Dict[str, Any], texts: List[str]) -> Any:
-        from scipy.sparse import csr_matrix, hstack
-
-        cues = np.array([anger_cues(t[:MAX_CHARS]) for t in texts]) * self._config["cue_weight"]
-        dense = embed(texts) * self._config["embedding_weight"]
-        return hstack([model["words"].transform(texts), csr_matrix(dense), csr_matrix(cues)]).tocsr()
+        settings = {k: float(self._config[k]) for k in DEFAULTS}
+        return self._save(AngerModel(settings).fit(texts, labels, weights))
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             started = time.perf_counter()
-            score = self.score(message.get(TEXT) or "")
+            score = self._model.score(message.get(TEXT) or "") if self._model else 0.0
             message.set(ANGER, round(score, 4), add_to_output=True)
             TIMINGS_MS.append((time.perf_counter() - started) * 1000)
         return messages
 
-    def score(self, text: str) -> float:
-        if self._model is None or self._model.get("classifier") is None or not text.strip():
-            return 0.0
-        return float(self._model["classifier"].predict_proba(self._features(self._model, [text]))[0, 1])
+
+def anger_training_set(examples: Iterable[Message], untagged_weight: float
+                       ) -> Tuple[List[str], List[int], List[float]]:
+    """Texts, 0/1 labels and weights: tagged examples count fully, calm routine ones a little."""
+    texts: List[str] = []
+    labels: List[int] = []
+    weights: List[float] = []
+    for example in examples:
+        text = example.get(TEXT)
+        if not text:
+            continue
+        label = _anger_label(example)
+        if label is not None:
+            texts.append(text)
+            labels.append(label)
+            weights.append(1.0)
+        elif example.get(INTENT) not in _UNLABELLED_INTENTS:
+            texts.append(text)
+            labels.append(0)
+            weights.append(untagged_weight)
+    return texts, labels, weights
 
 
 def _anger_label(example: Message) -> Optional[int]:

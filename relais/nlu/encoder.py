@@ -7,6 +7,7 @@ sixteen languages.
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from typing import Any, Sequence
@@ -16,6 +17,10 @@ import numpy as np
 #: Longer texts are cut: the first 2,000 characters say what a message is about.
 MAX_CHARS = 2000
 DIMENSIONS = 512
+
+#: Handles and links say who or where, not what the customer wants or feels.
+_HANDLE = re.compile(r"(?<!\w)@\w{1,30}")
+_LINK = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 
 _lock = threading.Lock()
 _model: Any = None
@@ -34,13 +39,18 @@ def _encoder() -> Any:
         return _model
 
 
+def plain(text: str) -> str:
+    """The text cut to MAX_CHARS, with @handles and links left out (both NLU models read this)."""
+    return " ".join(_LINK.sub(" ", _HANDLE.sub(" ", text[:MAX_CHARS])).split())
+
+
 def embed(texts: Sequence[str]) -> np.ndarray:
-    """One row per text; an empty text gets a zero vector."""
+    """One row per text, embedded from `plain(text)`; an empty text gets a zero vector."""
     rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     missing: dict[str, list[int]] = {}
     with _lock:
         for i, text in enumerate(texts):
-            key = text[:MAX_CHARS]
+            key = plain(text)
             if not key.strip():
                 continue
             if key in _cache:

@@ -72,7 +72,9 @@ T2 = Thresholds()
 
 
 def full(intent: str = "flight_status", text: str = "x", **kw):  # type: ignore[no-untyped-def]
-    return decide(Signals(text=text, intent=intent, confidence=kw.pop("confidence", 0.9), **kw), T2)
+    thresholds = kw.pop("thresholds", T2)
+    return decide(Signals(text=text, intent=intent, confidence=kw.pop("confidence", 0.9), **kw),
+                  thresholds)
 
 
 def test_anger_at_the_threshold_hands_over_with_priority_one() -> None:
@@ -100,13 +102,18 @@ def test_safety_health_discrimination_in_both_languages(text: str) -> None:
 
 
 def test_several_requests_in_one_message() -> None:
-    ranking = (("change_booking", 0.5), ("baggage_allowance", 0.3), ("greet", 0.1))
-    d = full("change_booking", text="move my flight to friday and how many bags can I take", ranking=ranking)
+    parts = (("change_booking", 0.8), ("baggage_allowance", 0.7))
+    d = full("change_booking", text="move my flight to friday and how many bags can I take", parts=parts)
     assert d.handoff and d.reasons == ("multiple_requests",) and d.priority == 2
-    # One part only: the second ranked intent is just doubt, not a second request.
+    # One part only, whatever the ranking: hesitation is not a second request.
+    ranking = (("change_booking", 0.5), ("baggage_allowance", 0.45))
     assert not full("change_booking", text="move my flight to friday", ranking=ranking).handoff
-    fr = full("change_booking", text="décaler mon vol à vendredi et aussi ajouter un bagage", ranking=ranking)
-    assert "multiple_requests" in fr.reasons
+    # Two parts asking the same thing, or a second part that is only a remark, are one request.
+    assert not full("change_booking", parts=(("change_booking", 0.9), ("change_booking", 0.8))).handoff
+    assert not full("change_booking", parts=(("change_booking", 0.9), ("thank", 0.9))).handoff
+    # A second part the classifier is unsure of does not count.
+    assert not full("change_booking", parts=(("change_booking", 0.9), ("seat_selection", 0.3))).handoff
+    assert full("change_booking", parts=parts, thresholds=Thresholds(part_confidence=0.75)).handoff is False
 
 
 def test_vip_with_a_problem_goes_first_vip_with_a_question_does_not() -> None:

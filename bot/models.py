@@ -1,0 +1,135 @@
+"""What the gateway stores: conversations, every message in and out, and the outbox.
+
+Datetimes are naive UTC, as in the customer records. A conversation's id is
+"<channel>:<sender>" ("web:demo-camille", "telegram:100001"): the same id is the Rasa sender
+id, so the tracker, the transcript and the customer's records line up.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import relationship
+
+from relais.db import Base
+from relais.records import _enum, _StrEnum, utcnow
+
+
+class State(_StrEnum):
+    """Who holds a conversation."""
+
+    BOT = "bot"  #: Rasa answers
+    WAITING = "waiting"  #: handed over, in the queue; the bot is paused and says nothing
+    WITH_AGENT = "with_agent"  #: an agent holds it
+    CLOSED = "closed"  #: resolved by an agent; the next customer message reopens it with the bot
+
+
+class Author(_StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"  #: handoff, claim, hand back… shown in the transcript, never sent
+
+
+class Processing(_StrEnum):
+    """Where an inbound message is in the router."""
+
+    PENDING = "pending"  #: stored, not yet routed (Rasa may be down: it waits, in order)
+    DONE = "done"  #: routed: answered by the bot, or given to the human side
+
+
+class Delivery(_StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  #: gave up after the last retry (kept, visible to agents)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id = Column(String(200), primary_key=True)  #: "<channel>:<sender>"
+    channel = Column(String(20), nullable=False)
+    sender = Column(String(160), nullable=False)  #: the platform's id for the customer
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"))
+    state = Column(_enum(State, "state"),
+                   nullable=False, default=State.BOT)
+    language = Column(String(5))
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    last_customer_at = Column(DateTime)
+
+    messages = relationship("Message", back_populates="conversation", order_by="Message.id")
+
+    __table_args__ = (UniqueConstraint("channel", "sender"),)
+
+
+class Message(Base):
+    """One line of the transcript: from the customer, the bot, an agent, or the system."""
+
+    __tablename__ = "messages"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(200), ForeignKey("conversations.id", ondelete="CASCADE"),
+                             nullable=False)
+    author = Column(_enum(Author, "author"),
+                    nullable=False)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="SET NULL"))
+    #: The channel's own id of an inbound message: the same id twice is stored once.
+    platform_id = Column(String(120))
+    channel = Column(String(20), nullable=False)
+    text = Column(Text, nullable=False, default="")
+    #: [{"kind": "photo"|"document"|…, "ref": platform file id, "name": …}]
+    attachments = Column(JSON, nullable=False, default=list)
+    #: [{"title": …, "payload": …}] offered with a bot message
+    buttons = Column(JSON, nullable=False, default=list)
+    #: What Rasa said about an inbound message (intent, anger…) or a system event's details.
+    details = Column(JSON, nullable=False, default=dict)
+    sent_at = Column(DateTime, nullable=False)  #: when the customer sent it, or when we wrote it
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    processing = Column(_enum(Processing, "processing"))
+    processed_at = Column(DateTime)
+    #: Logged into the Rasa tracker (messages handled by a person).
+    in_tracker = Column(Boolean, nullable=False, default=False)
+
+    conversation = relationship("Conversation", back_populates="messages")
+
+    __table_args__ = (
+        UniqueConstraint("channel", "platform_id"),
+        Index("ix_messages_pending", "processing", "conversation_id", "id"),
+    )
+
+
+class OutboxItem(Base):
+    """A message to deliver to a customer's channel; delivered exactly once, retried until then."""
+
+    __tablename__ = "outbox"
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False,
+                        unique=True)
+    conversation_id = Column(String(200), ForeignKey("conversations.id", ondelete="CASCADE"),
+                             nullable=False)
+    channel = Column(String(20), nullable=False)
+    recipient = Column(String(160), nullable=False)
+    status = Column(_enum(Delivery, "delivery"),
+                    nullable=False, default=Delivery.PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
+    last_error = Column(Text)
+    delivered_at = Column(DateTime)
+    platform_ids = Column(JSON, nullable=False, default=list)  #: the channel's ids of what it sent
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    message = relationship("Message")
+
+    __table_args__ = (Index("ix_outbox_due", "status", "channel", "next_attempt_at"),)

@@ -1,0 +1,98 @@
+"""Talking to the Rasa server over HTTP: its REST channel and its HTTP API (never `import rasa`).
+
+- `send` posts a customer message to the REST channel and returns the bot's messages;
+- `append_events` writes to a conversation's tracker (a message logged while a person holds
+  the conversation, an agent's reply, pause and resume);
+- `trigger_intent` makes the bot act without a customer message (the follow-up on hand-back).
+
+The server must run with `--enable-api` (make run does). Errors become `RasaUnavailable`,
+which the router treats as "try again later": the message stays pending, in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa (or its action server) did not answer properly; the message will be retried."""
+
+
+class RasaClient:
+    def __init__(self, url: str, timeout_s: float = 30.0, token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._token = token
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        # One session (one connection pool) for the life of the process.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _request(self, method: str, path: str, body: Any = None,
+                       params: dict[str, str] | None = None) -> Any:
+        params = dict(params or {})
+        if self._token:
+            params["token"] = self._token
+        try:
+            http = await self._http()
+            async with http.request(method, self.url + path, json=body, params=params) as reply:
+                if reply.status >= 500 or reply.status in (404, 409, 429):
+                    text = await reply.text()
+                    raise RasaUnavailable(f"{method} {path}: HTTP {reply.status} {text[:200]}")
+                if reply.status >= 400:
+                    text = await reply.text()
+                    raise ValueError(f"Rasa refused {method} {path}: HTTP {reply.status} {text[:200]}")
+                return await reply.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as error:
+            raise RasaUnavailable(f"{method} {path}: {error!r}") from error
+
+    async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None
+                   ) -> list[dict[str, Any]]:
+        """The bot's replies to `text` from `sender`, in order (empty while the bot is paused)."""
+        body = {"sender": sender, "message": text, "metadata": metadata or {}}
+        replies = await self._request("POST", "/webhooks/rest/webhook", body)
+        if not isinstance(replies, list):
+            raise RasaUnavailable(f"unexpected REST channel answer: {str(replies)[:200]}")
+        return replies
+
+    async def append_events(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
+        await self._request(
+            "POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events", events,
+            params={"include_events": "NONE"},
+        )
+
+    async def trigger_intent(self, conversation_id: str, intent: str,
+                             entities: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Runs the bot as if the customer had sent `intent`; returns what it says."""
+        answer = await self._request(
+            "POST", f"/conversations/{quote(conversation_id, safe='')}/trigger_intent",
+            {"name": intent, "entities": entities or {}},
+            params={"include_events": "NONE"},
+        )
+        return list((answer or {}).get("messages") or [])
+
+    async def tracker(self, conversation_id: str) -> dict[str, Any]:
+        return await self._request(
+            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker",
+            params={"include_events": "ALL"},
+        )
+
+    async def healthy(self) -> bool:
+        try:
+            await self._request("GET", "/status")
+            return True
+        except (RasaUnavailable, ValueError):
+            return False

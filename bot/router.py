@@ -1,0 +1,157 @@
+"""The router: every stored inbound message goes to Rasa or to the human side, in order.
+
+A conversation's messages are handled one at a time, oldest first. While the bot holds the
+conversation, the message goes to Rasa's REST channel and the replies go to the outbox; a
+reply carrying the handoff payload opens an escalation and tells the customer the wait.
+While a person holds it (`waiting`, `with_agent`), the message is only logged in the Rasa
+tracker (paused, so the bot says nothing). If Rasa cannot be reached, the message stays
+pending and `drain` retries it later, still in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy.engine import Engine
+
+from bot.models import Author, Conversation, Message, State
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.store import Inbound, add_outgoing, conversations_with_pending, mark_processed, next_pending, store_inbound
+from handoff.queue import estimate_wait, open_escalation, run_atomic
+from handoff.settings import HandoffSettings
+from handoff.texts import wait_message
+from relais.brand import Brand
+from relais.records import utcnow
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_KEY = "relais_handoff"
+
+
+def user_event(message: Message) -> dict[str, Any]:
+    """A customer message as a Rasa tracker event, logged without being answered."""
+    return {
+        "event": "user", "text": message.text, "timestamp": message.sent_at.timestamp(),
+        "input_channel": message.channel,
+        "parse_data": {"text": message.text, "intent": {"name": None, "confidence": 0.0},
+                       "entities": []},
+        "metadata": {"relais_message_id": message.id, "handled_by": "agent"},
+    }
+
+
+class Router:
+    def __init__(self, engine: Engine, rasa: RasaClient, brand: Brand,
+                 settings: HandoffSettings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.rasa = rasa
+        self.brand = brand
+        self.settings = settings
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: Set whenever something new is written for customers or agents (pollers may wait on it).
+        self.changed = asyncio.Event()
+
+    async def receive(self, inbound: Inbound) -> tuple[int, bool]:
+        """Stores the message (once per platform id), then routes what is pending.
+
+        Returns (message id, whether it was new). Storing happens before anything else, so a
+        message is never lost once this returns, even if routing fails.
+        """
+        def store(session: Any) -> tuple[int, bool]:
+            message, created = store_inbound(session, inbound)
+            return message.id, created
+
+        message_id, created = await asyncio.to_thread(run_atomic, self.engine, store)
+        if created:
+            await self.process(inbound.conversation_id)
+        return message_id, created
+
+    async def process(self, conversation_id: str) -> int:
+        """Routes this conversation's pending messages in order; returns how many were routed."""
+        routed = 0
+        async with self._locks[conversation_id]:
+            while True:
+                message_id = await asyncio.to_thread(
+                    run_atomic, self.engine, lambda s: _pending_id(s, conversation_id))
+                if message_id is None:
+                    break
+                try:
+                    await self._route(message_id)
+                except RasaUnavailable as error:
+                    logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
+                    break
+                routed += 1
+        if routed:
+            self.changed.set()
+        return routed
+
+    async def drain(self) -> int:
+        """Routes every conversation with pending messages (after a restart or an outage)."""
+        ids = await asyncio.to_thread(run_atomic, self.engine, conversations_with_pending)
+        total = 0
+        for conversation_id in ids:
+            total += await self.process(conversation_id)
+        return total
+
+    async def _route(self, message_id: int) -> None:
+        def read(session: Any) -> tuple[str, State, Message]:
+            message = session.get(Message, message_id)
+            conversation = session.get(Conversation, message.conversation_id)
+            if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
+                conversation.state = State.BOT
+            session.expunge(message)
+            return conversation.id, conversation.state, message
+
+        conversation_id, state, message = await asyncio.to_thread(run_atomic, self.engine, read)
+        if state in (State.WAITING, State.WITH_AGENT):
+            await self.rasa.append_events(conversation_id, [user_event(message)])
+            await asyncio.to_thread(run_atomic, self.engine, lambda s: mark_processed(
+                s.get(Message, message_id), routed="human", in_tracker=True))
+            return
+        replies = await self.rasa.send(conversation_id, message.text, metadata={
+            "relais_message_id": message.id, "channel": message.channel,
+            "attachments": message.attachments,
+        })
+        await asyncio.to_thread(run_atomic, self.engine,
+                                lambda s: self._store_replies(s, message_id, replies))
+
+    def _store_replies(self, session: Any, message_id: int, replies: list[dict[str, Any]]) -> None:
+        message = session.get(Message, message_id)
+        conversation = session.get(Conversation, message.conversation_id)
+        payload = None
+        sent = 0
+        for reply in replies:
+            custom = reply.get("custom")
+            if isinstance(custom, dict) and HANDOFF_KEY in custom:
+                payload = custom[HANDOFF_KEY]
+                continue
+            text = reply.get("text") or reply.get("image") or ""
+            if text or reply.get("buttons"):
+                add_outgoing(session, conversation, Author.BOT, text, reply.get("buttons") or [])
+                sent += 1
+        if payload is not None and conversation.state == State.BOT:
+            self._hand_over(session, conversation, payload)
+        mark_processed(session, message, routed="bot", replies=sent)
+
+    def _hand_over(self, session: Any, conversation: Conversation, payload: dict[str, Any]) -> None:
+        now = self.clock()
+        escalation, created = open_escalation(session, conversation, payload, now, self.brand)
+        if not created:
+            return
+        estimate = estimate_wait(session, escalation, now, self.brand, self.settings)
+        escalation.estimate_seconds = estimate.seconds
+        lang = escalation.language or self.brand.default_language
+        add_outgoing(session, conversation, Author.BOT,
+                     wait_message(estimate, lang, self.brand, now),
+                     details={"kind": "wait_estimate", "seconds": estimate.seconds,
+                              "position": estimate.position,
+                              "agents_online": estimate.agents_online,
+                              "measured": estimate.measured})
+
+
+def _pending_id(session: Any, conversation_id: str) -> int | None:
+    message = next_pending(session, conversation_id)
+    return message.id if message else None

@@ -1,0 +1,175 @@
+"""The gateway's database operations: store inbound once, write outgoing with its outbox entry.
+
+Every function takes a Session and leaves committing to the caller (`session_scope`), so a
+step and its consequences (a bot reply and its outbox entry, say) commit together.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from actions.queries import customer_for_sender
+from bot.models import Author, Conversation, Delivery, Message, OutboxItem, Processing, State
+from relais.records import utcnow
+
+#: Longest text stored for one message; longer inbound text is cut, and flagged as cut.
+MAX_TEXT = 20_000
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A customer's message as every channel normalises it."""
+
+    channel: str  #: "web", "telegram", "x"
+    sender: str  #: the platform's id for the customer
+    platform_id: str  #: the platform's id for this message: the same id is stored once
+    text: str = ""
+    attachments: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    sent_at: datetime | None = None
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.channel}:{self.sender}"
+
+    def __post_init__(self) -> None:
+        for name in ("channel", "sender", "platform_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"inbound message: {name} must be a non-empty string")
+
+
+def conversation_for(session: Session, channel: str, sender: str) -> Conversation:
+    """The conversation with this customer on this channel, created on first contact."""
+    conversation_id = f"{channel}:{sender}"
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is not None:
+        return conversation
+    customer = customer_for_sender(session, conversation_id)
+    conversation = Conversation(
+        id=conversation_id, channel=channel, sender=sender, state=State.BOT,
+        customer_id=customer.id if customer else None,
+        language=str(customer.preferred_language) if customer else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:  # another request created it a moment ago
+        conversation = session.get(Conversation, conversation_id)
+        assert conversation is not None
+    return conversation
+
+
+def store_inbound(session: Session, inbound: Inbound) -> tuple[Message, bool]:
+    """Stores `inbound` as pending; returns (message, True), or (the stored one, False) if the
+    platform already delivered this id."""
+    existing = _by_platform_id(session, inbound.channel, inbound.platform_id)
+    if existing is not None:
+        return existing, False
+    conversation = conversation_for(session, inbound.channel, inbound.sender)
+    now = utcnow()
+    text = inbound.text or ""
+    message = Message(
+        conversation_id=conversation.id, author=Author.CUSTOMER, channel=inbound.channel,
+        platform_id=inbound.platform_id, text=text[:MAX_TEXT],
+        attachments=[dict(a) for a in inbound.attachments],
+        details={"cut": True} if len(text) > MAX_TEXT else {},
+        sent_at=inbound.sent_at or now, processing=Processing.PENDING,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:  # the same delivery, racing: keep the first
+        stored = _by_platform_id(session, inbound.channel, inbound.platform_id)
+        assert stored is not None
+        return stored, False
+    conversation.last_customer_at = now
+    return message, True
+
+
+def _by_platform_id(session: Session, channel: str, platform_id: str) -> Message | None:
+    return session.execute(
+        select(Message).where(Message.channel == channel, Message.platform_id == platform_id)
+    ).scalars().first()
+
+
+def add_outgoing(session: Session, conversation: Conversation, author: Author, text: str,
+                 buttons: Sequence[dict[str, Any]] = (), agent_id: int | None = None,
+                 details: dict[str, Any] | None = None) -> Message:
+    """A message to the customer (bot or agent), with its outbox entry, in this transaction."""
+    if author not in (Author.BOT, Author.AGENT):
+        raise ValueError(f"only the bot or an agent writes to customers, not {author}")
+    message = Message(
+        conversation_id=conversation.id, author=author, agent_id=agent_id,
+        channel=conversation.channel, text=text, buttons=[dict(b) for b in buttons],
+        details=details or {}, sent_at=utcnow(),
+    )
+    session.add(message)
+    session.add(OutboxItem(message=message, conversation_id=conversation.id,
+                           channel=conversation.channel, recipient=conversation.sender))
+    return message
+
+
+def add_system(session: Session, conversation: Conversation, text: str,
+               details: dict[str, Any] | None = None, agent_id: int | None = None) -> Message:
+    """A line in the transcript for agents (handed over, claimed…); never sent to the customer."""
+    message = Message(conversation_id=conversation.id, author=Author.SYSTEM, agent_id=agent_id,
+                      channel=conversation.channel, text=text, details=details or {},
+                      sent_at=utcnow())
+    session.add(message)
+    return message
+
+
+def next_pending(session: Session, conversation_id: str) -> Message | None:
+    """The oldest inbound message of this conversation the router has not handled yet."""
+    return session.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation_id,
+               Message.processing == Processing.PENDING)
+        .order_by(Message.id).limit(1)
+    ).scalars().first()
+
+
+def conversations_with_pending(session: Session, limit: int = 500) -> list[str]:
+    """Conversations with messages waiting for the router, oldest waiting first."""
+    rows = session.execute(
+        select(Message.conversation_id, func.min(Message.id).label("first"))
+        .where(Message.processing == Processing.PENDING)
+        .group_by(Message.conversation_id).order_by("first").limit(limit)
+    ).all()
+    return [row.conversation_id for row in rows]
+
+
+def mark_processed(session: Session, message: Message, **details: Any) -> None:
+    message.processing = Processing.DONE
+    message.processed_at = utcnow()
+    if details:
+        message.details = {**(message.details or {}), **details}
+
+
+def transcript(session: Session, conversation_id: str, after_id: int = 0,
+               include_system: bool = True, limit: int = 500) -> list[Message]:
+    query = select(Message).where(Message.conversation_id == conversation_id,
+                                  Message.id > after_id)
+    if not include_system:
+        query = query.where(Message.author != Author.SYSTEM)
+    return list(session.execute(query.order_by(Message.id).limit(limit)).scalars())
+
+
+def mark_delivered(session: Session, message_ids: Sequence[int],
+                   platform_ids: Sequence[str] = ()) -> int:
+    """Marks these messages' outbox entries delivered (once); returns how many changed."""
+    if not message_ids:
+        return 0
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.message_id.in_(list(message_ids)),
+               OutboxItem.status != Delivery.DELIVERED)
+        .values(status=Delivery.DELIVERED, delivered_at=utcnow(), platform_ids=list(platform_ids))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

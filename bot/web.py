@@ -1,0 +1,185 @@
+"""The Relais app (aiohttp): the web chat channel, the agent console's API, background loops.
+
+    python -m bot.web --port 8000        (make run starts it beside Rasa and the action server)
+
+Pages: /chat (customer side), /console (agents), /console/metrics (supervisors).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.models import Author, Conversation
+from bot.rasa_client import RasaClient
+from bot.router import Router
+from bot.store import Inbound, mark_delivered, transcript
+from handoff.desk import Desk
+from handoff.queue import requeue_silent, run_atomic
+from handoff.settings import load_handoff_settings
+from relais.brand import load_brand
+from relais.config import settings
+from relais.db import create_all, get_engine
+from relais.records import Customer, utcnow
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+ROUTER = web.AppKey("router", Router)
+DESK = web.AppKey("desk", Desk)
+MAX_TEXT_CHARS = 4096
+
+
+def make_app(database_url: str | None = None, rasa_url: str | None = None,
+             background: bool = True) -> web.Application:
+    from handoff.web import add_console_routes
+
+    engine = get_engine(database_url)
+    create_all(engine)
+    rasa = RasaClient(rasa_url or settings().rasa_url)
+    router = Router(engine, rasa, load_brand(), load_handoff_settings())
+    app = web.Application(client_max_size=256 * 1024)
+    app[ROUTER] = router
+    app[DESK] = Desk(engine, rasa, changed=router.changed)
+    app.router.add_get("/", lambda request: web.HTTPFound("/chat"))
+    app.router.add_get("/chat", _page("chat.html"))
+    app.router.add_get("/api/chat/customers", demo_customers)
+    app.router.add_post("/api/chat/messages", post_message)
+    app.router.add_get("/api/chat/messages", get_messages)
+    app.router.add_get("/healthz", health)
+    app.router.add_static("/static/", STATIC)
+    add_console_routes(app)
+    if background:
+        app.cleanup_ctx.append(_background)
+    app.on_cleanup.append(lambda _app: rasa.close())
+    return app
+
+
+def _page(name: str) -> Any:
+    async def page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / name)
+    return page
+
+
+async def _background(app: web.Application) -> Any:
+    """Routes what waits (after a restart, or while Rasa was down), requeues silent agents'
+    conversations, and writes missed agent replies into trackers."""
+    router, desk = app[ROUTER], app[DESK]
+
+    async def loop() -> None:
+        ticks = 0
+        while True:
+            try:
+                await router.drain()
+                await desk.sync_tracker()
+                if ticks % 15 == 0:
+                    now = router.clock()
+                    moved = await asyncio.to_thread(run_atomic, router.engine,
+                                                    lambda s: requeue_silent(s, now, router.settings))
+                    if moved:
+                        router.changed.set()
+            except Exception:  # keep the loop alive; the next tick retries
+                logger.exception("background loop")
+            ticks += 1
+            await asyncio.sleep(2)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def bad_request(problem: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=f'{{"error": "{problem}"}}', content_type="application/json")
+
+
+async def health(request: web.Request) -> web.Response:
+    rasa_ok = await request.app[ROUTER].rasa.healthy()
+    return web.json_response({"relais": "ok", "rasa": "ok" if rasa_ok else "unreachable"})
+
+
+async def demo_customers(request: web.Request) -> web.Response:
+    def read(session: Any) -> list[dict[str, Any]]:
+        rows = session.execute(select(Customer).where(Customer.web_chat_id.is_not(None))
+                               .order_by(Customer.id)).scalars()
+        return [{"sender": c.web_chat_id, "name": c.full_name, "tier": str(c.loyalty_tier),
+                 "language": str(c.preferred_language)} for c in rows]
+
+    customers = await asyncio.to_thread(run_atomic, request.app[ROUTER].engine, read)
+    return web.json_response({"customers": customers})
+
+
+def _sender(value: Any) -> str:
+    if not isinstance(value, str) or not (1 <= len(value) <= 120) or ":" in value:
+        raise bad_request("sender must be 1-120 characters without ':'")
+    return value
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """A customer message from the web chat: stored, then routed; replies arrive by polling."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise bad_request("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    sender = _sender(body.get("sender"))
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request("text must be a non-empty string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise bad_request(f"text is longer than {MAX_TEXT_CHARS} characters")
+    # The page sends its own id per message, so a retried POST is stored once.
+    client_id = body.get("client_id") or uuid.uuid4().hex
+    if not isinstance(client_id, str) or len(client_id) > 100:
+        raise bad_request("client_id must be a string of at most 100 characters")
+    inbound = Inbound(channel="web", sender=sender, platform_id=f"{sender}:{client_id}", text=text)
+    message_id, created = await request.app[ROUTER].receive(inbound)
+    return web.json_response({"message_id": message_id, "duplicate": not created},
+                             status=201 if created else 200)
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    """What the customer sees after message `after`: their messages, the bot's and agents'.
+
+    Returning an outgoing message to the page is its delivery on this channel.
+    """
+    sender = _sender(request.query.get("sender"))
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        raise bad_request("after must be a message id") from None
+    conversation_id = f"web:{sender}"
+
+    def read(session: Any) -> dict[str, Any]:
+        conversation = session.get(Conversation, conversation_id)
+        rows = transcript(session, conversation_id, after, include_system=False)
+        mark_delivered(session, [m.id for m in rows if m.author != Author.CUSTOMER])
+        return {
+            "state": str(conversation.state) if conversation else "bot",
+            "messages": [{"id": m.id, "author": str(m.author), "text": m.text,
+                          "buttons": m.buttons or [], "at": m.sent_at.isoformat() + "Z"}
+                         for m in rows],
+        }
+
+    return web.json_response(await asyncio.to_thread(run_atomic, request.app[ROUTER].engine, read))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the Relais app: web chat and agent console")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(make_app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

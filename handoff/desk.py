@@ -1,0 +1,163 @@
+"""What agents do to a conversation: reply, resolve, hand back to the bot (with Rasa over HTTP).
+
+Database first, Rasa second: an agent's reply is stored with its outbox entry before it is
+written into the Rasa tracker as a bot event marked with the agent; if Rasa is down at that
+moment, `sync_tracker` writes it later (the reply still reaches the customer).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bot.models import Author, Conversation, Message, State
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.store import add_outgoing, add_system
+from handoff.models import Agent, Escalation, EscalationStatus, Role
+from handoff.queue import QueueError, run_atomic
+from relais.records import utcnow
+
+logger = logging.getLogger(__name__)
+
+#: The intent the hand-back triggers in Rasa; its rule runs action_handed_back.
+HANDED_BACK_INTENT = "EXTERNAL_handed_back"
+
+
+def held_escalation(session: Session, agent: Agent, escalation_id: int) -> Escalation:
+    """The escalation, if this agent holds it (a supervisor may act on any held one)."""
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None:
+        raise QueueError("No such conversation in the queue.")
+    if escalation.status != EscalationStatus.CLAIMED:
+        raise QueueError("Take the conversation first: nobody holds it now.")
+    if escalation.agent_id != agent.id and agent.role != Role.SUPERVISOR:
+        raise QueueError("Another agent holds this conversation.")
+    return escalation
+
+
+def agent_event(message: Message, agent: Agent) -> dict[str, Any]:
+    return {"event": "bot", "text": message.text, "timestamp": message.sent_at.timestamp(),
+            "metadata": {"agent": agent.username, "relais_message_id": message.id}}
+
+
+class Desk:
+    def __init__(self, engine: Engine, rasa: RasaClient,
+                 clock: Callable[[], datetime] = utcnow,
+                 changed: asyncio.Event | None = None) -> None:
+        self.engine = engine
+        self.rasa = rasa
+        self.clock = clock
+        self.changed = changed or asyncio.Event()
+
+    async def _atomic(self, work: Callable[[Session], Any]) -> Any:
+        return await asyncio.to_thread(run_atomic, self.engine, work)
+
+    async def reply(self, agent_id: int, escalation_id: int, text: str) -> int:
+        text = text.strip()
+        if not text:
+            raise QueueError("Write something before sending.")
+
+        def write(session: Session) -> tuple[int, str, dict[str, Any]]:
+            agent = session.get(Agent, agent_id)
+            escalation = held_escalation(session, agent, escalation_id)
+            conversation = session.get(Conversation, escalation.conversation_id)
+            now = self.clock()
+            message = add_outgoing(session, conversation, Author.AGENT, text, agent_id=agent.id)
+            session.flush()
+            escalation.first_reply_at = escalation.first_reply_at or now
+            escalation.last_agent_activity_at = now
+            return message.id, conversation.id, agent_event(message, agent)
+
+        message_id, conversation_id, event = await self._atomic(write)
+        self.changed.set()
+        await self._log_to_tracker(conversation_id, message_id, event)
+        return message_id
+
+    async def _log_to_tracker(self, conversation_id: str, message_id: int,
+                              event: dict[str, Any]) -> None:
+        try:
+            await self.rasa.append_events(conversation_id, [event])
+        except RasaUnavailable as error:
+            logger.warning("agent reply %s not yet in the tracker: %s", message_id, error)
+            return
+        await self._atomic(lambda s: setattr(s.get(Message, message_id), "in_tracker", True))
+
+    async def sync_tracker(self) -> int:
+        """Writes agent replies that Rasa missed (it was down) into their trackers, in order."""
+        def pending(session: Session) -> list[tuple[int, str, dict[str, Any]]]:
+            rows = session.execute(
+                select(Message).where(Message.author == Author.AGENT,
+                                      Message.in_tracker.is_(False)).order_by(Message.id).limit(200)
+            ).scalars()
+            return [(m.id, m.conversation_id, agent_event(m, session.get(Agent, m.agent_id)))
+                    for m in rows if m.agent_id is not None]
+
+        done = 0
+        for message_id, conversation_id, event in await self._atomic(pending):
+            try:
+                await self.rasa.append_events(conversation_id, [event])
+            except RasaUnavailable:
+                break
+            await self._atomic(lambda s, i=message_id: setattr(s.get(Message, i), "in_tracker", True))
+            done += 1
+        return done
+
+    async def resolve(self, agent_id: int, escalation_id: int) -> None:
+        """Closes the conversation; the customer's next message starts again with the bot."""
+        conversation_id = await self._atomic(
+            lambda s: self._close(s, agent_id, escalation_id, EscalationStatus.RESOLVED))
+        await self.rasa.append_events(conversation_id, [{"event": "resume"}])
+        self.changed.set()
+
+    async def hand_back(self, agent_id: int, escalation_id: int) -> list[int]:
+        """Gives the conversation back to the bot, which resumes with the whole transcript and
+        its slots, leaves the messages of the handoff period unanswered, and sends one short
+        follow-up. Returns the follow-up's message ids."""
+        def check(session: Session) -> str:
+            agent = session.get(Agent, agent_id)
+            return held_escalation(session, agent, escalation_id).conversation_id
+
+        conversation_id = await self._atomic(check)
+        # Rasa first: if it is down, nothing changes and the agent can try again.
+        await self.rasa.append_events(conversation_id, [{"event": "resume"}])
+        replies = await self.rasa.trigger_intent(conversation_id, HANDED_BACK_INTENT)
+
+        def close(session: Session) -> list[int]:
+            self._close(session, agent_id, escalation_id, EscalationStatus.HANDED_BACK)
+            conversation = session.get(Conversation, conversation_id)
+            conversation.state = State.BOT
+            sent = []
+            for reply in replies:
+                if reply.get("text") or reply.get("buttons"):
+                    message = add_outgoing(session, conversation, Author.BOT,
+                                           reply.get("text") or "", reply.get("buttons") or [],
+                                           details={"kind": "handed_back"})
+                    session.flush()
+                    sent.append(message.id)
+            return sent
+
+        sent = await self._atomic(close)
+        self.changed.set()
+        return sent
+
+    def _close(self, session: Session, agent_id: int, escalation_id: int,
+               status: EscalationStatus) -> str:
+        agent = session.get(Agent, agent_id)
+        escalation = held_escalation(session, agent, escalation_id)
+        now = self.clock()
+        escalation.status = status
+        escalation.closed_at = now
+        escalation.last_agent_activity_at = now
+        conversation = session.get(Conversation, escalation.conversation_id)
+        conversation.state = State.CLOSED if status == EscalationStatus.RESOLVED else State.BOT
+        conversation.agent_id = None
+        verb = "resolved the conversation" if status == EscalationStatus.RESOLVED \
+            else "handed the conversation back to the bot"
+        add_system(session, conversation, f"{agent.display_name} {verb}.",
+                   {"event": status.value, "escalation_id": escalation.id}, agent_id=agent.id)
+        return conversation.id

@@ -1,0 +1,99 @@
+"""Supervisor metrics, computed from the transcript and the escalations (JSON and CSV).
+
+- bot first response: a customer message answered by the bot → the bot's first reply after it;
+- human first response: escalation → the first agent reply;
+- time to handoff: the conversation's first message → its escalation;
+- waiting: escalation → claimed;
+- handoff rate: escalations / conversations, by reason and by intent;
+- SLA breaches: first agent reply after the deadline, or still unanswered past it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.models import Author, Message
+from handoff.models import Escalation
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"count": 0, "median_s": None, "p90_s": None}
+    ordered = sorted(values)
+    return {"count": len(values), "median_s": round(statistics.median(ordered), 1),
+            "p90_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], 1)}
+
+
+def metrics(session: Session, now: datetime) -> dict[str, Any]:
+    escalations = list(session.execute(select(Escalation).order_by(Escalation.id)).scalars())
+    conversations = session.execute(
+        select(func.count(func.distinct(Message.conversation_id)))
+        .where(Message.author == Author.CUSTOMER)).scalar_one()
+    first_message = dict(session.execute(
+        select(Message.conversation_id, func.min(Message.sent_at)).group_by(Message.conversation_id)
+    ).all())
+    bot_first = _bot_first_responses(session)
+    human_first = [(e.first_reply_at - e.created_at).total_seconds()
+                   for e in escalations if e.first_reply_at]
+    waits = [(e.claimed_at - e.created_at).total_seconds() for e in escalations if e.claimed_at]
+    to_handoff = [(e.created_at - first_message[e.conversation_id]).total_seconds()
+                  for e in escalations if e.conversation_id in first_message]
+    breaches = [e for e in escalations
+                if (e.first_reply_at or now) > e.deadline]
+    by_reason = Counter(r for e in escalations for r in e.reasons)
+    by_intent = Counter(e.intent or "unknown" for e in escalations)
+    per_day = Counter(e.created_at.date().isoformat() for e in escalations)
+    return {
+        "generated_at": now.isoformat() + "Z",
+        "conversations": int(conversations),
+        "escalations": len(escalations),
+        "handoff_rate": round(len(escalations) / conversations, 4) if conversations else 0.0,
+        "bot_first_response": _summary(bot_first),
+        "human_first_response": _summary(human_first),
+        "time_to_handoff": _summary(to_handoff),
+        "waiting": _summary(waits),
+        "sla_breaches": len(breaches),
+        "sla_breach_rate": round(len(breaches) / len(escalations), 4) if escalations else 0.0,
+        "handoffs_by_reason": dict(by_reason.most_common()),
+        "handoffs_by_intent": dict(by_intent.most_common()),
+        "handoffs_by_day": dict(sorted(per_day.items())),
+    }
+
+
+def _bot_first_responses(session: Session) -> list[float]:
+    """Seconds from each customer message the bot handled to the bot's next reply."""
+    rows = session.execute(
+        select(Message.conversation_id, Message.author, Message.sent_at, Message.details)
+        .where(Message.author.in_([Author.CUSTOMER, Author.BOT]))
+        .order_by(Message.conversation_id, Message.id)
+    ).all()
+    out: list[float] = []
+    waiting_since: dict[str, datetime] = {}
+    for row in rows:
+        if row.author == Author.CUSTOMER:
+            if (row.details or {}).get("routed") == "bot":
+                waiting_since.setdefault(row.conversation_id, row.sent_at)
+        elif row.conversation_id in waiting_since:
+            out.append((row.sent_at - waiting_since.pop(row.conversation_id)).total_seconds())
+    return out
+
+
+def metrics_csv(report: dict[str, Any]) -> str:
+    """One row per figure: metric, key, value."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["metric", "key", "value"])
+    for name, value in report.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                writer.writerow([name, key, inner])
+        else:
+            writer.writerow([name, "", value])
+    return buffer.getvalue()

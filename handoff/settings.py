@@ -1,0 +1,39 @@
+"""The human side's settings, from handoff.yml (RELAIS_HANDOFF_FILE overrides the path)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from relais.config import settings
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    online_minutes: float = 2
+    agent_silence_minutes: float = 15
+    default_handling_minutes: float = 8
+    default_pickup_minutes: float = 2
+    estimate_window: int = 50
+    session_hours: float = 12
+
+    @classmethod
+    def from_file(cls, path: Path) -> "HandoffSettings":
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"{path}: unknown setting(s) {unknown}")
+        for name, value in data.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{path}: {name} must be a positive number, got {value!r}")
+        return cls(**data)
+
+
+@lru_cache(maxsize=4)
+def load_handoff_settings(path: str | None = None) -> HandoffSettings:
+    chosen = path or os.environ.get("RELAIS_HANDOFF_FILE") or str(settings().repo_root / "handoff.yml")
+    return HandoffSettings.from_file(Path(chosen))

@@ -1,0 +1,276 @@
+"""The agent console's HTTP API (JSON) and pages. Every /api/console route needs a login."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.models import Conversation
+from bot.store import add_system, transcript
+from handoff import records_view
+from handoff.auth import agent_for_token, log_in, log_out
+from handoff.metrics import metrics, metrics_csv
+from handoff.models import Agent, CannedResponse, Escalation, EscalationStatus, Note, Role
+from handoff.queue import QueueError, claim, claim_next, held_by, requeue, run_atomic, transfer, waiting
+
+COOKIE = "relais_session"
+Handler = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
+
+
+def add_console_routes(app: web.Application) -> None:
+    from bot.web import _page
+
+    app.router.add_get("/console", _page("console.html"))
+    app.router.add_get("/console/metrics", _page("metrics.html"))
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/console/me", authed(me))
+    app.router.add_get("/api/console/queue", authed(queue))
+    app.router.add_post("/api/console/claim-next", authed(take_next))
+    app.router.add_get("/api/console/conversations/{id}", authed(conversation))
+    app.router.add_post("/api/console/escalations/{id}/{action}", authed(act))
+    app.router.add_get("/api/console/metrics", authed(get_metrics, supervisor=True))
+
+
+def _engine(request: web.Request) -> Any:
+    from bot.web import ROUTER
+
+    return request.app[ROUTER].engine
+
+
+def _clock(request: web.Request) -> Any:
+    from bot.web import ROUTER
+
+    return request.app[ROUTER].clock
+
+
+async def _atomic(request: web.Request, work: Callable[[Any], Any]) -> Any:
+    try:
+        return await asyncio.to_thread(run_atomic, _engine(request), work)
+    except QueueError as error:
+        raise web.HTTPConflict(text=_json_error(str(error)), content_type="application/json")
+
+
+def _json_error(problem: str) -> str:
+    import json
+
+    return json.dumps({"error": problem})
+
+
+def authed(handler: Handler, supervisor: bool = False) -> Callable[[web.Request], Awaitable[Any]]:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        token = request.cookies.get(COOKIE)
+        now = _clock(request)()
+
+        def who(session: Any) -> tuple[int, str] | None:
+            agent = agent_for_token(session, token, now)
+            return (agent.id, str(agent.role)) if agent else None
+
+        found = await asyncio.to_thread(run_atomic, _engine(request), who)
+        if found is None:
+            raise web.HTTPUnauthorized(text=_json_error("log in first"), content_type="application/json")
+        if supervisor and found[1] != Role.SUPERVISOR.value:
+            raise web.HTTPForbidden(text=_json_error("supervisors only"), content_type="application/json")
+        return await handler(request, found[0])
+    return wrapped
+
+
+async def login(request: web.Request) -> web.Response:
+    from handoff.settings import load_handoff_settings
+
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
+            or not isinstance(body.get("password"), str):
+        raise web.HTTPBadRequest(text=_json_error("username and password are required"),
+                                 content_type="application/json")
+    hours = load_handoff_settings().session_hours
+    now = _clock(request)()
+    result = await asyncio.to_thread(run_atomic, _engine(request), lambda s: (
+        lambda found: (found[0].id, found[0].display_name, str(found[0].role), found[1]) if found else None
+    )(log_in(s, body["username"], body["password"], now, hours)))
+    if result is None:
+        raise web.HTTPUnauthorized(text=_json_error("wrong username or password"),
+                                   content_type="application/json")
+    agent_id, name, role, token = result
+    response = web.json_response({"id": agent_id, "name": name, "role": role})
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=int(hours * 3600))
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await asyncio.to_thread(run_atomic, _engine(request), lambda s: log_out(s, token))
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE)
+    return response
+
+
+async def me(request: web.Request, agent_id: int) -> web.Response:
+    def read(session: Any) -> dict[str, Any]:
+        agent = session.get(Agent, agent_id)
+        return {"id": agent.id, "name": agent.display_name, "username": agent.username,
+                "role": str(agent.role), "capacity": agent.capacity,
+                "holding": held_by(session, agent.id)}
+    return web.json_response(await _atomic(request, read))
+
+
+def escalation_row(session: Any, e: Escalation, now: Any) -> dict[str, Any]:
+    conversation = session.get(Conversation, e.conversation_id)
+    customer = records_view.customer(session, conversation.customer_id)
+    return {
+        "id": e.id, "conversation_id": e.conversation_id, "channel": e.channel,
+        "status": str(e.status), "priority": e.priority, "reasons": e.reasons,
+        "intent": e.intent, "language": e.language, "summary": e.summary,
+        "customer": customer["name"] if customer else None,
+        "tier": customer["tier"] if customer else None,
+        "waiting_seconds": int((now - e.created_at).total_seconds()),
+        "sla_seconds_left": int((e.deadline - now).total_seconds()),
+        "answered": e.first_reply_at is not None,
+        "agent": e.agent.display_name if e.agent else None, "agent_id": e.agent_id,
+        "created_at": e.created_at.isoformat() + "Z",
+    }
+
+
+async def queue(request: web.Request, agent_id: int) -> web.Response:
+    now = _clock(request)()
+
+    def read(session: Any) -> dict[str, Any]:
+        mine = session.execute(select(Escalation).where(
+            Escalation.agent_id == agent_id, Escalation.status == EscalationStatus.CLAIMED)
+            .order_by(Escalation.priority, Escalation.deadline)).scalars()
+        agents = session.execute(select(Agent).where(Agent.active.is_(True))
+                                 .order_by(Agent.display_name)).scalars()
+        return {
+            "waiting": [escalation_row(session, e, now) for e in waiting(session)],
+            "mine": [escalation_row(session, e, now) for e in mine],
+            "agents": [{"id": a.id, "name": a.display_name} for a in agents],
+            "now": now.isoformat() + "Z",
+        }
+    return web.json_response(await _atomic(request, read))
+
+
+async def take_next(request: web.Request, agent_id: int) -> web.Response:
+    now = _clock(request)()
+
+    def work(session: Any) -> dict[str, Any] | None:
+        taken = claim_next(session, session.get(Agent, agent_id), now)
+        return escalation_row(session, taken, now) if taken else None
+    taken = await _atomic(request, work)
+    if taken is None:
+        return web.json_response({"escalation": None, "message": "The queue is empty."})
+    return web.json_response({"escalation": taken})
+
+
+async def conversation(request: web.Request, agent_id: int) -> web.Response:
+    conversation_id = request.match_info["id"]
+    now = _clock(request)()
+
+    def read(session: Any) -> dict[str, Any]:
+        conv = session.get(Conversation, conversation_id)
+        if conv is None:
+            raise web.HTTPNotFound(text=_json_error("no such conversation"), content_type="application/json")
+        escalation = session.execute(
+            select(Escalation).where(Escalation.conversation_id == conv.id)
+            .order_by(Escalation.id.desc()).limit(1)).scalars().first()
+        notes = session.execute(select(Note).where(Note.conversation_id == conv.id)
+                                .order_by(Note.id)).scalars()
+        lang = conv.language or "en"
+        canned = session.execute(select(CannedResponse).where(CannedResponse.language == lang)
+                                 .order_by(CannedResponse.title)).scalars()
+        records = records_view.records(session, conv, now)
+        return {
+            "id": conv.id, "channel": conv.channel, "state": str(conv.state), "language": lang,
+            "escalation": escalation_row(session, escalation, now) if escalation else None,
+            "context": escalation.context if escalation else {},
+            "transcript": [{"id": m.id, "author": str(m.author), "text": m.text,
+                            "agent": m.agent_id, "details": m.details, "buttons": m.buttons,
+                            "at": m.sent_at.isoformat() + "Z"}
+                           for m in transcript(session, conv.id)],
+            "records": records,
+            "suggestions": records_view.suggestions(records, escalation, lang),
+            "canned": [{"title": c.title, "text": c.text} for c in canned],
+            "notes": [{"text": n.text, "by": n.agent.display_name if n.agent else "",
+                       "at": n.created_at.isoformat() + "Z"} for n in notes],
+        }
+    return web.json_response(await _atomic(request, read))
+
+
+async def act(request: web.Request, agent_id: int) -> web.Response:
+    """claim | release | transfer | reply | note | resolve | hand-back on one escalation."""
+    from bot.web import DESK
+
+    try:
+        escalation_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    action = request.match_info["action"]
+    body: dict[str, Any] = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text=_json_error("the body must be JSON"),
+                                     content_type="application/json") from None
+    now = _clock(request)()
+    desk = request.app[DESK]
+    try:
+        if action == "reply":
+            message_id = await desk.reply(agent_id, escalation_id, str(body.get("text") or ""))
+            return web.json_response({"message_id": message_id})
+        if action == "resolve":
+            await desk.resolve(agent_id, escalation_id)
+            return web.json_response({"ok": True})
+        if action == "hand-back":
+            return web.json_response({"follow_up": await desk.hand_back(agent_id, escalation_id)})
+    except QueueError as error:
+        raise web.HTTPConflict(text=_json_error(str(error)), content_type="application/json")
+
+    def work(session: Any) -> dict[str, Any]:
+        agent = session.get(Agent, agent_id)
+        escalation = session.get(Escalation, escalation_id)
+        if escalation is None:
+            raise QueueError("No such conversation in the queue.")
+        if action == "claim":
+            claim(session, agent, escalation_id, now)
+        elif action == "release":
+            _held(escalation, agent)
+            requeue(session, escalation, f"{agent.display_name} put the conversation back in the queue.", agent.id)
+        elif action == "transfer":
+            _held(escalation, agent)
+            to = session.get(Agent, int(body.get("agent_id") or 0))
+            if to is None or not to.active:
+                raise QueueError("Choose an active agent to transfer to.")
+            transfer(session, escalation, to, agent, now)
+        elif action == "note":
+            text = str(body.get("text") or "").strip()
+            if not text:
+                raise QueueError("A note needs some text.")
+            session.add(Note(conversation_id=escalation.conversation_id, agent_id=agent.id, text=text))
+            add_system(session, session.get(Conversation, escalation.conversation_id),
+                       f"{agent.display_name} added a private note.", {"event": "note"}, agent.id)
+        else:
+            raise web.HTTPNotFound(text=_json_error(f"unknown action {action}"), content_type="application/json")
+        return {"ok": True}
+    return web.json_response(await _atomic(request, work))
+
+
+def _held(escalation: Escalation, agent: Agent) -> None:
+    if escalation.status != EscalationStatus.CLAIMED:
+        raise QueueError("Nobody holds this conversation.")
+    if escalation.agent_id != agent.id and agent.role != Role.SUPERVISOR:
+        raise QueueError("Another agent holds this conversation.")
+
+
+async def get_metrics(request: web.Request, agent_id: int) -> web.StreamResponse:
+    now = _clock(request)()
+    report = await _atomic(request, lambda s: metrics(s, now))
+    if request.query.get("format") == "csv":
+        return web.Response(text=metrics_csv(report), content_type="text/csv",
+                            headers={"Content-Disposition": "attachment; filename=relais-metrics.csv"})
+    return web.json_response(report)

@@ -1,0 +1,95 @@
+"""The anger model itself, in plain Python: features, training and scoring.
+
+`relais.nlu.anger.AngerDetector` wraps it for Rasa; `relais anger-check` trains it on 80 % of
+our own tagged examples and scores the other 20 %, which is how its settings are chosen.
+
+Features, each block scaled by a weight from the settings:
+- word 1–2-grams (TF-IDF) of the lower-cased text, codes replaced by their kind;
+- the multilingual sentence embedding (meaning, across English and French);
+- surface cues a reader hears as anger (shouting, !!!, swearing, angry emoji);
+- valence from the VADER lexicon (MIT, PyPI `vaderSentiment`): how negative and how
+  positive the words are. Negativity alone is not anger (sadness and worry are negative
+  too), so it is one signal among the others, not the score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from relais.cues import anger_cues
+from relais.nlu.encoder import MAX_CHARS, embed
+from relais.nlu.intent import normalise
+
+DEFAULTS: dict[str, float] = {
+    "C": 3.0,
+    "cue_weight": 2.0,
+    "embedding_weight": 1.0,
+    "valence_weight": 1.0,
+    "untagged_weight": 0.3,
+}
+
+
+@lru_cache(maxsize=1)
+def _vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def valence(text: str) -> list[float]:
+    """[negative share, positive share, compound] of the text, from VADER's lexicon."""
+    scores = _vader().polarity_scores(text[:MAX_CHARS])
+    return [scores["neg"], scores["pos"], scores["compound"]]
+
+
+@dataclass
+class AngerModel:
+    """A logistic regression whose probability is the anger score; 0.5 means angry."""
+
+    settings: dict[str, float] = field(default_factory=lambda: dict(DEFAULTS))
+    words: Any = None
+    classifier: Any = None
+
+    def features(self, texts: Sequence[str]) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        s = self.settings
+        cues = np.array([anger_cues(t[:MAX_CHARS]) for t in texts]) * s["cue_weight"]
+        moods = np.array([valence(t) for t in texts]) * s.get("valence_weight", 0.0)
+        dense = embed(list(texts)) * s["embedding_weight"]
+        return hstack([
+            self.words.transform(texts), csr_matrix(dense), csr_matrix(cues), csr_matrix(moods),
+        ]).tocsr()
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int],
+            weights: Sequence[float]) -> "AngerModel":
+        """Trains on `texts`; the two classes get equal total weight, so 0.5 is the line."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.words = TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2),
+                                     sublinear_tf=True, min_df=2)
+        self.words.fit(texts)
+        y = np.asarray(labels)
+        w = np.asarray(weights, dtype=float)
+        for value in (0, 1):
+            mask = y == value
+            w[mask] *= len(y) / (2 * w[mask].sum())
+        self.classifier = LogisticRegression(C=self.settings["C"], max_iter=5000)
+        self.classifier.fit(self.features(texts), y, sample_weight=w)
+        return self
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        result = np.zeros(len(texts))
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+        if self.classifier is None or not keep:
+            return result
+        chosen = [texts[i] for i in keep]
+        result[keep] = self.classifier.predict_proba(self.features(chosen))[:, 1]
+        return result
+
+    def score(self, text: str) -> float:
+        return float(self.scores([text])[0])

@@ -37,10 +37,11 @@ $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
 seed: $(STAMP)  ## create the demo customers and bookings (idempotent)
 	$(RELAIS) seed
 
-run: install train seed  ## start the action server and Rasa; talk to the bot
+run: install train seed  ## start Rasa, the action server and the Relais app (web chat, console)
 	@scripts/run.sh
 
-test: install train  ## run every test (unit, integration, stories, servers)
+test: install train  ## run every test (unit, integration, stories, servers, browser)
+	@scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 validate: install  ## check the training data (fails on warnings that matter)

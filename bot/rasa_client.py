@@ -68,6 +68,10 @@ class RasaClient:
             raise RasaUnavailable(f"unexpected REST channel answer: {str(replies)[:200]}")
         return replies
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """Rasa's NLU parse of `text` (intent, entities, anger…), with no effect on any tracker."""
+        return dict(await self._request("POST", "/model/parse", {"text": text}) or {})
+
     async def append_events(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
         await self._request(
             "POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events", events,

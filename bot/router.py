@@ -31,13 +31,12 @@ logger = logging.getLogger(__name__)
 HANDOFF_KEY = "relais_handoff"
 
 
-def user_event(message: Message) -> dict[str, Any]:
-    """A customer message as a Rasa tracker event, logged without being answered."""
+def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
+    """A customer message as a Rasa tracker event (with Rasa's own parse of it), to log it
+    without it being answered."""
     return {
         "event": "user", "text": message.text, "timestamp": message.sent_at.timestamp(),
-        "input_channel": message.channel,
-        "parse_data": {"text": message.text, "intent": {"name": None, "confidence": 0.0},
-                       "entities": []},
+        "input_channel": message.channel, "parse_data": parse,
         "metadata": {"relais_message_id": message.id, "handled_by": "agent"},
     }
 
@@ -83,6 +82,10 @@ class Router:
                 except RasaUnavailable as error:
                     logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
                     break
+                except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
+                    logger.exception("message %s could not be routed", message_id)
+                    await asyncio.to_thread(run_atomic, self.engine, lambda s: mark_processed(
+                        s, s.get(Message, message_id), routed="error", error=repr(error)[:500]))
                 routed += 1
         if routed:
             self.changed.set()
@@ -107,9 +110,16 @@ class Router:
 
         conversation_id, state, message = await asyncio.to_thread(run_atomic, self.engine, read)
         if state in (State.WAITING, State.WITH_AGENT):
-            await self.rasa.append_events(conversation_id, [user_event(message)])
-            await asyncio.to_thread(run_atomic, self.engine, lambda s: mark_processed(
-                s.get(Message, message_id), routed="human", in_tracker=True))
+            parse = await self.rasa.parse(message.text)
+            await self.rasa.append_events(conversation_id, [user_event(message, parse)])
+            summary = {"intent": (parse.get("intent") or {}).get("name"), "anger": parse.get("anger")}
+
+            def logged(session: Any) -> None:
+                stored = session.get(Message, message_id)
+                mark_processed(session, stored, routed="human", parse=summary)
+                stored.in_tracker = True
+
+            await asyncio.to_thread(run_atomic, self.engine, logged)
             return
         replies = await self.rasa.send(conversation_id, message.text, metadata={
             "relais_message_id": message.id, "channel": message.channel,

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.keys import DESK, ROUTER
 from bot.models import Author, Conversation
 from bot.rasa_client import RasaClient
 from bot.router import Router
@@ -31,8 +32,6 @@ from relais.records import Customer, utcnow
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-ROUTER = web.AppKey("router", Router)
-DESK = web.AppKey("desk", Desk)
 MAX_TEXT_CHARS = 4096
 
 

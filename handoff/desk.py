@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 #: The intent the hand-back triggers in Rasa; its rule runs action_handed_back.
 HANDED_BACK_INTENT = "EXTERNAL_handed_back"
+#: Resuming a tracker: the pause came from an action, so the bot must also be shown
+#: listening again, as after any turn, or no rule matches what comes next.
+RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
 
 
 def held_escalation(session: Session, agent: Agent, escalation_id: int) -> Escalation:
@@ -111,7 +114,7 @@ class Desk:
         """Closes the conversation; the customer's next message starts again with the bot."""
         conversation_id = await self._atomic(
             lambda s: self._close(s, agent_id, escalation_id, EscalationStatus.RESOLVED))
-        await self.rasa.append_events(conversation_id, [{"event": "resume"}])
+        await self.rasa.append_events(conversation_id, RESUME)
         self.changed.set()
 
     async def hand_back(self, agent_id: int, escalation_id: int) -> list[int]:
@@ -124,7 +127,7 @@ class Desk:
 
         conversation_id = await self._atomic(check)
         # Rasa first: if it is down, nothing changes and the agent can try again.
-        await self.rasa.append_events(conversation_id, [{"event": "resume"}])
+        await self.rasa.append_events(conversation_id, RESUME)
         replies = await self.rasa.trigger_intent(conversation_id, HANDED_BACK_INTENT)
 
         def close(session: Session) -> list[int]:

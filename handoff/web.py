@@ -7,6 +7,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.keys import DESK, ROUTER
 from bot.models import Conversation
 from bot.store import add_system, transcript
 from handoff import records_view
@@ -35,14 +36,10 @@ def add_console_routes(app: web.Application) -> None:
 
 
 def _engine(request: web.Request) -> Any:
-    from bot.web import ROUTER
-
     return request.app[ROUTER].engine
 
 
 def _clock(request: web.Request) -> Any:
-    from bot.web import ROUTER
-
     return request.app[ROUTER].clock
 
 
@@ -203,8 +200,6 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
 
 async def act(request: web.Request, agent_id: int) -> web.Response:
     """claim | release | transfer | reply | note | resolve | hand-back on one escalation."""
-    from bot.web import DESK
-
     try:
         escalation_id = int(request.match_info["id"])
     except ValueError:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Starts the action server and the Rasa server, waits until both answer, and reports a crash.
+# Starts the action server, the Rasa server and the Relais app (web chat + agent console),
+# waits until all three answer, and reports a crash.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
+APP_PORT=${APP_PORT:-8000}
 mkdir -p var/log
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
 
@@ -16,6 +18,8 @@ trap stop EXIT
 $BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
 pids+=($!)
 $BIN/rasa run --enable-api --port "$RASA_PORT" --model models >var/log/rasa.log 2>&1 &
+pids+=($!)
+RASA_URL="http://127.0.0.1:$RASA_PORT" $BIN/python -m bot.web --port "$APP_PORT" >var/log/app.log 2>&1 &
 pids+=($!)
 
 wait_for() {  # name url pid
@@ -33,12 +37,16 @@ wait_for() {  # name url pid
 }
 wait_for actions "http://127.0.0.1:$ACTIONS_PORT/health" "${pids[0]}" || exit 1
 wait_for rasa "http://127.0.0.1:$RASA_PORT/status" "${pids[1]}" || exit 1
+wait_for app "http://127.0.0.1:$APP_PORT/healthz" "${pids[2]}" || exit 1
 
 cat <<MSG
 Relais is running.
   Rasa server (REST channel): http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
   Action server:              http://127.0.0.1:$ACTIONS_PORT/webhook
-  Logs:                       var/log/rasa.log, var/log/actions.log
+  Web chat (customers):       http://127.0.0.1:$APP_PORT/chat
+  Agent console:              http://127.0.0.1:$APP_PORT/console   (alice / bruno / sam, password relais-demo)
+  Metrics (supervisors):      http://127.0.0.1:$APP_PORT/console/metrics
+  Logs:                       var/log/rasa.log, var/log/actions.log, var/log/app.log
 Talk to it from another terminal:   .venv/bin/relais chat --sender web:demo-camille
 Stop with Ctrl-C.
 MSG
@@ -48,9 +56,10 @@ if [ -t 0 ]; then
 fi
 # Without a terminal: keep serving, and say so if one of the servers dies.
 while true; do
-  for i in 0 1; do
+  names=(actions rasa app)
+  for i in 0 1 2; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      name=$([ "$i" = 0 ] && echo actions || echo rasa)
+      name=${names[$i]}
       echo "the $name server stopped; last lines of var/log/$name.log:" >&2
       tail -n 20 "var/log/$name.log" >&2
       exit 1

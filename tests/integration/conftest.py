@@ -9,7 +9,8 @@ import pytest
 
 from relais.db import create_all, make_engine, session_scope
 from relais.seed import seed
-from tests.integration.servers import Servers, running
+from handoff.seed import seed_agents
+from tests.integration.servers import Servers, relais_app, running
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +21,7 @@ def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     create_all(engine)
     with session_scope(engine) as session:
         seed(session, anchor=datetime.now(timezone.utc).date())
+        seed_agents(session)
     engine.dispose()
     return url
 
@@ -30,3 +32,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str) ->
     workdir: Path = tmp_path_factory.mktemp("servers")
     with running(workdir, seeded_sqlite_url) as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str,
+            servers: Servers) -> Iterator[str]:
+    """The Relais app process (web chat, console) in front of the real Rasa server."""
+    with relais_app(tmp_path_factory.mktemp("app"), seeded_sqlite_url, servers.rasa_url) as url:
+        yield url

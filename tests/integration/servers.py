@@ -90,3 +90,25 @@ def running(workdir: Path, database_url: str) -> Iterator[Servers]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@contextmanager
+def relais_app(workdir: Path, database_url: str, rasa_url: str) -> Iterator[str]:
+    """The Relais app (web chat, console) as its own process on a free port; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "RASA_URL": rasa_url}
+    log = workdir / "relais-app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.web", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz", process, log, limit=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

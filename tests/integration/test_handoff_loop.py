@@ -1,0 +1,138 @@
+"""The whole handoff loop over real HTTP: web chat → Relais app → Rasa + actions → queue →
+agent console API → customer, and back to the bot. Three processes, one SQLite database."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable
+
+import pytest
+import requests
+
+from tests.integration.servers import Servers
+
+pytestmark = pytest.mark.slow
+
+
+class Customer:
+    def __init__(self, app: str, sender: str) -> None:
+        self.app, self.sender, self.seen = app, sender, 0
+
+    def say(self, text: str, client_id: str | None = None) -> dict[str, Any]:
+        response = requests.post(f"{self.app}/api/chat/messages", timeout=60, json={
+            "sender": self.sender, "text": text, "client_id": client_id or uuid.uuid4().hex})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def read(self) -> dict[str, Any]:
+        response = requests.get(f"{self.app}/api/chat/messages", timeout=30,
+                                params={"sender": self.sender, "after": self.seen})
+        response.raise_for_status()
+        data = response.json()
+        if data["messages"]:
+            self.seen = data["messages"][-1]["id"]
+        return data
+
+    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], limit: float = 30) -> list[dict]:
+        """Messages read until `check` holds on everything read so far."""
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            got += self.read()["messages"]
+            if check(got):
+                return got
+            time.sleep(0.3)
+        raise AssertionError(f"not seen in {limit}s: {got}")
+
+
+def console(app: str, username: str) -> requests.Session:
+    session = requests.Session()
+    response = session.post(f"{app}/api/login", json={"username": username, "password": "relais-demo"})
+    assert response.status_code == 200, response.text
+    return session
+
+
+def bot_texts(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["text"] for m in messages if m["author"] == "bot"]
+
+
+def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(app_url: str, servers: Servers) -> None:
+    james = Customer(app_url, "demo-james")
+    first = james.say("3 weeks and still NO refund for XY7T2M. you people are useless, I'm furious")
+    assert first["duplicate"] is False
+    told = james.wait_for(lambda ms: len(bot_texts(ms)) >= 2)
+    handoff_text, wait_text = bot_texts(told)[:2]
+    assert "XY7T2M" in handoff_text and "colleague" in handoff_text
+    assert "colleague should reply in" in wait_text or "away right now" in wait_text
+    assert james.read()["state"] == "waiting"
+
+    # A retried POST (same client id) is stored once; while waiting, the bot says nothing.
+    retry_id = uuid.uuid4().hex
+    once = james.say("hello?? anyone there", client_id=retry_id)
+    assert james.say("hello?? anyone there", client_id=retry_id) == {**once, "duplicate": True}
+    time.sleep(2)
+    assert bot_texts(james.read()["messages"]) == []
+    tracker = requests.get(f"{servers.rasa_url}/conversations/web:demo-james/tracker").json()
+    assert tracker["paused"] is True
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"][-1] == "hello?? anyone there"
+
+    alice = console(app_url, "alice")
+    queue = alice.get(f"{app_url}/api/console/queue").json()
+    mine = [e for e in queue["waiting"] if e["conversation_id"] == "web:demo-james"]
+    assert mine and mine[0]["priority"] == 1 and "anger" in mine[0]["reasons"]
+    assert mine[0]["customer"] == "James Miller" and mine[0]["sla_seconds_left"] > 0
+    taken = alice.post(f"{app_url}/api/console/claim-next").json()["escalation"]
+    assert taken["conversation_id"] == "web:demo-james"
+    # Bruno cannot take it too.
+    bruno = console(app_url, "bruno")
+    refused = bruno.post(f"{app_url}/api/console/escalations/{taken['id']}/claim")
+    assert refused.status_code == 409
+
+    view = alice.get(f"{app_url}/api/console/conversations/web:demo-james").json()
+    assert "XY7T2M" in view["escalation"]["summary"]
+    assert any(b["reference"] == "XY7T2M" and b["refunds"] for b in view["records"]["bookings"])
+    assert any("182.40" in s for s in view["suggestions"])
+    authors = [m["author"] for m in view["transcript"]]
+    assert authors[:4] == ["customer", "bot", "system", "bot"]  # handoff text, event, wait
+
+    reply = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply",
+                       json={"text": "Hello James, I'm checking your refund with our finance team now."})
+    assert reply.status_code == 200, reply.text
+    seen = james.wait_for(lambda ms: any(m["author"] == "agent" for m in ms))
+    assert [m["text"] for m in seen if m["author"] == "agent"] == [
+        "Hello James, I'm checking your refund with our finance team now."]
+    tracker = requests.get(f"{servers.rasa_url}/conversations/web:demo-james/tracker").json()
+    agent_events = [e for e in tracker["events"] if e["event"] == "bot"
+                    and (e.get("metadata") or {}).get("agent") == "alice"]
+    assert len(agent_events) == 1
+
+    back = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/hand-back")
+    assert back.status_code == 200, back.text
+    follow = james.wait_for(lambda ms: bool(bot_texts(ms)))
+    assert bot_texts(follow) == ["I'm back with you, James. Is there anything else I can check on XY7T2M?"]
+    assert james.read()["state"] == "bot"
+
+    # The bot answers the next message, not the one written while Alice held the conversation.
+    james.say("is my flight XY123 on time?")
+    answer = james.wait_for(lambda ms: bool(bot_texts(ms)))
+    assert len(bot_texts(answer)) == 1 and "XY123" in bot_texts(answer)[0]
+    assert "delayed" in bot_texts(answer)[0]
+
+    sam = console(app_url, "sam")
+    metrics = sam.get(f"{app_url}/api/console/metrics").json()
+    assert metrics["escalations"] >= 1 and metrics["handoffs_by_reason"]["anger"] >= 1
+    assert metrics["human_first_response"]["count"] >= 1
+    assert "human_first_response,median_s" in sam.get(f"{app_url}/api/console/metrics?format=csv").text
+    assert alice.get(f"{app_url}/api/console/metrics").status_code == 403
+
+
+def test_bad_web_chat_input_gets_a_clear_error(app_url: str) -> None:
+    post = lambda body: requests.post(f"{app_url}/api/chat/messages", timeout=10, **body)  # noqa: E731
+    assert post({"data": "not json"}).status_code == 400
+    assert post({"json": {"sender": "x", "text": "   "}}).status_code == 400
+    assert post({"json": {"sender": "a:b", "text": "hi"}}).status_code == 400
+    assert post({"json": {"sender": "x", "text": "y" * 5000}}).status_code == 400
+    assert "error" in post({"json": ["list"]}).json()
+    assert requests.get(f"{app_url}/api/console/queue", timeout=10).status_code == 401
+    wrong = requests.post(f"{app_url}/api/login", json={"username": "alice", "password": "guess"})
+    assert wrong.status_code == 401

@@ -14,7 +14,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install train seed run test validate nlu-eval eval clean
+.PHONY: help install train seed run test validate anger-check nlu-eval eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -46,6 +46,9 @@ test: install train  ## run every test (unit, integration, stories, servers, bro
 
 validate: install  ## check the training data (fails on warnings that matter)
 	$(RASA) data validate --fail-on-warnings
+
+anger-check: install  ## score the anger model on a held-out 20% of our own tagged examples
+	$(RELAIS) anger-check
 
 nlu-eval: install  ## score our NLU on a held-out 20% of our own examples (macro-F1 >= 0.90)
 	@rm -rf reports/nlu-split && mkdir -p reports/nlu-split

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 HANDED_BACK_INTENT = "EXTERNAL_handed_back"
 #: Resuming a tracker: the pause came from an action, so the bot must also be shown
 #: listening again, as after any turn, or no rule matches what comes next.
+#: The longest agent reply (the longest DM any of our channels takes).
+MAX_REPLY = 4096
 RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
 
 
@@ -60,26 +62,39 @@ class Desk:
     async def _atomic(self, work: Callable[[Session], Any]) -> Any:
         return await asyncio.to_thread(run_atomic, self.engine, work)
 
-    async def reply(self, agent_id: int, escalation_id: int, text: str) -> int:
+    async def reply(self, agent_id: int, escalation_id: int, text: str,
+                    client_id: str | None = None) -> tuple[int, bool]:
+        """Sends an agent's reply; returns (message id, whether it is new). The console sends
+        its own id with each reply, so a double click or a retried request sends it once."""
         text = text.strip()
         if not text:
             raise QueueError("Write something before sending.")
+        if len(text) > MAX_REPLY:
+            raise QueueError(f"A reply can be at most {MAX_REPLY} characters.")
+        key = f"agent:{agent_id}:{client_id}" if client_id else None
 
-        def write(session: Session) -> tuple[int, str, dict[str, Any]]:
+        def write(session: Session) -> tuple[int, str, dict[str, Any] | None]:
+            if key is not None:
+                sent = session.execute(select(Message).where(Message.platform_id == key)).scalars().first()
+                if sent is not None:
+                    return sent.id, sent.conversation_id, None
             agent = session.get(Agent, agent_id)
             escalation = held_escalation(session, agent, escalation_id)
             conversation = session.get(Conversation, escalation.conversation_id)
             now = self.clock()
             message = add_outgoing(session, conversation, Author.AGENT, text, agent_id=agent.id)
+            message.platform_id = key
             session.flush()
             escalation.first_reply_at = escalation.first_reply_at or now
             escalation.last_agent_activity_at = now
             return message.id, conversation.id, agent_event(message, agent)
 
         message_id, conversation_id, event = await self._atomic(write)
+        if event is None:
+            return message_id, False
         self.changed.set()
         await self._log_to_tracker(conversation_id, message_id, event)
-        return message_id
+        return message_id, True
 
     async def _log_to_tracker(self, conversation_id: str, message_id: int,
                               event: dict[str, Any]) -> None:

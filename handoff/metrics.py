@@ -63,6 +63,11 @@ def metrics(session: Session, now: datetime) -> dict[str, Any]:
         "sla_breach_rate": round(len(breaches) / len(escalations), 4) if escalations else 0.0,
         "handoffs_by_reason": dict(by_reason.most_common()),
         "handoffs_by_intent": dict(by_intent.most_common()),
+        # Share of all conversations handed over for each reason / from each intent.
+        "handoff_rate_by_reason": {k: round(v / conversations, 4) for k, v in by_reason.items()}
+        if conversations else {},
+        "handoff_rate_by_intent": {k: round(v / conversations, 4) for k, v in by_intent.items()}
+        if conversations else {},
         "handoffs_by_day": dict(sorted(per_day.items())),
     }
 

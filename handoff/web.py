@@ -216,8 +216,12 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
     desk = request.app[DESK]
     try:
         if action == "reply":
-            message_id = await desk.reply(agent_id, escalation_id, str(body.get("text") or ""))
-            return web.json_response({"message_id": message_id})
+            client_id = body.get("client_id")
+            if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 80):
+                raise QueueError("client_id must be a string of at most 80 characters.")
+            message_id, new = await desk.reply(agent_id, escalation_id,
+                                               str(body.get("text") or ""), client_id)
+            return web.json_response({"message_id": message_id, "duplicate": not new})
         if action == "resolve":
             await desk.resolve(agent_id, escalation_id)
             return web.json_response({"ok": True})

@@ -123,7 +123,13 @@ $("claim-next").addEventListener("click", async () => {
   await refreshQueue();
 });
 $("take").addEventListener("click", () => act("claim"));
-$("send").addEventListener("click", async () => { const text = $("reply").value.trim(); if (text) { await act("reply", {text}); $("reply").value = ""; } });
+$("send").addEventListener("click", async () => {
+  const text = $("reply").value.trim();
+  if (!text || $("send").dataset.busy) return;
+  $("send").dataset.busy = "1";  // a double click sends once; the server also dedupes by client_id
+  try { await act("reply", {text, client_id: crypto.getRandomValues(new Uint32Array(4)).join("-")}); $("reply").value = ""; }
+  finally { delete $("send").dataset.busy; }
+});
 $("hand-back").addEventListener("click", () => act("hand-back"));
 $("resolve").addEventListener("click", () => act("resolve"));
 $("release").addEventListener("click", () => act("release"));

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 pytestmark = pytest.mark.slow
+#: Screenshots of the pages as the test saw them (reports/ is not committed).
+SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -62,6 +65,8 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     told = bubbles(browser, "bot")
     assert "colleague" in told[0]
     assert browser.find_element(By.ID, "status").get_attribute("data-state") == "waiting"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "1-chat-handed-over.png"))
 
     browser.switch_to.window(console)
     alert = wait(browser).until(ec.visibility_of_element_located((By.ID, "alert")))
@@ -75,6 +80,7 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     wait(browser).until(lambda b: b.find_element(By.ID, "send").is_enabled())
     suggestions = browser.find_elements(By.CSS_SELECTOR, "#suggestions button")
     assert any("CDGXY10234" in (s.get_attribute("title") or "") for s in suggestions)
+    browser.save_screenshot(str(SHOTS / "2-console-conversation.png"))
     browser.find_element(By.ID, "reply").send_keys("Sophie, I've asked Paris baggage services to call you today.")
     browser.find_element(By.ID, "send").click()
     wait(browser).until(lambda b: any("baggage services" in e.text for e in
@@ -88,6 +94,12 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     browser.switch_to.window(chat)
     wait(browser).until(lambda b: any("I'm back with you, Sophie" in t for t in bubbles(b, "bot")))
     assert browser.find_element(By.ID, "status").get_attribute("data-state") == "bot"
+    # The bot answers the next routine question from Sophie's records.
+    browser.find_element(By.ID, "text").send_keys("how many bags can I take on my next trip?\n")
+    wait(browser).until(lambda b: len(bubbles(b, "bot")) >= 4)
+    browser.save_screenshot(str(SHOTS / "3-chat-handed-back.png"))
+    agent_lines = bubbles(browser, "agent")
+    assert len(agent_lines) == 1  # the bot never talked over the agent, the agent spoke once
 
 
 def test_metrics_page_is_for_supervisors(browser: "webdriver.Chrome", app_url: str) -> None:
@@ -98,3 +110,5 @@ def test_metrics_page_is_for_supervisors(browser: "webdriver.Chrome", app_url: s
     link.click()
     wait(browser).until(lambda b: "Escalations" in b.find_element(By.ID, "figures").text)
     assert browser.find_elements(By.CSS_SELECTOR, "#by-reason rect")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "4-metrics.png"))

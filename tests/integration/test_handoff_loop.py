@@ -95,9 +95,16 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(app_url: str,
     authors = [m["author"] for m in view["transcript"]]
     assert authors[:4] == ["customer", "bot", "system", "bot"]  # handoff text, event, wait
 
-    reply = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply",
-                       json={"text": "Hello James, I'm checking your refund with our finance team now."})
-    assert reply.status_code == 200, reply.text
+    body = {"text": "Hello James, I'm checking your refund with our finance team now.",
+            "client_id": "reply-1"}
+    reply = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply", json=body)
+    assert reply.status_code == 200 and reply.json()["duplicate"] is False, reply.text
+    # A double click (the same client id) sends nothing more.
+    again = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply", json=body).json()
+    assert again == {"message_id": reply.json()["message_id"], "duplicate": True}
+    # Bruno does not hold it: he cannot reply.
+    assert bruno.post(f"{app_url}/api/console/escalations/{taken['id']}/reply",
+                      json={"text": "hi"}).status_code == 409
     seen = james.wait_for(lambda ms: any(m["author"] == "agent" for m in ms))
     assert [m["text"] for m in seen if m["author"] == "agent"] == [
         "Hello James, I'm checking your refund with our finance team now."]
@@ -134,5 +141,8 @@ def test_bad_web_chat_input_gets_a_clear_error(app_url: str) -> None:
     assert post({"json": {"sender": "x", "text": "y" * 5000}}).status_code == 400
     assert "error" in post({"json": ["list"]}).json()
     assert requests.get(f"{app_url}/api/console/queue", timeout=10).status_code == 401
+    alice = console(app_url, "alice")
+    assert alice.get(f"{app_url}/api/console/conversations/web:nobody-here").status_code == 404
+    assert alice.post(f"{app_url}/api/console/escalations/999999/claim").status_code == 409
     wrong = requests.post(f"{app_url}/api/login", json={"username": "alice", "password": "guess"})
     assert wrong.status_code == 401

@@ -211,3 +211,23 @@ def test_passwords_are_hashed_and_sessions_expire(engine: Engine) -> None:
         assert agent_for_token(s, token, OPEN + timedelta(hours=1)).username == "alice"
         assert agent_for_token(s, token, OPEN + timedelta(hours=13)) is None
         assert agent_for_token(s, "forged", OPEN) is None
+
+
+def test_a_reply_is_stored_with_its_outbox_entry_before_delivery(engine: Engine) -> None:
+    from bot.models import Author, Delivery, OutboxItem
+    from bot.store import add_outgoing, mark_delivered
+
+    with session_scope(engine) as s:
+        conversation = conversation_for(s, "web", "someone")
+        message = add_outgoing(s, conversation, Author.BOT, "hello")
+        s.flush()
+        message_id = message.id
+    with session_scope(engine) as s:
+        item = s.execute(select(OutboxItem)).scalars().one()
+        assert item.status == Delivery.PENDING and item.message_id == message_id
+        assert mark_delivered(s, [message_id]) == 1
+        assert mark_delivered(s, [message_id]) == 0  # delivered once
+    with session_scope(engine) as s:
+        assert s.execute(select(OutboxItem)).scalars().one().status == Delivery.DELIVERED
+        with pytest.raises(ValueError):
+            add_outgoing(s, conversation_for(s, "web", "someone"), Author.CUSTOMER, "no")

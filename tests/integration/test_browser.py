@@ -67,6 +67,9 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     assert browser.find_element(By.ID, "status").get_attribute("data-state") == "waiting"
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "1-chat-handed-over.png"))
+    # Markup from a customer is shown as text, never run, on both sides.
+    box.send_keys("<img src=x onerror=\"window.pwned=1\"><b>hello?</b>\n")
+    wait(browser).until(lambda b: "<b>hello?</b>" in bubbles(b, "customer")[-1])
 
     browser.switch_to.window(console)
     alert = wait(browser).until(ec.visibility_of_element_located((By.ID, "alert")))
@@ -75,6 +78,9 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
                                          if "Sophie" in r.text])[0]
     row.click()
     wait(browser).until(lambda b: "CDGXY10234" in b.find_element(By.ID, "records").text)
+    wait(browser).until(lambda b: any("<b>hello?</b>" in e.text for e in
+                                      b.find_elements(By.CSS_SELECTOR, "#transcript .bubble.customer")))
+    assert browser.execute_script("return window.pwned === undefined")
     assert "priority 1" in browser.find_element(By.ID, "view-reasons").text.lower()
     browser.find_element(By.ID, "take").click()
     wait(browser).until(lambda b: b.find_element(By.ID, "send").is_enabled())
@@ -98,6 +104,7 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     browser.find_element(By.ID, "text").send_keys("how many bags can I take on my next trip?\n")
     wait(browser).until(lambda b: len(bubbles(b, "bot")) >= 4)
     browser.save_screenshot(str(SHOTS / "3-chat-handed-back.png"))
+    assert browser.execute_script("return window.pwned === undefined")
     agent_lines = bubbles(browser, "agent")
     assert len(agent_lines) == 1  # the bot never talked over the agent, the agent spoke once
 

@@ -1,0 +1,76 @@
+"""The outbox for channels that push: order per conversation, retries with backoff, once."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from bot.models import Author, Delivery, OutboxItem
+from bot.outbox import Outbox, Outgoing, SendFailed
+from bot.store import add_outgoing, conversation_for
+from relais.db import session_scope
+from relais.records import utcnow
+
+#: A moment just after the entries are written (they are due from the moment they exist).
+T0 = utcnow() + timedelta(minutes=5)
+
+
+class FlakySender:
+    """Fails the first `failures` sends with a 'retry after', then takes everything."""
+
+    def __init__(self, failures: int = 0, retry_after: float | None = None) -> None:
+        self.failures, self.retry_after, self.sent = failures, retry_after, []
+
+    async def send(self, item: Outgoing) -> list[str]:
+        if self.failures:
+            self.failures -= 1
+            raise SendFailed("HTTP 429", retry_after=self.retry_after)
+        self.sent.append((item.recipient, item.text))
+        return [f"p{len(self.sent)}"]
+
+
+def queue_messages(engine: Engine, texts: dict[str, list[str]]) -> None:
+    with session_scope(engine) as s:
+        for sender, lines in texts.items():
+            conversation = conversation_for(s, "telegram", sender)
+            for line in lines:
+                add_outgoing(s, conversation, Author.BOT, line)
+
+
+def test_delivered_in_order_once_and_a_failure_holds_back_only_its_conversation(engine: Engine) -> None:
+    queue_messages(engine, {"1": ["a1", "a2"], "2": ["b1"]})
+    now = [T0]
+    sender = FlakySender(failures=1, retry_after=30)
+    outbox = Outbox(engine, {"telegram": sender}, clock=lambda: now[0])
+    # a1 fails (429, retry after 30 s): a2 must wait behind it; b1 goes.
+    assert asyncio.run(outbox.deliver_due()) == 1
+    assert sender.sent == [("2", "b1")]
+    assert asyncio.run(outbox.deliver_due()) == 0  # not due yet
+    now[0] = T0 + timedelta(seconds=31)
+    assert asyncio.run(outbox.deliver_due()) == 2
+    assert sender.sent == [("2", "b1"), ("1", "a1"), ("1", "a2")]
+    assert asyncio.run(outbox.deliver_due()) == 0  # nothing is sent twice
+    with session_scope(engine) as s:
+        items = s.execute(select(OutboxItem).order_by(OutboxItem.id)).scalars().all()
+        assert [i.status for i in items] == [Delivery.DELIVERED] * 3
+        assert items[0].attempts == 2 and items[0].platform_ids == ["p2"]
+
+
+def test_gives_up_after_the_last_attempt_with_backoff(engine: Engine) -> None:
+    queue_messages(engine, {"1": ["x"]})
+    now = [T0]
+    outbox = Outbox(engine, {"telegram": FlakySender(failures=99)}, max_attempts=3,
+                    clock=lambda: now[0])
+    waits = []
+    for _ in range(3):
+        asyncio.run(outbox.deliver_due())
+        with session_scope(engine) as s:
+            item = s.execute(select(OutboxItem)).scalars().one()
+            waits.append((item.next_attempt_at - now[0]).total_seconds())
+            now[0] = item.next_attempt_at
+    assert waits[:2] == [2, 4]  # exponential backoff
+    with session_scope(engine) as s:
+        item = s.execute(select(OutboxItem)).scalars().one()
+        assert item.status == Delivery.FAILED and item.attempts == 3 and "429" in item.last_error

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.outbox import Outbox
 from bot.router import Router
 from handoff.desk import Desk
 
 ROUTER = web.AppKey("router", Router)
 DESK = web.AppKey("desk", Desk)
+OUTBOX = web.AppKey("outbox", Outbox)

@@ -133,3 +133,14 @@ class OutboxItem(Base):
     message = relationship("Message")
 
     __table_args__ = (Index("ix_outbox_due", "status", "channel", "next_attempt_at"),)
+
+
+class ChannelState(Base):
+    """A channel's own bookkeeping that must survive restarts (e.g. a polling position)."""
+
+    __tablename__ = "channel_state"
+
+    channel = Column(String(20), primary_key=True)
+    key = Column(String(120), primary_key=True)
+    value = Column(Text, nullable=False)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)

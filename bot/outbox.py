@@ -24,12 +24,18 @@ logger = logging.getLogger(__name__)
 
 
 class SendFailed(Exception):
-    """The platform did not take the message; `retry_after` (seconds) if it said when."""
+    """The platform did not take the message; `retry_after` (seconds) if it said when.
 
-    def __init__(self, reason: str, retry_after: float | None = None, permanent: bool = False):
+    `delivered` lists the ids of the pieces of a split message that did go out before the
+    failure: the retry starts after them, so no piece is sent twice.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, permanent: bool = False,
+                 delivered: list[str] | None = None):
         super().__init__(reason)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.delivered = list(delivered or [])
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Outgoing:
     recipient: str
     text: str
     buttons: list[dict[str, Any]]
+    #: Pieces of this message already delivered by an earlier attempt (skip them).
+    already_sent: int = 0
 
 
 class Sender(Protocol):
@@ -66,7 +74,8 @@ class Outbox:
             .order_by(OutboxItem.id).limit(limit)
         ).all()
         return [(item.channel, item.next_attempt_at <= now,
-                 Outgoing(item.id, item.recipient, message.text, list(message.buttons or [])))
+                 Outgoing(item.id, item.recipient, message.text, list(message.buttons or []),
+                          already_sent=len(item.platform_ids or [])))
                 for item, message in rows]
 
     async def deliver_due(self, limit: int = 500) -> int:
@@ -100,13 +109,15 @@ class Outbox:
         item = session.get(OutboxItem, outbox_id)
         item.status = Delivery.DELIVERED
         item.delivered_at = self.clock()
-        item.platform_ids = [str(i) for i in platform_ids]
+        item.platform_ids = [*(item.platform_ids or []), *(str(i) for i in platform_ids)]
         item.attempts += 1
 
     def _failed(self, session: Any, outbox_id: int, error: SendFailed) -> None:
         item = session.get(OutboxItem, outbox_id)
         item.attempts += 1
         item.last_error = str(error)[:500]
+        if error.delivered:
+            item.platform_ids = [*(item.platform_ids or []), *error.delivered]
         if error.permanent or item.attempts >= self.max_attempts:
             item.status = Delivery.FAILED
             logger.error("outbox %s failed for good: %s", outbox_id, error)

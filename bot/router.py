@@ -53,17 +53,21 @@ class Router:
         #: Set whenever something new is written for customers or agents (pollers may wait on it).
         self.changed = asyncio.Event()
 
+    async def store(self, inbound: Inbound) -> tuple[int, bool]:
+        """Stores the message once per platform id: (message id, whether it was new)."""
+        def work(session: Any) -> tuple[int, bool]:
+            message, created = store_inbound(session, inbound)
+            return message.id, created
+
+        return await asyncio.to_thread(run_atomic, self.engine, work)
+
     async def receive(self, inbound: Inbound) -> tuple[int, bool]:
         """Stores the message (once per platform id), then routes what is pending.
 
         Returns (message id, whether it was new). Storing happens before anything else, so a
         message is never lost once this returns, even if routing fails.
         """
-        def store(session: Any) -> tuple[int, bool]:
-            message, created = store_inbound(session, inbound)
-            return message.id, created
-
-        message_id, created = await asyncio.to_thread(run_atomic, self.engine, store)
+        message_id, created = await self.store(inbound)
         if created:
             await self.process(inbound.conversation_id)
         return message_id, created
@@ -109,6 +113,9 @@ class Router:
             return conversation.id, conversation.state, message
 
         conversation_id, state, message = await asyncio.to_thread(run_atomic, self.engine, read)
+        if not message.text.strip() and message.attachments:
+            await self._attachment_only(message, state)
+            return
         if state in (State.WAITING, State.WITH_AGENT):
             parse = await self.rasa.parse(message.text)
             await self.rasa.append_events(conversation_id, [user_event(message, parse)])
@@ -127,6 +134,29 @@ class Router:
         })
         await asyncio.to_thread(run_atomic, self.engine,
                                 lambda s: self._store_replies(s, message_id, replies))
+
+    async def _attachment_only(self, message: Message, state: State) -> None:
+        """A photo, file, voice note, sticker or place without words: kept for the agents
+        (and for a later handoff); with the bot, one question about what it is."""
+        kinds = [str(a.get("kind")) for a in message.attachments]
+        if state in (State.WAITING, State.WITH_AGENT):
+            label = " ".join(f"[{kind}]" for kind in kinds)
+            event = user_event(message, {"text": label, "intent": {"name": "out_of_scope",
+                                                                    "confidence": 1.0},
+                                         "entities": []})
+            event["text"] = label
+            await self.rasa.append_events(message.conversation_id, [event])
+
+        def store(session: Any) -> None:
+            stored = session.get(Message, message.id)
+            conversation = session.get(Conversation, stored.conversation_id)
+            if state == State.BOT:
+                lang = conversation.language or self.brand.default_language
+                add_outgoing(session, conversation, Author.BOT, attachment_question(kinds, lang),
+                             details={"kind": "attachment_question"})
+            mark_processed(session, stored, routed="attachment", kinds=kinds)
+
+        await asyncio.to_thread(run_atomic, self.engine, store)
 
     def _store_replies(self, session: Any, message_id: int, replies: list[dict[str, Any]]) -> None:
         message = session.get(Message, message_id)
@@ -148,6 +178,9 @@ class Router:
 
     def _hand_over(self, session: Any, conversation: Conversation, payload: dict[str, Any]) -> None:
         now = self.clock()
+        files = recent_attachments(session, conversation.id)
+        if files:
+            payload = {**payload, "attachments": files}
         escalation, created = open_escalation(session, conversation, payload, now, self.brand)
         if not created:
             return
@@ -160,6 +193,41 @@ class Router:
                               "position": estimate.position,
                               "agents_online": estimate.agents_online,
                               "measured": estimate.measured})
+
+
+_ATTACHMENT_WORDS = {
+    "en": {"photo": "photo", "document": "file", "voice": "voice message", "sticker": "sticker",
+           "location": "location"},
+    "fr": {"photo": "photo", "document": "fichier", "voice": "message vocal", "sticker": "sticker",
+           "location": "position"},
+}
+
+
+def attachment_question(kinds: list[str], lang: str) -> str:
+    """The one question asked about a photo, file, voice note… sent without words."""
+    lang = lang if lang in _ATTACHMENT_WORDS else "en"
+    word = _ATTACHMENT_WORDS[lang].get(kinds[0] if kinds else "", kinds[0] if kinds else "")
+    if lang == "fr":
+        return (f"Merci pour votre {word}. Je ne peux pas l'ouvrir moi-même : dites-moi en "
+                "quelques mots de quoi il s'agit (un bagage abîmé, un document de voyage…) et "
+                "je vous aide ou je le transmets à un collègue avec votre envoi.")
+    return (f"Thanks for the {word}. I can't open it myself: tell me in a few words what it is "
+            "about (a damaged bag, a travel document…) and I'll help, or pass it to a colleague "
+            "along with it.")
+
+
+def recent_attachments(session: Any, conversation_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The files the customer sent in this conversation lately, newest last (for agents)."""
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(Message.id, Message.attachments, Message.sent_at)
+        .where(Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER)
+        .order_by(Message.id.desc()).limit(50)
+    ).all()
+    found = [{**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
+             for r in reversed(rows) for a in (r.attachments or [])]
+    return found[-limit:]
 
 
 def _pending_id(session: Any, conversation_id: str) -> int | None:

@@ -17,7 +17,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.keys import DESK, ROUTER
+from bot.keys import DESK, OUTBOX, ROUTER
+from bot.outbox import Outbox
 from bot.models import Author, Conversation
 from bot.rasa_client import RasaClient
 from bot.router import Router
@@ -54,6 +55,7 @@ def make_app(database_url: str | None = None, rasa_url: str | None = None,
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", STATIC)
     add_console_routes(app)
+    _add_channels(app, router)
     if background:
         app.cleanup_ctx.append(_background)
     app.on_cleanup.append(lambda _app: rasa.close())
@@ -66,6 +68,39 @@ def _page(name: str) -> Any:
     return page
 
 
+def _add_channels(app: web.Application, router: Router) -> None:
+    """Telegram (and X) when their credentials are set; their sends go through the outbox."""
+    from bot.channels.config import telegram_settings
+    from bot.channels.telegram import TelegramChannel
+
+    senders: dict[str, Any] = {}
+    found = telegram_settings()
+    if found is None:
+        logger.info("Telegram is off: no TELEGRAM_BOT_TOKEN")
+    else:
+        telegram = TelegramChannel(found.token, router, found.webhook_secret, found.api_url)
+        senders["telegram"] = telegram
+        app.router.add_post("/telegram/webhook", telegram.webhook)
+        app.cleanup_ctx.append(_run_channel(telegram, polling=found.mode == "polling"))
+        logger.info("Telegram is on (%s)", found.mode)
+    app[OUTBOX] = Outbox(router.engine, senders)
+
+
+def _run_channel(channel: Any, polling: bool) -> Any:
+    async def context(app: web.Application) -> Any:
+        await channel.start()
+        stop = asyncio.Event()
+        task = asyncio.create_task(channel.poll(stop)) if polling else None
+        yield
+        stop.set()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await channel.stop()
+    return context
+
+
 async def _background(app: web.Application) -> Any:
     """Routes what waits (after a restart, or while Rasa was down), requeues silent agents'
     conversations, and writes missed agent replies into trackers."""
@@ -76,6 +111,7 @@ async def _background(app: web.Application) -> Any:
         while True:
             try:
                 await router.drain()
+                await app[OUTBOX].deliver_due()
                 await desk.sync_tracker()
                 if ticks % 15 == 0:
                     now = router.clock()
@@ -86,7 +122,10 @@ async def _background(app: web.Application) -> Any:
             except Exception:  # keep the loop alive; the next tick retries
                 logger.exception("background loop")
             ticks += 1
-            await asyncio.sleep(2)
+            # Woken early when something was written for customers (replies to deliver).
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(router.changed.wait(), 2)
+            router.changed.clear()
 
     task = asyncio.create_task(loop())
     yield

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from relais.anger_model import DEFAULTS, AngerModel
+from relais.anger_model import DEFAULTS, AngerModel, joined_examples
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,21 @@ def check(nlu_dir: Path, overrides: dict[str, float] | None = None, seed: int = 
         report[key] = prf([test[i].label for i in idx], [predicted[i] for i in idx])
     report["brier"] = round(float(np.mean(
         [(s - e.label) ** 2 for s, e in zip(scores, test)])), 4)
+    # Longer messages: held-out examples of one language joined 2-3 at a time (angry if any
+    # part is). A model that drifts with length fails here even if it does well above.
+    for lang in ("en", "fr"):
+        chosen = [e for e in test if e.lang == lang]
+        long_texts, long_labels = joined_examples([e.text for e in chosen],
+                                                  [int(e.label or 0) for e in chosen],
+                                                  len(chosen), seed=seed + 1)
+        if long_texts:
+            long_scores = model.scores(long_texts)
+            report[f"long_{lang}"] = prf(long_labels, [int(s >= 0.5) for s in long_scores])
+        calm = [e.text for e in chosen if e.label == 0]
+        calm_texts, _ = joined_examples(calm, [0] * len(calm), len(calm), seed=seed + 2)
+        if calm_texts:
+            report[f"long_calm_{lang}_flagged"] = round(float(np.mean(
+                model.scores(calm_texts) >= 0.5)), 3)
     return report
 
 
@@ -108,5 +123,8 @@ def table(report: dict[str, Any]) -> str:
         if isinstance(value, dict) and "f1" in value:
             lines.append(f"{key:<16}{value['n']:>6}{value['angry']:>7}{value['precision']:>8.3f}"
                          f"{value['recall']:>8.3f}{value['f1']:>8.3f}")
+    for key, value in report.items():
+        if key.startswith("long_calm_"):
+            lines.append(f"{key}: {value} (calm examples joined 2-3 at a time, flagged as angry)")
     lines.append(f"Brier score (lower is better): {report['brier']}")
     return "\n".join(lines)

@@ -93,11 +93,12 @@ def running(workdir: Path, database_url: str) -> Iterator[Servers]:
 
 
 @contextmanager
-def relais_app(workdir: Path, database_url: str, rasa_url: str) -> Iterator[str]:
+def relais_app(workdir: Path, database_url: str, rasa_url: str,
+               extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """The Relais app (web chat, console) as its own process on a free port; yields its URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "RASA_URL": rasa_url}
-    log = workdir / "relais-app.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "RASA_URL": rasa_url, **(extra_env or {})}
+    log = workdir / f"relais-app-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.web", "--port", str(port)],

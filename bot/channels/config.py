@@ -1,0 +1,45 @@
+"""Which DM channels are on, from environment variables (or a `relais:` section in
+credentials.yml). A channel without credentials is off, and `make run` says so."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from relais.config import settings
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str
+    mode: str  #: "webhook" or "polling"
+    webhook_secret: str | None
+    api_url: str | None  #: a local stand-in's address instead of api.telegram.org
+
+
+def _credentials_file() -> Mapping[str, Any]:
+    path = Path(os.environ.get("RELAIS_CREDENTIALS_FILE") or settings().repo_root / "credentials.yml")
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    section = data.get("relais") or {}
+    return section if isinstance(section, dict) else {}
+
+
+def telegram_settings(env: Mapping[str, str] | None = None) -> TelegramSettings | None:
+    env = os.environ if env is None else env
+    file = _credentials_file().get("telegram") or {}
+    token = env.get("TELEGRAM_BOT_TOKEN") or file.get("token")
+    if not token:
+        return None
+    mode = (env.get("TELEGRAM_MODE") or file.get("mode") or "polling").lower()
+    if mode not in ("webhook", "polling"):
+        raise ValueError(f"TELEGRAM_MODE must be webhook or polling, not {mode!r}")
+    secret = env.get("TELEGRAM_WEBHOOK_SECRET") or file.get("webhook_secret")
+    if mode == "webhook" and not secret:
+        raise ValueError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
+                         "characters A-Z a-z 0-9 _ -), also given to setWebhook")
+    return TelegramSettings(str(token), mode, secret, env.get("TELEGRAM_API_URL") or file.get("api_url"))

@@ -1,0 +1,1 @@
+"""Local stand-ins for the platforms (Telegram, X), speaking their wire formats."""

@@ -1,0 +1,119 @@
+"""Telegram end to end through python-telegram-bot against the local Bot API stand-in:
+polling and webhook, attachments, groups, buttons, rate limits; and the pieces alone."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import requests
+
+from bot.channels.common import numbered_options, split_text
+from bot.fakes.telegram import FakeTelegram
+from tests.integration.servers import Servers, free_port, relais_app
+
+pytestmark = pytest.mark.slow
+JAMES = 100002  # James Miller's Telegram id in the demo records
+
+
+def eventually(check: Callable[[], bool], limit: float = 40) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    telegram = FakeTelegram()
+    telegram.start_in_thread(free_port())
+    yield telegram
+    telegram.stop()
+
+
+def test_polling_conversation_with_attachments_groups_buttons_and_rate_limits(
+        fake: FakeTelegram, servers: Servers, seeded_sqlite_url: str, tmp_path: Path) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_MODE": "polling"}
+    with relais_app(tmp_path, seeded_sqlite_url, servers.rasa_url, env):
+        fake.customer_text(JAMES, "is my flight on time?")
+        eventually(lambda: any("XY123" in t for t in fake.texts_to(JAMES)))
+        assert len(fake.texts_to(JAMES)) == 1
+
+        # A group gets one note about writing privately, however often it is written in.
+        fake.customer_text(4242, "hello support", chat_type="group")
+        fake.customer_text(4242, "anyone?", chat_type="group")
+        eventually(lambda: len(fake.texts_to(-100 - 4242)) == 1)
+        time.sleep(1.5)
+        assert len(fake.texts_to(-100 - 4242)) == 1
+
+        # A photo without words: stored with its file id, and the customer is asked about it.
+        before = len(fake.texts_to(JAMES))
+        fake.customer_photo(JAMES)
+        eventually(lambda: len(fake.texts_to(JAMES)) == before + 1)
+
+        # Unknown update kinds and stickers never crash the channel.
+        fake.unknown_update()
+        fake.malformed_update()
+        fake.customer_sticker(JAMES)
+        eventually(lambda: len(fake.texts_to(JAMES)) >= before + 2)
+
+        # 429 on the next two sends: the reply still arrives, once.
+        fake.rate_limit_next(2, retry_after=1)
+        before = len(fake.texts_to(JAMES))
+        fake.customer_text(JAMES, "how many points do I have?")
+        eventually(lambda: len(fake.texts_to(JAMES)) == before + 1)
+        time.sleep(2)
+        assert len(fake.texts_to(JAMES)) == before + 1
+
+        # A button press is answered and routed as its payload.
+        fake.customer_text(JAMES, "blah blah unclear")
+        eventually(lambda: any(s.reply_markup for s in fake.sent if s.chat_id == JAMES))
+        pressed = [s for s in fake.sent if s.chat_id == JAMES and s.reply_markup][-1]
+        payload = pressed.reply_markup["inline_keyboard"][0][0]["callback_data"]
+        before = len(fake.texts_to(JAMES))
+        fake.press_button(JAMES, payload)
+        eventually(lambda: len(fake.answered_callbacks) == 1 and len(fake.texts_to(JAMES)) > before)
+
+
+def test_webhook_checks_the_secret_and_stores_each_update_once(
+        fake: FakeTelegram, servers: Servers, seeded_sqlite_url: str, tmp_path: Path) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
+           "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": "s3cret-token"}
+    with relais_app(tmp_path, seeded_sqlite_url, servers.rasa_url, env) as app:
+        hook = f"{app}/telegram/webhook"
+        update = {"update_id": 77, "message": {
+            "message_id": 9, "date": int(time.time()), "text": "is my flight on time?",
+            "chat": {"id": JAMES, "type": "private"}, "from": {"id": JAMES, "is_bot": False, "first_name": "J"}}}
+        assert requests.post(hook, json=update).status_code == 403
+        assert requests.post(hook, json=update, headers={
+            "X-Telegram-Bot-Api-Secret-Token": "wrong"}).status_code == 403
+        good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+        assert requests.post(hook, data="{not json", headers=good).status_code == 400
+        assert requests.post(hook, json={"hello": 1}, headers=good).status_code == 400
+        first = requests.post(hook, json=update, headers=good)
+        again = requests.post(hook, json=update, headers=good)  # Telegram retries a delivery
+        assert (first.json()["outcome"], again.json()["outcome"]) == ("stored", "duplicate")
+        eventually(lambda: any("XY123" in t for t in fake.texts_to(JAMES)))
+        time.sleep(1.5)
+        assert len(fake.texts_to(JAMES)) == 1
+
+        # Updates pushed by the stand-in itself, with the secret, arrive too.
+        requests.post(f"{fake.url}/bot{fake.token}/setWebhook",
+                      data={"url": hook, "secret_token": "s3cret-token"})
+        fake.customer_text(JAMES, "how many points do I have?")
+        eventually(lambda: len(fake.texts_to(JAMES)) == 2)
+        assert fake.webhook_statuses[-1] == 200
+
+
+def test_long_replies_split_cleanly_and_buttons_become_numbers() -> None:
+    text = ("Your trip is confirmed. " * 400).strip()
+    pieces = split_text(text, 4096)
+    assert all(len(p) <= 4096 for p in pieces) and len(pieces) == 3
+    assert all(p.endswith(".") for p in pieces)
+    assert " ".join(pieces) == text
+    assert split_text("x" * 5000, 4096) == ["x" * 4096, "x" * 904]
+    assert numbered_options("Which trip?", [{"title": "Lyon"}, {"title": "Nice"}]) == \
+        "Which trip?\n\n1. Lyon\n2. Nice"

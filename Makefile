@@ -31,8 +31,9 @@ train: $(MODEL_STAMP)  ## train the Rasa model, only if data, domain or config c
 
 $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
 	@mkdir -p models
+	@touch models/.training-started  # inputs edited during training make the next run retrain
 	$(RASA) train --fixed-model-name relais --out models
-	@touch $@
+	@touch -r models/.training-started $@
 
 seed: $(STAMP)  ## create the demo customers and bookings (idempotent)
 	$(RELAIS) seed

@@ -78,7 +78,8 @@ def _add_channels(app: web.Application, router: Router) -> None:
     if found is None:
         logger.info("Telegram is off: no TELEGRAM_BOT_TOKEN")
     else:
-        telegram = TelegramChannel(found.token, router, found.webhook_secret, found.api_url)
+        telegram = TelegramChannel(found.token, router, found.webhook_secret, found.api_url,
+                                   found.webhook_url)
         senders["telegram"] = telegram
         app.router.add_post("/telegram/webhook", telegram.webhook)
         app.cleanup_ctx.append(_run_channel(telegram, polling=found.mode == "polling"))

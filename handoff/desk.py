@@ -84,6 +84,9 @@ class Desk:
             now = self.clock()
             message = add_outgoing(session, conversation, Author.AGENT, text, agent_id=agent.id)
             message.platform_id = key
+            # Marked now, cleared if Rasa cannot take it: `sync_tracker` (the retry) never
+            # races the first attempt into writing it twice.
+            message.in_tracker = True
             session.flush()
             escalation.first_reply_at = escalation.first_reply_at or now
             escalation.last_agent_activity_at = now
@@ -102,8 +105,7 @@ class Desk:
             await self.rasa.append_events(conversation_id, [event])
         except RasaUnavailable as error:
             logger.warning("agent reply %s not yet in the tracker: %s", message_id, error)
-            return
-        await self._atomic(lambda s: setattr(s.get(Message, message_id), "in_tracker", True))
+            await self._atomic(lambda s: setattr(s.get(Message, message_id), "in_tracker", False))
 
     async def sync_tracker(self) -> int:
         """Writes agent replies that Rasa missed (it was down) into their trackers, in order."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -51,8 +52,6 @@ async def _atomic(request: web.Request, work: Callable[[Any], Any]) -> Any:
 
 
 def _json_error(problem: str) -> str:
-    import json
-
     return json.dumps({"error": problem})
 
 
@@ -87,9 +86,15 @@ async def login(request: web.Request) -> web.Response:
                                  content_type="application/json")
     hours = load_handoff_settings().session_hours
     now = _clock(request)()
-    result = await asyncio.to_thread(run_atomic, _engine(request), lambda s: (
-        lambda found: (found[0].id, found[0].display_name, str(found[0].role), found[1]) if found else None
-    )(log_in(s, body["username"], body["password"], now, hours)))
+
+    def check(session: Any) -> tuple[int, str, str, str] | None:
+        found = log_in(session, body["username"], body["password"], now, hours)
+        if found is None:
+            return None
+        agent, token = found
+        return agent.id, agent.display_name, str(agent.role), token
+
+    result = await asyncio.to_thread(run_atomic, _engine(request), check)
     if result is None:
         raise web.HTTPUnauthorized(text=_json_error("wrong username or password"),
                                    content_type="application/json")

@@ -47,6 +47,8 @@ Relais is running.
   Agent console:              http://127.0.0.1:$APP_PORT/console   (alice / bruno / sam, password relais-demo)
   Metrics (supervisors):      http://127.0.0.1:$APP_PORT/console/metrics
   Logs:                       var/log/rasa.log, var/log/actions.log, var/log/app.log
+Channels:
+$($BIN/python -c "from bot.channels.config import describe; print(describe())" 2>/dev/null)
 Talk to it from another terminal:   .venv/bin/relais chat --sender web:demo-camille
 Stop with Ctrl-C.
 MSG

@@ -18,6 +18,8 @@ class TelegramSettings:
     mode: str  #: "webhook" or "polling"
     webhook_secret: str | None
     api_url: str | None  #: a local stand-in's address instead of api.telegram.org
+    #: The public HTTPS address of /telegram/webhook; when set, Relais registers it at start.
+    webhook_url: str | None = None
 
 
 def _credentials_file() -> Mapping[str, Any]:
@@ -42,4 +44,19 @@ def telegram_settings(env: Mapping[str, str] | None = None) -> TelegramSettings 
     if mode == "webhook" and not secret:
         raise ValueError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
                          "characters A-Z a-z 0-9 _ -), also given to setWebhook")
-    return TelegramSettings(str(token), mode, secret, env.get("TELEGRAM_API_URL") or file.get("api_url"))
+    return TelegramSettings(str(token), mode, secret, env.get("TELEGRAM_API_URL") or file.get("api_url"),
+                            env.get("TELEGRAM_WEBHOOK_URL") or file.get("webhook_url"))
+
+
+def describe() -> str:
+    """One line per channel: on (and how) or off (and what to set), for `make run`."""
+    lines = ["  web chat: on"]
+    try:
+        telegram = telegram_settings()
+    except ValueError as error:
+        lines.append(f"  Telegram: misconfigured: {error}")
+    else:
+        lines.append(f"  Telegram: on ({telegram.mode})" if telegram else
+                     "  Telegram: off (set TELEGRAM_BOT_TOKEN; see README, Channels)")
+    lines.append("  X: off (not available yet)")
+    return "\n".join(lines)

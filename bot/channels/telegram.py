@@ -63,11 +63,12 @@ class TelegramChannel:
     name = CHANNEL
 
     def __init__(self, token: str, router: Router, webhook_secret: str | None = None,
-                 base_url: str | None = None) -> None:
+                 base_url: str | None = None, webhook_url: str | None = None) -> None:
         if not token:
             raise ValueError("a Telegram bot token is needed")
         self.router = router
         self.secret = webhook_secret
+        self.webhook_url = webhook_url
         kwargs: dict[str, Any] = {}
         if base_url:
             kwargs["base_url"] = base_url.rstrip("/") + "/bot"
@@ -77,6 +78,10 @@ class TelegramChannel:
 
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: fails early on a wrong token
+        if self.webhook_url:
+            await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
+                                       allowed_updates=["message", "edited_message", "callback_query"])
+            logger.info("telegram: webhook set to %s", self.webhook_url)
 
     async def stop(self) -> None:
         await self.bot.shutdown()

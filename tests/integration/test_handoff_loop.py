@@ -146,3 +146,32 @@ def test_bad_web_chat_input_gets_a_clear_error(app_url: str) -> None:
     assert alice.post(f"{app_url}/api/console/escalations/999999/claim").status_code == 409
     wrong = requests.post(f"{app_url}/api/login", json={"username": "alice", "password": "guess"})
     assert wrong.status_code == 401
+
+
+def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: str) -> None:
+    liam = Customer(app_url, "demo-liam")
+    liam.say("I want to talk to a human please")
+    liam.wait_for(lambda ms: len(bot_texts(ms)) >= 2)
+    assert liam.read()["state"] == "waiting"
+    bruno = console(app_url, "bruno")
+    waiting = bruno.get(f"{app_url}/api/console/queue").json()["waiting"]
+    escalation = [e for e in waiting if e["conversation_id"] == "web:demo-liam"][0]
+    assert "human_request" in escalation["reasons"]
+    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
+    assert liam.read()["state"] == "with_agent"
+    # Back to the queue keeps it waiting; take it again, note, then resolve.
+    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/release").status_code == 200
+    assert liam.read()["state"] == "waiting"
+    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
+    note = bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/note",
+                      json={"text": "Rebooked by phone, nothing else needed."})
+    assert note.status_code == 200
+    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/resolve").status_code == 200
+    assert liam.read()["state"] == "closed"
+    view = bruno.get(f"{app_url}/api/console/conversations/web:demo-liam").json()
+    assert view["notes"][0]["text"] == "Rebooked by phone, nothing else needed."
+    assert all("Rebooked" not in m["text"] for m in liam.read()["messages"])  # notes stay private
+    liam.say("is my flight cancelled?")
+    answer = liam.wait_for(lambda ms: bool(bot_texts(ms)))
+    assert "XY456" in bot_texts(answer)[0]
+    assert liam.read()["state"] == "bot"

@@ -15,6 +15,7 @@ from tests.integration.servers import Servers, free_port, relais_app
 
 pytestmark = pytest.mark.slow
 JAMES = 100002  # James Miller's Telegram id in the demo records
+CAMILLE = 100001  # Camille Dubois's
 
 
 def eventually(check: Callable[[], bool], limit: float = 40) -> None:
@@ -69,13 +70,41 @@ def test_polling_conversation_with_attachments_groups_buttons_and_rate_limits(
         assert len(fake.texts_to(JAMES)) == before + 1
 
         # A button press is answered and routed as its payload.
-        fake.customer_text(JAMES, "blah blah unclear")
-        eventually(lambda: any(s.reply_markup for s in fake.sent if s.chat_id == JAMES))
-        pressed = [s for s in fake.sent if s.chat_id == JAMES and s.reply_markup][-1]
-        payload = pressed.reply_markup["inline_keyboard"][0][0]["callback_data"]
         before = len(fake.texts_to(JAMES))
-        fake.press_button(JAMES, payload)
+        fake.press_button(JAMES, "/flight_status")
         eventually(lambda: len(fake.answered_callbacks) == 1 and len(fake.texts_to(JAMES)) > before)
+        assert "XY123" in fake.texts_to(JAMES)[-1]
+
+
+def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(fake: FakeTelegram) -> None:
+    import asyncio
+
+    from bot.channels.telegram import TelegramChannel
+    from bot.outbox import Outgoing, SendFailed
+
+    channel = TelegramChannel(fake.token, router=None, base_url=fake.url)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        await channel.start()
+        long_text = ("Your bag is on its way to you. " * 300).strip()
+        ids = await channel.send(Outgoing(1, str(JAMES), long_text,
+                                          [{"title": "Lyon", "payload": "/pick_lyon"}]))
+        assert len(ids) == 3
+        sent = [s for s in fake.sent if s.chat_id == JAMES]
+        assert [s.reply_markup is None for s in sent] == [True, True, False]
+        assert sent[-1].reply_markup == {"inline_keyboard": [[{"text": "Lyon", "callback_data": "/pick_lyon"}]]}
+        assert " ".join(s.text for s in sent) == long_text
+        # A 429 in the middle: the pieces already out are reported, so a retry skips them.
+        fake.rate_limit_next(1, retry_after=7)
+        try:
+            await channel.send(Outgoing(2, str(JAMES), "short", []))
+        except SendFailed as error:
+            assert error.retry_after == 7 and error.delivered == [] and not error.permanent
+        else:
+            raise AssertionError("a 429 must raise SendFailed")
+        await channel.stop()
+
+    asyncio.run(run())
 
 
 def test_webhook_checks_the_secret_and_stores_each_update_once(
@@ -85,8 +114,8 @@ def test_webhook_checks_the_secret_and_stores_each_update_once(
     with relais_app(tmp_path, seeded_sqlite_url, servers.rasa_url, env) as app:
         hook = f"{app}/telegram/webhook"
         update = {"update_id": 77, "message": {
-            "message_id": 9, "date": int(time.time()), "text": "is my flight on time?",
-            "chat": {"id": JAMES, "type": "private"}, "from": {"id": JAMES, "is_bot": False, "first_name": "J"}}}
+            "message_id": 9, "date": int(time.time()), "text": "how many points do I have?",
+            "chat": {"id": CAMILLE, "type": "private"}, "from": {"id": CAMILLE, "is_bot": False, "first_name": "C"}}}
         assert requests.post(hook, json=update).status_code == 403
         assert requests.post(hook, json=update, headers={
             "X-Telegram-Bot-Api-Secret-Token": "wrong"}).status_code == 403
@@ -96,15 +125,15 @@ def test_webhook_checks_the_secret_and_stores_each_update_once(
         first = requests.post(hook, json=update, headers=good)
         again = requests.post(hook, json=update, headers=good)  # Telegram retries a delivery
         assert (first.json()["outcome"], again.json()["outcome"]) == ("stored", "duplicate")
-        eventually(lambda: any("XY123" in t for t in fake.texts_to(JAMES)))
+        eventually(lambda: any("48,210" in t for t in fake.texts_to(CAMILLE)))
         time.sleep(1.5)
-        assert len(fake.texts_to(JAMES)) == 1
+        assert len(fake.texts_to(CAMILLE)) == 1
 
         # Updates pushed by the stand-in itself, with the secret, arrive too.
         requests.post(f"{fake.url}/bot{fake.token}/setWebhook",
                       data={"url": hook, "secret_token": "s3cret-token"})
-        fake.customer_text(JAMES, "how many points do I have?")
-        eventually(lambda: len(fake.texts_to(JAMES)) == 2)
+        fake.customer_text(CAMILLE, "merci !")
+        eventually(lambda: len(fake.texts_to(CAMILLE)) == 2)
         assert fake.webhook_statuses[-1] == 200
 
 

@@ -128,12 +128,46 @@ class Router:
 
             await asyncio.to_thread(run_atomic, self.engine, logged)
             return
-        replies = await self.rasa.send(conversation_id, message.text, metadata={
-            "relais_message_id": message.id, "channel": message.channel,
-            "attachments": message.attachments,
-        })
+        replies = None
+        if (message.details or {}).get("sent_to_rasa"):
+            # An earlier attempt may have reached Rasa before this process died: take the
+            # replies from the tracker rather than asking twice.
+            replies = await self._replies_in_tracker(conversation_id, message.id)
+        if replies is None:
+            await asyncio.to_thread(run_atomic, self.engine, lambda s: _mark_sent(s, message_id))
+            replies = await self.rasa.send(conversation_id, message.text, metadata={
+                "relais_message_id": message.id, "channel": message.channel,
+                "attachments": message.attachments,
+            })
         await asyncio.to_thread(run_atomic, self.engine,
                                 lambda s: self._store_replies(s, message_id, replies))
+
+    async def _replies_in_tracker(self, conversation_id: str, message_id: int
+                                  ) -> list[dict[str, Any]] | None:
+        """The bot's replies to message `message_id` as the tracker recorded them; None if
+        Rasa never got the message. Raises RasaUnavailable while its turn is unfinished."""
+        tracker = await self.rasa.tracker(conversation_id)
+        events = tracker.get("events") or []
+        start = next((i for i, e in enumerate(events) if e.get("event") == "user"
+                      and (e.get("metadata") or {}).get("relais_message_id") == message_id), None)
+        if start is None:
+            return None
+        replies: list[dict[str, Any]] = []
+        for event in events[start + 1:]:
+            kind = event.get("event")
+            if kind == "bot":
+                data = event.get("data") or {}
+                reply: dict[str, Any] = {"text": event.get("text")}
+                if data.get("buttons"):
+                    reply["buttons"] = data["buttons"]
+                if data.get("custom"):
+                    reply["custom"] = data["custom"]
+                replies.append(reply)
+            elif kind == "pause" or (kind == "action" and event.get("name") == "action_listen"):
+                return replies
+            elif kind == "user":  # the turn was cut short (the action server died): move on
+                return replies
+        raise RasaUnavailable(f"the turn of message {message_id} is not finished in Rasa yet")
 
     async def _attachment_only(self, message: Message, state: State) -> None:
         """A photo, file, voice note, sticker or place without words: kept for the agents
@@ -228,6 +262,12 @@ def recent_attachments(session: Any, conversation_id: str, limit: int = 10) -> l
     found = [{**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
              for r in reversed(rows) for a in (r.attachments or [])]
     return found[-limit:]
+
+
+def _mark_sent(session: Any, message_id: int) -> None:
+    """Recorded before the REST call: after a crash, the tracker tells what Rasa did with it."""
+    message = session.get(Message, message_id)
+    message.details = {**(message.details or {}), "sent_to_rasa": True}
 
 
 def _pending_id(session: Any, conversation_id: str) -> int | None:

@@ -178,8 +178,10 @@ class TelegramChannel:
     async def poll(self, stop: asyncio.Event, timeout: int = 25) -> None:
         """Long polling: stores each batch, then persists the next offset (at least once in,
         and the store drops repeats, so each update is handled once)."""
+        # The position belongs to one bot: another token starts afresh.
+        key = f"offset:{self.bot.id}"
         offset = await asyncio.to_thread(run_atomic, self.router.engine,
-                                         lambda s: get_state(s, CHANNEL, "offset"))
+                                         lambda s: get_state(s, CHANNEL, key))
         next_offset = int(offset) if offset else None
         await self.bot.delete_webhook()
         backoff = 1.0
@@ -211,7 +213,7 @@ class TelegramChannel:
             if updates:
                 value = str(next_offset)
                 await asyncio.to_thread(run_atomic, self.router.engine,
-                                        lambda s: set_state(s, CHANNEL, "offset", value))
+                                        lambda s: set_state(s, CHANNEL, key, value))
 
     # --- out -------------------------------------------------------------------------------
 

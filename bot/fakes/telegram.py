@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ class Sent:
 
 @dataclass
 class FakeTelegram:
-    token: str = "123456:TEST-token"
+    token: str = ""  #: "<bot id>:<secret>", as real tokens are; made up when not given
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     answered_callbacks: list[str] = field(default_factory=list)
@@ -44,7 +45,11 @@ class FakeTelegram:
     webhook_statuses: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._ids = itertools.count(1)
+        bot_id = int(self.token.split(":")[0]) if self.token else random.randint(10**8, 10**9)
+        self.token = self.token or f"{bot_id}:TEST-{random.randint(0, 10**6)}"
+        self.bot_user = {**BOT_USER, "id": bot_id}
+        # Telegram's update ids are large and keep growing; start each stand-in elsewhere.
+        self._ids = itertools.count(random.randint(10_000_000, 90_000_000))
         self._message_ids = itertools.count(5000)
         self._lock = threading.Lock()
         self._limit_next = 0
@@ -105,7 +110,7 @@ class FakeTelegram:
 
     def press_button(self, user_id: int, data: str) -> int:
         message = self._message(user_id, text="(buttons)")
-        message["from"] = BOT_USER
+        message["from"] = self.bot_user
         return self._add({"callback_query": {"id": f"cbq-{next(self._ids)}", "from": self._user(user_id),
                                              "chat_instance": "ci-1", "data": data,
                                              "message": message}})
@@ -154,7 +159,7 @@ class FakeTelegram:
         return await handler(params)
 
     async def _m_getme(self, params: dict[str, Any]) -> web.Response:
-        return _ok(BOT_USER)
+        return _ok(self.bot_user)
 
     async def _m_setwebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook_url = params.get("url") or None
@@ -210,7 +215,7 @@ class FakeTelegram:
             chat_id = int(params["chat_id"])
             sent = Sent(chat_id, text, params.get("reply_markup"), next(self._message_ids))
             self.sent.append(sent)
-        result = {"message_id": sent.message_id, "date": int(time.time()), "from": BOT_USER,
+        result = {"message_id": sent.message_id, "date": int(time.time()), "from": self.bot_user,
                   "chat": {"id": chat_id, "type": "private", "first_name": "Customer"}, "text": text}
         if sent.reply_markup:
             result["reply_markup"] = sent.reply_markup

@@ -92,6 +92,20 @@ def running(workdir: Path, database_url: str) -> Iterator[Servers]:
                 process.kill()
 
 
+def start_relais_app(workdir: Path, database_url: str, rasa_url: str, port: int,
+                     extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The Relais app as its own process on `port`, answering /healthz (the caller stops it)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "RASA_URL": rasa_url, **(extra_env or {})}
+    log = workdir / f"relais-app-{port}-{time.monotonic_ns()}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.web", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    _wait(f"http://127.0.0.1:{port}/healthz", process, log, limit=60)
+    return process
+
+
 @contextmanager
 def relais_app(workdir: Path, database_url: str, rasa_url: str,
                extra_env: dict[str, str] | None = None) -> Iterator[str]:

@@ -116,6 +116,12 @@ class Router:
         if not message.text.strip() and message.attachments:
             await self._attachment_only(message, state)
             return
+        if state == State.BOT and message.text.strip().isdigit():
+            # Channels without buttons show them as numbered options: "2" means the second.
+            chosen = await asyncio.to_thread(run_atomic, self.engine,
+                                             lambda s: _numbered_choice(s, message))
+            if chosen:
+                message.text = chosen
         if state in (State.WAITING, State.WITH_AGENT):
             parse = await self.rasa.parse(message.text)
             await self.rasa.append_events(conversation_id, [user_event(message, parse)])
@@ -262,6 +268,22 @@ def recent_attachments(session: Any, conversation_id: str, limit: int = 10) -> l
     found = [{**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
              for r in reversed(rows) for a in (r.attachments or [])]
     return found[-limit:]
+
+
+def _numbered_choice(session: Any, message: Message) -> str | None:
+    """The payload of option N of the bot's latest offer, when the customer answers "N"."""
+    from sqlalchemy import select
+
+    latest = session.execute(
+        select(Message).where(Message.conversation_id == message.conversation_id,
+                              Message.author == Author.BOT, Message.id < message.id)
+        .order_by(Message.id.desc()).limit(1)
+    ).scalars().first()
+    buttons = (latest.buttons if latest else None) or []
+    number = int(message.text.strip())
+    if 1 <= number <= len(buttons):
+        return str(buttons[number - 1].get("payload") or "") or None
+    return None
 
 
 def _mark_sent(session: Any, message_id: int) -> None:

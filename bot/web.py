@@ -84,6 +84,20 @@ def _add_channels(app: web.Application, router: Router) -> None:
         app.router.add_post("/telegram/webhook", telegram.webhook)
         app.cleanup_ctx.append(_run_channel(telegram, polling=found.mode == "polling"))
         logger.info("Telegram is on (%s)", found.mode)
+    from bot.channels.config import x_settings
+    from bot.channels.x import XChannel
+
+    found_x = x_settings()
+    if found_x is None:
+        logger.info("X is off: no X_* credentials")
+    else:
+        x = XChannel(router, found_x.account_id, found_x.consumer_key, found_x.consumer_secret,
+                     found_x.access_token, found_x.access_token_secret, found_x.api_url)
+        senders["x"] = x
+        app.router.add_get("/x/webhook", x.crc)
+        app.router.add_post("/x/webhook", x.webhook)
+        app.cleanup_ctx.append(_run_channel(x, polling=found_x.mode == "polling"))
+        logger.info("X is on (%s)", found_x.mode)
     app[OUTBOX] = Outbox(router.engine, senders)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
-from bot.models import Author, Conversation, Message, State
+from bot.models import Author, Conversation, Message, Processing, State
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import Inbound, add_outgoing, conversations_with_pending, mark_processed, next_pending, store_inbound
 from handoff.queue import estimate_wait, open_escalation, run_atomic
@@ -50,6 +50,7 @@ class Router:
         self.settings = settings
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: Set whenever something new is written for customers or agents (pollers may wait on it).
         self.changed = asyncio.Event()
 
@@ -60,6 +61,13 @@ class Router:
             return message.id, created
 
         return await asyncio.to_thread(run_atomic, self.engine, work)
+
+    def schedule(self, conversation_id: str) -> None:
+        """Routes the conversation's pending messages in the background (the caller, e.g. a
+        webhook, answers at once: the message is already stored)."""
+        task = asyncio.create_task(self.process(conversation_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def receive(self, inbound: Inbound) -> tuple[int, bool]:
         """Stores the message (once per platform id), then routes what is pending.
@@ -77,6 +85,15 @@ class Router:
         routed = 0
         async with self._locks[conversation_id]:
             while True:
+                if await asyncio.to_thread(run_atomic, self.engine,
+                                           lambda s: in_burst(s, conversation_id, self.clock())):
+                    # Many lines in a few seconds: let the customer finish, answer them at once.
+                    await asyncio.sleep(BURST_PAUSE_S)
+                merged = await asyncio.to_thread(run_atomic, self.engine,
+                                                 lambda s: merge_burst(s, conversation_id))
+                if merged:
+                    logger.info("%s: %d messages in a burst answered as one",
+                                conversation_id, merged + 1)
                 message_id = await asyncio.to_thread(
                     run_atomic, self.engine, lambda s: _pending_id(s, conversation_id))
                 if message_id is None:
@@ -141,7 +158,8 @@ class Router:
             replies = await self._replies_in_tracker(conversation_id, message.id)
         if replies is None:
             await asyncio.to_thread(run_atomic, self.engine, lambda s: _mark_sent(s, message_id))
-            replies = await self.rasa.send(conversation_id, message.text, metadata={
+            text = (message.details or {}).get("routed_text") or message.text
+            replies = await self.rasa.send(conversation_id, text, metadata={
                 "relais_message_id": message.id, "channel": message.channel,
                 "attachments": message.attachments,
             })
@@ -268,6 +286,66 @@ def recent_attachments(session: Any, conversation_id: str, limit: int = 10) -> l
     found = [{**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
              for r in reversed(rows) for a in (r.attachments or [])]
     return found[-limit:]
+
+
+#: At most this much text goes to Rasa from one burst.
+MAX_BURST_TEXT = 4000
+#: A burst: this many customer messages within BURST_WINDOW_S seconds, with more pending.
+BURST_MESSAGES = 4
+BURST_WINDOW_S = 5.0
+#: How long the router waits for the customer to finish a burst before answering.
+BURST_PAUSE_S = 1.0
+
+
+def in_burst(session: Any, conversation_id: str, now: datetime) -> bool:
+    """True when the customer is sending many lines at once and several are still pending."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    recent = session.execute(
+        select(func.count()).select_from(Message).where(
+            Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER,
+            Message.created_at >= now - timedelta(seconds=BURST_WINDOW_S))
+    ).scalar_one()
+    if recent < BURST_MESSAGES:
+        return False
+    pending = session.execute(
+        select(func.count()).select_from(Message).where(
+            Message.conversation_id == conversation_id, Message.processing == Processing.PENDING)
+    ).scalar_one()
+    return pending >= 2
+
+
+def merge_burst(session: Any, conversation_id: str) -> int:
+    """Several pending text messages of a conversation the bot holds are answered as one:
+    a customer who sends ten lines in a second gets one reply, not ten. Every message stays
+    in the transcript; the first carries the joined text for Rasa. Returns how many joined."""
+    from sqlalchemy import select
+
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or conversation.state not in (State.BOT, State.CLOSED):
+        return 0
+    pending = list(session.execute(
+        select(Message).where(Message.conversation_id == conversation_id,
+                              Message.processing == Processing.PENDING)
+        .order_by(Message.id).limit(200)
+    ).scalars())
+    if len(pending) < 2 or (pending[0].details or {}).get("sent_to_rasa"):
+        return 0
+    first, texts, joined = pending[0], [pending[0].text], 0
+    for message in pending[1:]:
+        if message.attachments or not message.text.strip() or first.attachments:
+            break
+        if sum(len(t) for t in texts) + len(message.text) > MAX_BURST_TEXT:
+            break
+        texts.append(message.text)
+        mark_processed(session, message, routed="merged", merged_into=first.id)
+        joined += 1
+    if joined:
+        first.details = {**(first.details or {}), "routed_text": "\n".join(texts),
+                         "merged": joined}
+    return joined
 
 
 def _numbered_choice(session: Any, message: Message) -> str | None:

@@ -194,7 +194,10 @@ async def post_message(request: web.Request) -> web.Response:
     if not isinstance(client_id, str) or len(client_id) > 100:
         raise bad_request("client_id must be a string of at most 100 characters")
     inbound = Inbound(channel="web", sender=sender, platform_id=f"{sender}:{client_id}", text=text)
-    message_id, created = await request.app[ROUTER].receive(inbound)
+    router = request.app[ROUTER]
+    message_id, created = await router.store(inbound)
+    if created:
+        router.schedule(inbound.conversation_id)
     return web.json_response({"message_id": message_id, "duplicate": not created},
                              status=201 if created else 200)
 

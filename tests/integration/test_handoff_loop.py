@@ -175,3 +175,22 @@ def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: 
     answer = liam.wait_for(lambda ms: bool(bot_texts(ms)))
     assert "XY456" in bot_texts(answer)[0]
     assert liam.read()["state"] == "bot"
+
+
+def test_a_burst_of_100_messages_is_all_kept_and_not_answered_100_times(app_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    olivia = Customer(app_url, "demo-olivia")
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        codes = list(pool.map(lambda i: requests.post(
+            f"{app_url}/api/chat/messages", timeout=120,
+            json={"sender": "demo-olivia", "text": f"hello? line {i}", "client_id": f"burst-{i}"},
+        ).status_code, range(100)))
+    assert codes == [201] * 100
+    seen = olivia.wait_for(lambda ms: sum(m["author"] == "customer" for m in ms) == 100
+                           and any(m["author"] == "bot" for m in ms), limit=60)
+    time.sleep(3)
+    seen += olivia.read()["messages"]
+    assert sorted(m["text"] for m in seen if m["author"] == "customer") == \
+        sorted(f"hello? line {i}" for i in range(100))  # nothing lost
+    assert 1 <= len(bot_texts(seen)) <= 6  # the customer is not flooded

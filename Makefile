@@ -14,7 +14,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install train seed run test validate anger-check nlu-eval eval clean
+.PHONY: help install train seed run test validate bench-channels anger-check nlu-eval eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -47,6 +47,9 @@ test: install train  ## run every test (unit, integration, stories, servers, bro
 
 validate: install  ## check the training data (fails on warnings that matter)
 	$(RASA) data validate --fail-on-warnings
+
+bench-channels: install train  ## 200 customers, 2,000 DMs over the Telegram and X stand-ins; writes reports/bench-channels.json
+	$(BIN)/python bench/channels.py
 
 anger-check: install  ## score the anger model on a held-out 20% of our own tagged examples
 	$(RELAIS) anger-check

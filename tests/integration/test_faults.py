@@ -63,6 +63,7 @@ def test_outage_and_kill_lose_nothing_and_answer_once(
 
         # Rasa unreachable: the next messages are taken (stored) but wait, in order.
         proxy.cut()
+        time.sleep(1)  # let requests already in flight through the proxy finish first
         for chat, script in SCRIPTS.items():
             fake.customer_text(chat, script[1][0])
         time.sleep(4)

@@ -40,3 +40,16 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str,
     """The Relais app process (web chat, console) in front of the real Rasa server."""
     with relais_app(tmp_path_factory.mktemp("app"), seeded_sqlite_url, servers.rasa_url) as url:
         yield url
+
+
+@pytest.fixture
+def own_seeded_url(tmp_path: Path) -> str:
+    """A seeded SQLite file of this test's own, for a test that starts its own Relais app: the
+    session's app (`app_url`) shares `seeded_sqlite_url` and would route its messages too."""
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    engine = make_engine(url)
+    create_all(engine)
+    with session_scope(engine) as session:
+        seed(session, anchor=datetime.now(timezone.utc).date())
+    engine.dispose()
+    return url

@@ -50,11 +50,11 @@ def check_answers(fake: FakeTelegram, upto: int) -> None:
 
 
 def test_outage_and_kill_lose_nothing_and_answer_once(
-        fake: FakeTelegram, servers: Servers, seeded_sqlite_url: str, tmp_path: Path) -> None:
+        fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
     proxy = CuttableProxy(servers.rasa_url, free_port())
     env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_MODE": "polling"}
     port = free_port()
-    app = start_relais_app(tmp_path, seeded_sqlite_url, proxy.url, port, env)
+    app = start_relais_app(tmp_path, own_seeded_url, proxy.url, port, env)
     try:
         for chat, script in SCRIPTS.items():
             fake.customer_text(chat, script[0][0])
@@ -79,7 +79,7 @@ def test_outage_and_kill_lose_nothing_and_answer_once(
         time.sleep(0.3)
         app.send_signal(signal.SIGKILL)
         app.wait(10)
-        app = start_relais_app(tmp_path, seeded_sqlite_url, proxy.url, port, env)
+        app = start_relais_app(tmp_path, own_seeded_url, proxy.url, port, env)
         eventually(lambda: all(len(fake.texts_to(c)) == 3 for c in SCRIPTS))
         time.sleep(3)  # nothing more comes: no message is answered twice
         check_answers(fake, 3)

@@ -36,9 +36,9 @@ def fake() -> Iterator[FakeTelegram]:
 
 
 def test_polling_conversation_with_attachments_groups_buttons_and_rate_limits(
-        fake: FakeTelegram, servers: Servers, seeded_sqlite_url: str, tmp_path: Path) -> None:
+        fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
     env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_MODE": "polling"}
-    with relais_app(tmp_path, seeded_sqlite_url, servers.rasa_url, env):
+    with relais_app(tmp_path, own_seeded_url, servers.rasa_url, env):
         fake.customer_text(JAMES, "is my flight on time?")
         eventually(lambda: any("XY123" in t for t in fake.texts_to(JAMES)))
         assert len(fake.texts_to(JAMES)) == 1
@@ -109,10 +109,10 @@ def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(fake
 
 
 def test_webhook_checks_the_secret_and_stores_each_update_once(
-        fake: FakeTelegram, servers: Servers, seeded_sqlite_url: str, tmp_path: Path) -> None:
+        fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
     env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
            "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": "s3cret-token"}
-    with relais_app(tmp_path, seeded_sqlite_url, servers.rasa_url, env) as app:
+    with relais_app(tmp_path, own_seeded_url, servers.rasa_url, env) as app:
         hook = f"{app}/telegram/webhook"
         update = {"update_id": 77, "message": {
             "message_id": 9, "date": int(time.time()), "text": "hello",

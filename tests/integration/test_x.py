@@ -111,8 +111,8 @@ def test_polling_stores_each_dm_once_across_pages_and_restarts(fake: FakeX, tmp_
 
 
 def test_webhook_end_to_end_with_crc_signature_and_numbered_options(
-        fake: FakeX, servers: Servers, seeded_sqlite_url: str, tmp_path: Path) -> None:
-    with relais_app(tmp_path, seeded_sqlite_url, servers.rasa_url, x_env(fake, "webhook")) as app:
+        fake: FakeX, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
+    with relais_app(tmp_path, own_seeded_url, servers.rasa_url, x_env(fake, "webhook")) as app:
         hook = f"{app}/x/webhook"
         crc = requests.get(hook, params={"crc_token": "challenge-1"}).json()
         assert crc == crc_response(fake.consumer_secret, "challenge-1")

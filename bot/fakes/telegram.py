@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.fakes.serving import ThreadedServer
+
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Céleste Air", "username": "celeste_air_bot",
             "can_join_groups": False, "can_read_all_group_messages": False,
             "supports_inline_queries": False}
@@ -35,7 +37,7 @@ class Sent:
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(ThreadedServer):
     token: str = ""  #: "<bot id>:<secret>", as real tokens are; made up when not given
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
@@ -55,9 +57,6 @@ class FakeTelegram:
         self._limit_next = 0
         self._retry_after = 1
         self._new_update: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     # --- what customers do (called by tests) -----------------------------------------------
 
@@ -254,29 +253,6 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         return app
-
-    def start_in_thread(self, port: int) -> str:
-        """Serves on 127.0.0.1:`port` from a background thread; returns the base URL."""
-        started = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self.app())
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", port).start())
-            started.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-telegram").start()
-        started.wait(10)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def _ok(result: Any) -> web.Response:

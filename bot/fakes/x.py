@@ -21,11 +21,13 @@ from typing import Any
 import requests
 from aiohttp import web
 
+from bot.fakes.serving import ThreadedServer
+
 from bot.channels.x_wire import SIGNATURE_HEADER, signature
 
 
 @dataclass
-class FakeX:
+class FakeX(ThreadedServer):
     account_id: str = "999111"
     consumer_secret: str = "fake-consumer-secret"
     events: list[dict[str, Any]] = field(default_factory=list)  #: oldest first
@@ -36,9 +38,6 @@ class FakeX:
         self._lock = threading.Lock()
         self._limit_next = 0
         self._reset_in = 1
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     def _event(self, sender: str, text: str) -> dict[str, Any]:
         other = sender if sender != self.account_id else "0"
@@ -122,25 +121,3 @@ class FakeX:
         app.router.add_post("/2/dm_conversations/with/{participant}/messages", self._send)
         app.router.add_get("/2/dm_events", self._list)
         return app
-
-    def start_in_thread(self, port: int) -> str:
-        started = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self.app())
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", port).start())
-            started.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="fake-x").start()
-        started.wait(10)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)

@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import requests
 
@@ -127,3 +127,13 @@ def relais_app(workdir: Path, database_url: str, rasa_url: str,
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def eventually(check: Callable[[], bool], limit: float = 40) -> None:
+    """Waits until `check()` holds, or fails after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met in {limit:g}s")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from bot.fakes.telegram import FakeTelegram
 from tests.integration.proxy import CuttableProxy
-from tests.integration.servers import Servers, free_port, start_relais_app
+from tests.integration.servers import Servers, eventually, free_port, start_relais_app
 
 pytestmark = pytest.mark.slow
 
@@ -21,15 +21,6 @@ SCRIPTS = {
     880001: [("hello", ""), ("when can I reach a person?", ""), ("thanks a lot", "")],
     880002: [("bonjour", ""), ("quels sont vos horaires ?", ""), ("merci beaucoup", "")],
 }
-
-
-def eventually(check: Callable[[], bool], limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ def test_outage_and_kill_lose_nothing_and_answer_once(
     try:
         for chat, script in SCRIPTS.items():
             fake.customer_text(chat, script[0][0])
-        eventually(lambda: all(len(fake.texts_to(c)) == 1 for c in SCRIPTS))
+        eventually(lambda: all(len(fake.texts_to(c)) == 1 for c in SCRIPTS), 60)
         check_answers(fake, 1)
 
         # Rasa unreachable: the next messages are taken (stored) but wait, in order.
@@ -70,7 +61,7 @@ def test_outage_and_kill_lose_nothing_and_answer_once(
         check_answers(fake, 1)
         assert not fake.updates  # acknowledged to Telegram: stored, not lost
         proxy.restore()
-        eventually(lambda: all(len(fake.texts_to(c)) == 2 for c in SCRIPTS))
+        eventually(lambda: all(len(fake.texts_to(c)) == 2 for c in SCRIPTS), 60)
         check_answers(fake, 2)
 
         # SIGKILL right after the next messages arrive, then start again.
@@ -80,7 +71,7 @@ def test_outage_and_kill_lose_nothing_and_answer_once(
         app.send_signal(signal.SIGKILL)
         app.wait(10)
         app = start_relais_app(tmp_path, own_seeded_url, proxy.url, port, env)
-        eventually(lambda: all(len(fake.texts_to(c)) == 3 for c in SCRIPTS))
+        eventually(lambda: all(len(fake.texts_to(c)) == 3 for c in SCRIPTS), 60)
         time.sleep(3)  # nothing more comes: no message is answered twice
         check_answers(fake, 3)
     finally:

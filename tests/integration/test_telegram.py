@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import requests
 
 from bot.channels.common import numbered_options, split_text
 from bot.fakes.telegram import FakeTelegram
-from tests.integration.servers import Servers, free_port, relais_app
+from tests.integration.servers import Servers, eventually, free_port, relais_app
 
 pytestmark = pytest.mark.slow
 JAMES = 100002  # James Miller's Telegram id in the demo records
 CAMILLE = 777001  # a Telegram user no other test writes as
-
-
-def eventually(check: Callable[[], bool], limit: float = 40) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import requests
@@ -22,19 +22,10 @@ from bot.router import Router
 from handoff.settings import HandoffSettings
 from relais.brand import load_brand
 from relais.db import make_engine, session_scope
-from tests.integration.servers import Servers, free_port, relais_app
+from tests.integration.servers import Servers, eventually, free_port, relais_app
 
 pytestmark = pytest.mark.slow
 JAMES_X = "200002"  # James Miller's X id in the demo records
-
-
-def eventually(check: Callable[[], bool], limit: float = 40) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -144,3 +144,13 @@ class ChannelState(Base):
     key = Column(String(120), primary_key=True)
     value = Column(Text, nullable=False)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Lease(Base):
+    """Who may work on something shared by several Relais workers, until when (bot/leases.py)."""
+
+    __tablename__ = "leases"
+
+    name = Column(String(220), primary_key=True)  #: "route:<conversation id>", "deliver:…"
+    owner = Column(String(120), nullable=False)  #: the worker's id
+    expires_at = Column(DateTime, nullable=False)

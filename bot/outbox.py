@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from bot.leases import acquire, release
 from bot.models import Delivery, Message, OutboxItem
 from handoff.queue import run_atomic
 from relais.records import utcnow
@@ -57,8 +58,10 @@ class Sender(Protocol):
 
 class Outbox:
     def __init__(self, engine: Engine, senders: dict[str, Sender], max_attempts: int = 8,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, worker_id: str = "relais") -> None:
         self.engine = engine
+        #: Only the worker holding "deliver:<conversation>" sends its entries (bot/leases.py).
+        self.worker_id = worker_id
         self.senders = senders
         self.max_attempts = max_attempts
         self.clock = clock
@@ -80,30 +83,55 @@ class Outbox:
 
     async def deliver_due(self, limit: int = 500) -> int:
         """Sends what is due; returns how many were delivered. An entry waiting for a retry
-        holds back the later entries of its conversation (order per conversation)."""
+        holds back the later entries of its conversation (order per conversation), and a
+        conversation another worker is delivering to is left to that worker."""
         pending = await asyncio.to_thread(run_atomic, self.engine,
                                           lambda s: self._pending(s, limit))
         blocked: set[str] = set()
+        leased: list[str] = []
         delivered = 0
-        for channel, due, outgoing in pending:
-            conversation = f"{channel}:{outgoing.recipient}"
-            if conversation in blocked:
-                continue
-            if not due:
-                blocked.add(conversation)
-                continue
-            outbox_id = outgoing.outbox_id
-            try:
-                ids = await self.senders[channel].send(outgoing)
-            except SendFailed as error:
-                blocked.add(conversation)
+        try:
+            for channel, due, outgoing in pending:
+                conversation = f"{channel}:{outgoing.recipient}"
+                if conversation in blocked:
+                    continue
+                if not due or not await self._lease(conversation, leased):
+                    blocked.add(conversation)
+                    continue
+                outbox_id = outgoing.outbox_id
+                if not await asyncio.to_thread(run_atomic, self.engine,
+                                               lambda s, i=outbox_id: self._still_pending(s, i)):
+                    continue  # delivered by another worker since we read the list
+                try:
+                    ids = await self.senders[channel].send(outgoing)
+                except SendFailed as error:
+                    blocked.add(conversation)
+                    await asyncio.to_thread(run_atomic, self.engine,
+                                            lambda s, i=outbox_id, e=error: self._failed(s, i, e))
+                    continue
                 await asyncio.to_thread(run_atomic, self.engine,
-                                        lambda s, i=outbox_id, e=error: self._failed(s, i, e))
-                continue
-            await asyncio.to_thread(run_atomic, self.engine,
-                                    lambda s, i=outbox_id, p=ids: self._delivered(s, i, p))
-            delivered += 1
+                                        lambda s, i=outbox_id, p=ids: self._delivered(s, i, p))
+                delivered += 1
+        finally:
+            if leased:
+                await asyncio.to_thread(run_atomic, self.engine, lambda s: [
+                    release(s, f"deliver:{c}", self.worker_id) for c in leased])
         return delivered
+
+    async def _lease(self, conversation: str, leased: list[str]) -> bool:
+        if conversation in leased:
+            return True
+        name = f"deliver:{conversation}"
+        if await asyncio.to_thread(run_atomic, self.engine,
+                                   lambda s: acquire(s, name, self.worker_id, self.clock())):
+            leased.append(conversation)
+            return True
+        return False
+
+    @staticmethod
+    def _still_pending(session: Any, outbox_id: int) -> bool:
+        item = session.get(OutboxItem, outbox_id)
+        return item is not None and item.status == Delivery.PENDING
 
     def _delivered(self, session: Any, outbox_id: int, platform_ids: list[str]) -> None:
         item = session.get(OutboxItem, outbox_id)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
+from bot.leases import acquire, release
 from bot.models import Author, Conversation, Message, Processing, State
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import Inbound, add_outgoing, conversations_with_pending, mark_processed, next_pending, store_inbound
@@ -43,14 +44,19 @@ def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
 
 class Router:
     def __init__(self, engine: Engine, rasa: RasaClient, brand: Brand,
-                 settings: HandoffSettings, clock: Callable[[], datetime] = utcnow) -> None:
+                 settings: HandoffSettings, clock: Callable[[], datetime] = utcnow,
+                 worker_id: str = "relais") -> None:
         self.engine = engine
+        #: This worker's name in the leases it holds (unique among the workers of a database).
+        self.worker_id = worker_id
         self.rasa = rasa
         self.brand = brand
         self.settings = settings
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Long-polling requests waiting for a conversation's next reply (bot/web.py).
+        self._reply_waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         #: Set whenever something new is written for customers or agents (pollers may wait on it).
         self.changed = asyncio.Event()
 
@@ -81,36 +87,84 @@ class Router:
         return message_id, created
 
     async def process(self, conversation_id: str) -> int:
-        """Routes this conversation's pending messages in order; returns how many were routed."""
+        """Routes this conversation's pending messages in order; returns how many were routed.
+
+        Only the worker holding the conversation's lease routes it (bot/leases.py). A worker
+        that finds it taken leaves the message to the holder, which looks for pending
+        messages again after letting the lease go.
+        """
         routed = 0
+        lease = f"route:{conversation_id}"
         async with self._locks[conversation_id]:
             while True:
-                if await asyncio.to_thread(run_atomic, self.engine,
-                                           lambda s: in_burst(s, conversation_id, self.clock())):
-                    # Many lines in a few seconds: let the customer finish, answer them at once.
-                    await asyncio.sleep(BURST_PAUSE_S)
-                merged = await asyncio.to_thread(run_atomic, self.engine,
-                                                 lambda s: merge_burst(s, conversation_id))
-                if merged:
-                    logger.info("%s: %d messages in a burst answered as one",
-                                conversation_id, merged + 1)
-                message_id = await asyncio.to_thread(
-                    run_atomic, self.engine, lambda s: _pending_id(s, conversation_id))
-                if message_id is None:
+                if not await self._atomic(lambda s: acquire(s, lease, self.worker_id, self.clock())):
                     break
                 try:
-                    await self._route(message_id)
-                except RasaUnavailable as error:
-                    logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
+                    count, stuck = await self._route_pending(conversation_id, lease)
+                finally:
+                    await self._atomic(lambda s: release(s, lease, self.worker_id))
+                routed += count
+                if stuck or not await self._atomic(lambda s: _pending_id(s, conversation_id)):
                     break
-                except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
-                    logger.exception("message %s could not be routed", message_id)
-                    await asyncio.to_thread(run_atomic, self.engine, lambda s: mark_processed(
-                        s, s.get(Message, message_id), routed="error", error=repr(error)[:500]))
-                routed += 1
         if routed:
             self.changed.set()
         return routed
+
+    async def _route_pending(self, conversation_id: str, lease: str) -> tuple[int, bool]:
+        """Routes pending messages while holding the lease: (how many, stopped by an outage?)."""
+        routed, paused = 0, False
+        while True:
+            def next_message(session: Any) -> tuple[bool, int | None]:
+                acquire(session, lease, self.worker_id, self.clock())  # renewed per message
+                if not paused and in_burst(session, conversation_id, self.clock()):
+                    return True, None
+                merged = merge_burst(session, conversation_id)
+                if merged:
+                    logger.info("%s: %d messages in a burst answered as one",
+                                conversation_id, merged + 1)
+                return False, _pending_id(session, conversation_id)
+
+            burst, message_id = await self._atomic(next_message)
+            if burst:
+                # Many lines in a few seconds: let the customer finish, answer them at once.
+                await asyncio.sleep(BURST_PAUSE_S)
+                paused = True
+                continue
+            paused = False
+            if message_id is None:
+                return routed, False
+            try:
+                await self._route(message_id)
+            except RasaUnavailable as error:
+                logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
+                return routed, True
+            except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
+                logger.exception("message %s could not be routed", message_id)
+                await self._atomic(lambda s: mark_processed(
+                    s, s.get(Message, message_id), routed="error", error=repr(error)[:500]))
+            routed += 1
+            self.wake(conversation_id)
+
+    def wake(self, conversation_id: str) -> None:
+        """Something was written for the customer of `conversation_id`: wake its long polls."""
+        for event in self._reply_waiters.pop(conversation_id, ()):
+            event.set()
+
+    def listen(self, conversation_id: str) -> asyncio.Event:
+        """An event set at the next `wake(conversation_id)`; give it back with `unlisten`."""
+        event = asyncio.Event()
+        self._reply_waiters[conversation_id].add(event)
+        return event
+
+    def unlisten(self, conversation_id: str, event: asyncio.Event) -> None:
+        waiters = self._reply_waiters.get(conversation_id)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._reply_waiters[conversation_id]
+
+    async def _atomic(self, work: Callable[[Any], Any]) -> Any:
+        return await asyncio.to_thread(run_atomic, self.engine, work)
 
     async def drain(self) -> int:
         """Routes every conversation with pending messages (after a restart or an outage)."""
@@ -121,24 +175,30 @@ class Router:
         return total
 
     async def _route(self, message_id: int) -> None:
-        def read(session: Any) -> tuple[str, State, Message]:
+        def read(session: Any) -> tuple[str, State, Message, bool]:
+            """One transaction: who holds the conversation, the message, and (when it goes to
+            Rasa) the mark that it was sent, recorded before the REST call."""
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id)
             if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
                 conversation.state = State.BOT
+            state = conversation.state
+            sent_before = bool((message.details or {}).get("sent_to_rasa"))
+            if state == State.BOT and message.text.strip().isdigit():
+                # Channels without buttons show them as numbered options: "2" means the second.
+                chosen = _numbered_choice(session, message)
+                if chosen:
+                    message.details = {**(message.details or {}), "routed_text": chosen}
+            if state == State.BOT and (message.text.strip() or not message.attachments):
+                _mark_sent(session, message_id)
+            session.flush()
             session.expunge(message)
-            return conversation.id, conversation.state, message
+            return conversation.id, state, message, sent_before
 
-        conversation_id, state, message = await asyncio.to_thread(run_atomic, self.engine, read)
+        conversation_id, state, message, sent_before = await self._atomic(read)
         if not message.text.strip() and message.attachments:
             await self._attachment_only(message, state)
             return
-        if state == State.BOT and message.text.strip().isdigit():
-            # Channels without buttons show them as numbered options: "2" means the second.
-            chosen = await asyncio.to_thread(run_atomic, self.engine,
-                                             lambda s: _numbered_choice(s, message))
-            if chosen:
-                message.text = chosen
         if state in (State.WAITING, State.WITH_AGENT):
             parse = await self.rasa.parse(message.text)
             await self.rasa.append_events(conversation_id, [user_event(message, parse)])
@@ -152,12 +212,11 @@ class Router:
             await asyncio.to_thread(run_atomic, self.engine, logged)
             return
         replies = None
-        if (message.details or {}).get("sent_to_rasa"):
+        if sent_before:
             # An earlier attempt may have reached Rasa before this process died: take the
             # replies from the tracker rather than asking twice.
             replies = await self._replies_in_tracker(conversation_id, message.id)
         if replies is None:
-            await asyncio.to_thread(run_atomic, self.engine, lambda s: _mark_sent(s, message_id))
             text = (message.details or {}).get("routed_text") or message.text
             replies = await self.rasa.send(conversation_id, text, metadata={
                 "relais_message_id": message.id, "channel": message.channel,

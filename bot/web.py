@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,19 +35,22 @@ from relais.records import Customer, utcnow
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAX_TEXT_CHARS = 4096
+#: Long polling of the web chat: the longest hold, and how often a held request looks again.
+MAX_WAIT_S = 25.0
+LONG_POLL_LOOK_S = 0.25
 
 
 def make_app(database_url: str | None = None, rasa_url: str | None = None,
-             background: bool = True) -> web.Application:
+             background: bool = True, worker_id: str = "relais") -> web.Application:
     from handoff.web import add_console_routes
 
     engine = get_engine(database_url)
     create_all(engine)
     rasa = RasaClient(rasa_url or settings().rasa_url)
-    router = Router(engine, rasa, load_brand(), load_handoff_settings())
+    router = Router(engine, rasa, load_brand(), load_handoff_settings(), worker_id=worker_id)
     app = web.Application(client_max_size=256 * 1024)
     app[ROUTER] = router
-    app[DESK] = Desk(engine, rasa, changed=router.changed)
+    app[DESK] = Desk(engine, rasa, changed=router.changed, worker_id=worker_id)
     app.router.add_get("/", lambda request: web.HTTPFound("/chat"))
     app.router.add_get("/chat", _page("chat.html"))
     app.router.add_get("/api/chat/customers", demo_customers)
@@ -98,7 +102,7 @@ def _add_channels(app: web.Application, router: Router) -> None:
         app.router.add_post("/x/webhook", x.webhook)
         app.cleanup_ctx.append(_run_channel(x, polling=found_x.mode == "polling"))
         logger.info("X is on (%s)", found_x.mode)
-    app[OUTBOX] = Outbox(router.engine, senders)
+    app[OUTBOX] = Outbox(router.engine, senders, worker_id=router.worker_id)
 
 
 def _run_channel(channel: Any, polling: bool) -> Any:
@@ -205,19 +209,29 @@ async def post_message(request: web.Request) -> web.Response:
 async def get_messages(request: web.Request) -> web.Response:
     """What the customer sees after message `after`: their messages, the bot's and agents'.
 
-    Returning an outgoing message to the page is its delivery on this channel.
+    With `wait=N` (at most 25 seconds) the answer is held until a bot or agent message is
+    there, or N seconds have passed (long polling: the page, or a client, need not poll
+    fast). Returning an outgoing message to the page is its delivery on this channel.
     """
     sender = _sender(request.query.get("sender"))
     try:
         after = int(request.query.get("after", "0"))
+        wait = float(request.query.get("wait", "0"))
     except ValueError:
-        raise bad_request("after must be a message id") from None
+        raise bad_request("after must be a message id and wait a number of seconds") from None
+    if not 0 <= wait <= MAX_WAIT_S:
+        raise bad_request(f"wait must be between 0 and {MAX_WAIT_S:.0f} seconds")
     conversation_id = f"web:{sender}"
+    router = request.app[ROUTER]
 
-    def read(session: Any) -> dict[str, Any]:
+    def read(session: Any, final: bool) -> dict[str, Any] | None:
+        """The answer; None while there is nothing new from the bot or an agent (not final)."""
         conversation = session.get(Conversation, conversation_id)
         rows = transcript(session, conversation_id, after, include_system=False)
-        mark_delivered(session, [m.id for m in rows if m.author != Author.CUSTOMER])
+        outgoing = [m.id for m in rows if m.author != Author.CUSTOMER]
+        if not outgoing and not final:
+            return None
+        mark_delivered(session, outgoing)
         return {
             "state": str(conversation.state) if conversation else "bot",
             "messages": [{"id": m.id, "author": str(m.author), "text": m.text,
@@ -225,16 +239,40 @@ async def get_messages(request: web.Request) -> web.Response:
                          for m in rows],
         }
 
-    return web.json_response(await asyncio.to_thread(run_atomic, request.app[ROUTER].engine, read))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        final = loop.time() >= deadline
+        # Listening before reading: a reply written in between still wakes this request.
+        woken = router.listen(conversation_id)
+        try:
+            found = await asyncio.to_thread(run_atomic, router.engine, lambda s: read(s, final))
+            if found is not None:
+                return web.json_response(found)
+            # Woken by this worker's router at once; replies written by another worker (or
+            # by an agent) are seen at the next look.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(woken.wait(), max(0.0, min(LONG_POLL_LOOK_S,
+                                                                  deadline - loop.time())))
+        finally:
+            router.unlisten(conversation_id, woken)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="the Relais app: web chat and agent console")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--worker-id", help="this worker's name among the workers sharing the "
+                        "database (default: <hostname>:<port>); keep it across restarts")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="let several workers listen on the same port (SO_REUSEPORT)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(make_app(), host=args.host, port=args.port, print=None)
+    worker_id = args.worker_id or f"{socket.gethostname()}:{args.port}"
+    if args.reuse_port and not args.worker_id:
+        parser.error("--reuse-port needs --worker-id: the workers share a port")
+    web.run_app(make_app(worker_id=worker_id), host=args.host, port=args.port, print=None,
+                reuse_port=args.reuse_port or None)
 
 
 if __name__ == "__main__":

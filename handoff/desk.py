@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.leases import acquire, release
 from bot.models import Author, Conversation, Message, State
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import add_outgoing, add_system
@@ -53,11 +54,13 @@ def agent_event(message: Message, agent: Agent) -> dict[str, Any]:
 class Desk:
     def __init__(self, engine: Engine, rasa: RasaClient,
                  clock: Callable[[], datetime] = utcnow,
-                 changed: asyncio.Event | None = None) -> None:
+                 changed: asyncio.Event | None = None, worker_id: str = "relais") -> None:
         self.engine = engine
         self.rasa = rasa
         self.clock = clock
         self.changed = changed or asyncio.Event()
+        #: The lease owner name of this worker (the router's), see bot/leases.py.
+        self.worker_id = worker_id
 
     async def _atomic(self, work: Callable[[Session], Any]) -> Any:
         return await asyncio.to_thread(run_atomic, self.engine, work)
@@ -119,11 +122,19 @@ class Desk:
 
         done = 0
         for message_id, conversation_id, event in await self._atomic(pending):
+            # The conversation's routing lease: another worker syncing it would log it twice.
+            lease = f"route:{conversation_id}"
+            if not await self._atomic(lambda s, n=lease: acquire(s, n, self.worker_id, self.clock())):
+                continue
             try:
+                if not await self._atomic(lambda s, i=message_id: not s.get(Message, i).in_tracker):
+                    continue  # logged by another worker meanwhile
                 await self.rasa.append_events(conversation_id, [event])
+                await self._atomic(lambda s, i=message_id: setattr(s.get(Message, i), "in_tracker", True))
             except RasaUnavailable:
                 break
-            await self._atomic(lambda s, i=message_id: setattr(s.get(Message, i), "in_tracker", True))
+            finally:
+                await self._atomic(lambda s, n=lease: release(s, n, self.worker_id))
             done += 1
         return done
 

@@ -14,7 +14,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install train seed run test validate bench-channels anger-check nlu-eval eval clean
+.PHONY: help install train seed run test validate bench bench-queue profile bench-channels anger-check nlu-eval eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -47,6 +47,15 @@ test: install train  ## run every test (unit, integration, stories, servers, bro
 
 validate: install  ## check the training data (fails on warnings that matter)
 	$(RASA) data validate --fail-on-warnings
+
+# Plain Rasa for `make bench`: its default pipeline and policies on our domain and data.
+DEFAULT_MODEL := models/rasa-default.tar.gz
+$(DEFAULT_MODEL): $(STAMP) bench/rasa-default.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+	@mkdir -p models
+	$(RASA) train --config bench/rasa-default.yml --fixed-model-name rasa-default --out models
+
+bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversations, then PostgreSQL + Redis with 1 and 2 of each server; writes reports/bench.json and bench-latency.png
+	$(BIN)/python -m bench.run
 
 bench-channels: install train  ## 200 customers, 2,000 DMs over the Telegram and X stand-ins; writes reports/bench-channels.json
 	$(BIN)/python bench/channels.py

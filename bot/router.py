@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime
 from typing import Any, Callable
@@ -175,6 +176,8 @@ class Router:
         return total
 
     async def _route(self, message_id: int) -> None:
+        started = time.perf_counter()
+
         def read(session: Any) -> tuple[str, State, Message, bool]:
             """One transaction: who holds the conversation, the message, and (when it goes to
             Rasa) the mark that it was sent, recorded before the REST call."""
@@ -216,14 +219,21 @@ class Router:
             # An earlier attempt may have reached Rasa before this process died: take the
             # replies from the tracker rather than asking twice.
             replies = await self._replies_in_tracker(conversation_id, message.id)
+        asked = time.perf_counter()
         if replies is None:
             text = (message.details or {}).get("routed_text") or message.text
             replies = await self.rasa.send(conversation_id, text, metadata={
                 "relais_message_id": message.id, "channel": message.channel,
                 "attachments": message.attachments,
             })
-        await asyncio.to_thread(run_atomic, self.engine,
-                                lambda s: self._store_replies(s, message_id, replies))
+        answered = time.perf_counter()
+        # Where this message's time went (read by bench/profile.py): waiting to be routed
+        # (stored → routing starts), our reads before Rasa, Rasa's turn (NLU, policies,
+        # actions), and storing the replies is what the rest of the total is.
+        timings = {"waited": (utcnow() - message.created_at).total_seconds() * 1000
+                   - (answered - started) * 1000,
+                   "before_rasa": (asked - started) * 1000, "rasa": (answered - asked) * 1000}
+        await self._atomic(lambda s: self._store_replies(s, message_id, replies, timings, started))
 
     async def _replies_in_tracker(self, conversation_id: str, message_id: int
                                   ) -> list[dict[str, Any]] | None:
@@ -275,7 +285,8 @@ class Router:
 
         await asyncio.to_thread(run_atomic, self.engine, store)
 
-    def _store_replies(self, session: Any, message_id: int, replies: list[dict[str, Any]]) -> None:
+    def _store_replies(self, session: Any, message_id: int, replies: list[dict[str, Any]],
+                       timings: dict[str, float], started: float) -> None:
         message = session.get(Message, message_id)
         conversation = session.get(Conversation, message.conversation_id)
         payload = None
@@ -291,7 +302,10 @@ class Router:
                 sent += 1
         if payload is not None and conversation.state == State.BOT:
             self._hand_over(session, conversation, payload)
-        mark_processed(session, message, routed="bot", replies=sent)
+        session.flush()
+        timings["total"] = (time.perf_counter() - started) * 1000
+        mark_processed(session, message, routed="bot", replies=sent, worker=self.worker_id,
+                       timings_ms={k: round(v, 1) for k, v in timings.items()})
 
     def _hand_over(self, session: Any, conversation: Conversation, payload: dict[str, Any]) -> None:
         now = self.clock()

@@ -1,0 +1,358 @@
+"""`make bench`: Relais against plain Rasa, on the same messages, in one run on this machine.
+
+Stacks, one after the other (each alone on the machine while it is measured):
+
+- `rasa_default`: plain Rasa (`rasa init`'s default pipeline and policies, trained on the same
+  domain and data), REST channel only, no action server. Messages go straight to its REST
+  webhook.
+- `relais`: the whole of Relais as `make run` starts it (SQLite): the web chat's HTTP API
+  (`POST /api/chat/messages`, then a long poll of `GET /api/chat/messages`) → router →
+  Rasa → action server → database → the reply read back by the customer's poll.
+- `relais_pg_1` and `relais_pg_2` (skip with --no-scale-out): the scale-out configuration
+  (README, "Scale-out"): PostgreSQL for the application data and Rasa's tracker store,
+  Redis for Rasa's lock store; one, then two, Rasa servers, action servers and Relais workers.
+
+Load: N customers write at once (N = each level of --levels); each sends a message as soon
+as the previous one is answered (no pause), so N is the number of conversations in flight.
+Conversations are scripted, multi-turn, English and French, three routine for one angry
+(which ends in a handoff). Latency is from sending a message to reading its reply.
+Printed and written to reports/bench.json, with a plot in reports/bench-latency.png.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.customers import add_load_customers, load_sender  # noqa: E402
+from bench.stack import DEFAULT_MODEL, MODEL, Stack  # noqa: E402
+
+#: The target the issue sets at this concurrency.
+HEADLINE_CONCURRENCY = 20
+
+# Scripted conversations, written for this benchmark. Routine ones are asked by the load
+# customer (who has a booking); angry ones come from a new sender each time and end with the
+# message that should be handed to a person.
+ROUTINE = {
+    "en": [
+        ("hi there", "when does my flight leave?", "how many bags can I check in?",
+         "can I pick my seat?", "thanks, that's all"),
+        ("hello", "what's the status of my booking?", "is there wifi on board?",
+         "what time does check-in open?", "great, thank you"),
+        ("good morning", "which terminal do I leave from?", "can I bring my bike?",
+         "how many points do I have?", "perfect, bye"),
+    ],
+    "fr": [
+        ("bonjour", "à quelle heure part mon vol ?", "combien de bagages en soute ?",
+         "je peux choisir ma place ?", "merci beaucoup"),
+        ("salut", "où en est ma réservation ?", "y a-t-il le wifi à bord ?",
+         "quand ouvre l'enregistrement ?", "super, merci"),
+        ("bonsoir", "de quel terminal je pars ?", "je peux prendre mon vélo ?",
+         "combien de points fidélité j'ai ?", "parfait, au revoir"),
+    ],
+}
+ANGRY = {
+    "en": [("hello", "this is the third time my flight gets cancelled with no warning, "
+                     "absolutely disgraceful, I am furious")],
+    "fr": [("bonjour", "c'est scandaleux, troisième vol annulé sans prévenir, je suis "
+                       "furieux contre votre compagnie")],
+}
+
+
+@dataclass
+class Level:
+    """What one level of concurrency measured."""
+
+    concurrency: int
+    latencies_ms: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    no_reply: int = 0
+    handoffs: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies_ms)
+        return {
+            "concurrency": self.concurrency,
+            "messages": len(ordered),
+            "no_reply": self.no_reply,
+            "handoffs": self.handoffs,
+            "p50_ms": round(percentile(ordered, 0.50), 1),
+            "p90_ms": round(percentile(ordered, 0.90), 1),
+            "p99_ms": round(percentile(ordered, 0.99), 1),
+            "mean_ms": round(statistics.fmean(ordered), 1) if ordered else 0.0,
+            "msgs_per_s": round(len(ordered) / self.wall_s, 2) if self.wall_s else 0.0,
+            "wall_s": round(self.wall_s, 2),
+        }
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values."""
+    if not ordered:
+        return 0.0
+    rank = max(1, int(-(-share * len(ordered) // 1)))  # ceil(share * n)
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+#: Load customers made for a run: each conversation is a new customer (a customer asking the
+#: same five questions again and again is rightly seen as going in circles and handed over).
+LOAD_CUSTOMERS = 1000
+
+
+class Conversations:
+    """Hands out the next scripted conversation: (sender, messages), a new customer each."""
+
+    def __init__(self, first: int = 0) -> None:
+        self.next = first
+
+    def take(self) -> tuple[str, tuple[str, ...]]:
+        index = self.next
+        if index >= LOAD_CUSTOMERS:
+            raise RuntimeError("out of load customers: lower --messages or the levels")
+        self.next += 1
+        lang = "en" if index % 2 == 0 else "fr"  # load customers alternate EN, FR
+        if index % 4 == 3:
+            scripts = ANGRY[lang]
+        else:
+            scripts = ROUTINE[lang]
+        return load_sender(index), scripts[(index // 4) % len(scripts)]
+
+
+class Driver:
+    """Sends one customer's messages and waits for each reply: Relais or plain Rasa."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, plain: bool, run_id: str) -> None:
+        self.http, self.base, self.plain, self.run_id = http, base, plain, run_id
+        self.after: dict[str, int] = {}
+
+    async def say(self, sender: str, text: str, level: Level) -> str:
+        """Sends `text`; returns "answered", "handoff" or "no_reply" (and records the latency)."""
+        started = time.perf_counter()
+        if self.plain:
+            async with self.http.post(f"{self.base}/webhooks/rest/webhook",
+                                      json={"sender": f"{self.run_id}-{sender}", "message": text}) as r:
+                r.raise_for_status()
+                await r.read()
+            level.latencies_ms.append((time.perf_counter() - started) * 1000)
+            return "answered"
+        async with self.http.post(f"{self.base}/api/chat/messages",
+                                  json={"sender": sender, "text": text}) as r:
+            r.raise_for_status()
+            posted = (await r.json())["message_id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            async with self.http.get(f"{self.base}/api/chat/messages",
+                                     params={"sender": sender, "after": str(posted),
+                                             "wait": "10"}) as r:
+                r.raise_for_status()
+                data = await r.json()
+            if any(m["author"] != "customer" for m in data["messages"]):
+                level.latencies_ms.append((time.perf_counter() - started) * 1000)
+                return "handoff" if data["state"] in ("waiting", "with_agent") else "answered"
+            if data["state"] in ("waiting", "with_agent"):
+                break  # a person holds the conversation: the bot rightly says nothing
+        level.no_reply += 1
+        return "no_reply"
+
+
+async def run_level(bases: list[str], plain: bool, concurrency: int, messages: int,
+                    run_id: str, scripts: Conversations) -> Level:
+    """`concurrency` customers writing at once until `messages` messages were answered."""
+    level = Level(concurrency)
+    budget = {"left": messages}
+    timeout = aiohttp.ClientTimeout(total=60)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        async def writer(index: int) -> None:
+            # Sticky: a writer's requests go to one worker, as behind a load balancer.
+            driver = Driver(http, bases[index % len(bases)], plain, run_id)
+            while budget["left"] > 0:
+                sender, script = scripts.take()
+                for text in script:
+                    if budget["left"] <= 0:
+                        return
+                    budget["left"] -= 1
+                    outcome = await driver.say(sender, text, level)
+                    if outcome == "handoff":
+                        level.handoffs += 1
+                        break
+                    if outcome == "no_reply":
+                        break
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(i) for i in range(concurrency)))
+        level.wall_s = time.perf_counter() - started
+    return level
+
+
+def measure(name: str, stack: Stack, levels: list[int], per_level: int, run_id: str
+            ) -> dict[str, Any]:
+    bases = stack.rasa_urls if stack.plain else stack.worker_urls
+    scripts = Conversations()
+    print(f"[{name}] warming up", flush=True)
+    asyncio.run(run_level(bases, stack.plain, 4, 40, run_id, scripts))
+    results = []
+    for concurrency in levels:
+        count = max(per_level, concurrency * 10)
+        level = asyncio.run(run_level(bases, stack.plain, concurrency, count, run_id, scripts))
+        summary = level.summary()
+        results.append(summary)
+        print(f"[{name}] c={concurrency:>3}  {summary['msgs_per_s']:>7.2f} msgs/s  "
+              f"p50 {summary['p50_ms']:>8.1f} ms  p99 {summary['p99_ms']:>8.1f} ms  "
+              f"({summary['messages']} msgs, {summary['no_reply']} unanswered, "
+              f"{summary['handoffs']} handoffs)", flush=True)
+    return {"levels": results, "peak_memory_mib": stack.peak_memory(),
+            "processes": [s.name for s in stack.services]}
+
+
+def fresh_database(url: str) -> None:
+    """Drops and creates the PostgreSQL database of `url` (a benchmark starts from nothing)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def prepare_records(url: str, customers: int) -> None:
+    from handoff.seed import seed_agents
+    from relais.db import create_all, make_engine, session_scope
+    from relais.seed import seed
+
+    engine = make_engine(url)
+    create_all(engine)
+    with session_scope(engine) as session:
+        seed(session, anchor=date.today())
+        seed_agents(session)
+        add_load_customers(session, customers)
+    engine.dispose()
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The level at HEADLINE_CONCURRENCY (or the nearest measured)."""
+    levels = result["levels"]
+    return min(levels, key=lambda lv: abs(lv["concurrency"] - HEADLINE_CONCURRENCY))
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (p50, p99) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, result in results.items():
+        xs = [lv["concurrency"] for lv in result["levels"]]
+        p50.plot(xs, [lv["p50_ms"] for lv in result["levels"]], marker="o", label=name)
+        p99.plot(xs, [lv["p99_ms"] for lv in result["levels"]], marker="o", label=name)
+    for axis, title in ((p50, "median latency"), (p99, "p99 latency")):
+        axis.set_xlabel("concurrent conversations")
+        axis.set_ylabel("ms")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    p99.axhline(250, color="grey", linestyle="--", linewidth=1)
+    figure.suptitle(f"Relais vs plain Rasa, {platform.node()}, {date.today()}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,5,10,20",
+                        help="concurrent conversations to measure, comma-separated")
+    parser.add_argument("--messages", type=int, default=300,
+                        help="messages per level (at least 10 per conversation)")
+    parser.add_argument("--no-scale-out", action="store_true",
+                        help="skip the PostgreSQL + Redis runs with one and two of each server")
+    parser.add_argument("--only", choices=["rasa_default", "relais", "relais_pg_1", "relais_pg_2"],
+                        action="append", help="run only these stacks (repeatable)")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/relais_bench")
+    parser.add_argument("--out", default=str(ROOT / "reports" / "bench.json"))
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    wanted = args.only or ["rasa_default", "relais"] + ([] if args.no_scale_out
+                                                        else ["relais_pg_1", "relais_pg_2"])
+    needed = [DEFAULT_MODEL] if "rasa_default" in wanted else []
+    needed += [MODEL] if any(name.startswith("relais") for name in wanted) else []
+    for model in needed:
+        if not model.exists():
+            print(f"{model} is missing: `make bench` trains it first", file=sys.stderr)
+            return 2
+    customers = LOAD_CUSTOMERS
+    work = Path(tempfile.mkdtemp(prefix="relais-bench-"))
+    run_id = datetime.now().strftime("%H%M%S")
+    results: dict[str, dict[str, Any]] = {}
+    for name in wanted:
+        workdir = work / name
+        if name == "rasa_default":
+            stack = Stack(workdir, plain=True)
+        elif name == "relais":
+            url = f"sqlite:///{workdir / 'relais.db'}"
+            workdir.mkdir(parents=True)
+            prepare_records(url, customers)
+            stack = Stack(workdir, database_url=url)
+        else:
+            n = int(name[-1])
+            fresh_database(args.pg_url)
+            fresh_database(args.pg_url + "_rasa")
+            prepare_records(args.pg_url, customers)
+            stack = Stack(workdir, database_url=args.pg_url, rasa_servers=n, action_servers=n,
+                          workers=n, shared_rasa=True, tracker_database_url=args.pg_url + "_rasa")
+        print(f"[{name}] starting {workdir}", flush=True)
+        with stack:
+            results[name] = measure(name, stack, levels, args.messages, run_id)
+    report: dict[str, Any] = {"date": str(date.today()), "machine": platform.node(),
+                              "cpus": _cpus(), "levels": levels, "stacks": results}
+    if "relais" in results and "rasa_default" in results:
+        relais, rasa = headline(results["relais"]), headline(results["rasa_default"])
+        report.update({
+            "concurrency": relais["concurrency"],
+            "messages": relais["messages"],
+            "relais_p50_ms": relais["p50_ms"], "relais_p99_ms": relais["p99_ms"],
+            "relais_msgs_per_s": relais["msgs_per_s"],
+            "rasa_default_p50_ms": rasa["p50_ms"], "rasa_default_p99_ms": rasa["p99_ms"],
+            "rasa_default_msgs_per_s": rasa["msgs_per_s"],
+            "throughput_ratio": round(relais["msgs_per_s"] / rasa["msgs_per_s"], 2)
+            if rasa["msgs_per_s"] else None,
+            "targets": {"throughput_ratio_min": 1.5, "relais_p99_ms_max": 250},
+        })
+    for name in ("relais_pg_1", "relais_pg_2"):
+        if name in results:
+            top = headline(results[name])
+            report[f"{name}_msgs_per_s"] = top["msgs_per_s"]
+            report[f"{name}_p99_ms"] = top["p99_ms"]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(results, out.with_name("bench-latency.png"))
+    print(json.dumps({k: v for k, v in report.items() if k != "stacks"}, indent=2))
+    print(f"written: {out} and {out.with_name('bench-latency.png')}")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

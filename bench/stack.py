@@ -1,0 +1,202 @@
+"""Starting a whole Relais stack (or plain Rasa) as real processes, for benchmarks and tests.
+
+    with Stack(workdir, database_url, rasa_servers=2, action_servers=2, workers=2,
+               shared_rasa=True) as stack:
+        stack.worker_urls      # the Relais workers (web chat, console)
+        stack.peak_memory()    # {"rasa-1": MiB, ...}
+
+One Rasa server talks to one action server (Rasa's endpoints take one URL); Relais worker i
+talks to Rasa server i (modulo their number). With several Rasa servers, `shared_rasa=True`
+gives them what they need to share conversations: the SQL tracker store on PostgreSQL and
+the Redis lock store (README, "Scale-out").
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MODEL = ROOT / "models" / "relais.tar.gz"
+DEFAULT_MODEL = ROOT / "models" / "rasa-default.tar.gz"
+QUIET = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
+         "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """One process of the stack, with its log."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_ready(self, health_path: str, limit: float = 300) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited during start-up:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + health_path, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not answer in {limit:.0f}s:\n{self.log.read_text()[-3000:]}")
+
+    def peak_memory_mib(self) -> float:
+        """The largest resident size the process (and its children) reached, from /proc."""
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return round(total / 1024, 1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *_children(kid)]
+    return found
+
+
+@dataclass
+class Stack:
+    """A Relais stack (or, with `plain=True`, one plain Rasa server) on free ports."""
+
+    workdir: Path
+    database_url: str = ""
+    rasa_servers: int = 1
+    action_servers: int = 1
+    workers: int = 1
+    #: Several Rasa servers share trackers in PostgreSQL and locks in Redis.
+    shared_rasa: bool = False
+    tracker_database_url: str = "postgresql://postgres@127.0.0.1:5432/relais_rasa"
+    redis_url: str = "redis://127.0.0.1:6379/1"
+    plain: bool = False  #: plain Rasa: the default model, REST channel, no action server
+    model: Path = MODEL
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def worker_urls(self) -> list[str]:
+        return [s.url for s in self.services if s.name.startswith("relais-")]
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        return [s.url for s in self.services if s.name.startswith("rasa-")]
+
+    def __enter__(self) -> "Stack":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, command: list[str], port: int, env: dict[str, str]) -> Service:
+        log = self.workdir / f"{name}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                       env={**os.environ, **QUIET, **env, **self.extra_env})
+        service = Service(name, f"http://127.0.0.1:{port}", process, log)
+        self.services.append(service)
+        return service
+
+    def start(self) -> None:
+        env = {"DATABASE_URL": self.database_url} if self.database_url else {}
+        if self.plain:
+            port = free_port()
+            rasa = self._spawn("rasa-1", [str(BIN / "rasa"), "run", "--enable-api", "--port",
+                                          str(port), "--model", str(DEFAULT_MODEL)], port, env)
+            rasa.wait_ready("/status")
+            return
+        actions = []
+        for i in range(1, self.action_servers + 1):
+            port = free_port()
+            actions.append(self._spawn(f"actions-{i}", [str(BIN / "rasa"), "run", "actions",
+                                                        "--actions", "actions", "--port", str(port)],
+                                       port, env))
+        rasa = []
+        for i in range(1, self.rasa_servers + 1):
+            port = free_port()
+            endpoints = self.workdir / f"endpoints-{i}.yml"
+            endpoints.write_text(self.endpoints(actions[(i - 1) % len(actions)].url))
+            rasa.append(self._spawn(f"rasa-{i}", [str(BIN / "rasa"), "run", "--enable-api",
+                                                  "--port", str(port), "--model", str(self.model),
+                                                  "--endpoints", str(endpoints)], port, env))
+        for service in actions:
+            service.wait_ready("/health")
+        for service in rasa:
+            service.wait_ready("/status")
+        workers = []
+        for i in range(1, self.workers + 1):
+            port = free_port()
+            workers.append(self._spawn(
+                f"relais-{i}", [sys.executable, "-m", "bot.web", "--port", str(port),
+                                "--worker-id", f"worker-{i}"],
+                port, {**env, "RASA_URL": rasa[(i - 1) % len(rasa)].url}))
+        for service in workers:
+            service.wait_ready("/healthz")
+
+    def endpoints(self, actions_url: str) -> str:
+        """A Rasa server's endpoints.yml: its action server, and what Rasa servers share."""
+        text = f'action_endpoint:\n  url: "{actions_url}/webhook"\n'
+        if not self.shared_rasa:
+            return text
+        from sqlalchemy.engine import make_url
+
+        db = make_url(self.tracker_database_url)
+        redis = make_url(self.redis_url)
+        return text + (
+            "tracker_store:\n  type: SQL\n  dialect: postgresql\n"
+            f"  url: {db.host}\n  port: {db.port or 5432}\n  db: {db.database}\n"
+            f"  username: {db.username}\n  login_db: postgres\n"
+            "lock_store:\n  type: redis\n"
+            f"  url: {redis.host}\n  port: {redis.port or 6379}\n  db: {redis.database or 1}\n"
+            "  key_prefix: relais\n"
+        )
+
+    def peak_memory(self) -> dict[str, float]:
+        return {s.name: s.peak_memory_mib() for s in self.services}
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()

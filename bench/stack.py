@@ -71,6 +71,17 @@ class Service:
                 continue
         return round(total / 1024, 1)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the process and its children, from /proc."""
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (in clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -98,34 +98,39 @@ class Router:
         lease = f"route:{conversation_id}"
         async with self._locks[conversation_id]:
             while True:
-                if not await self._atomic(lambda s: acquire(s, lease, self.worker_id, self.clock())):
-                    break
-                try:
-                    count, stuck = await self._route_pending(conversation_id, lease)
-                finally:
-                    await self._atomic(lambda s: release(s, lease, self.worker_id))
+                count, stuck, held = await self._route_pending(conversation_id, lease)
                 routed += count
-                if stuck or not await self._atomic(lambda s: _pending_id(s, conversation_id)):
+                if not held:
+                    break
+                # Let the lease go and look again in one step: a message another worker
+                # stored while we held the lease was left to us.
+                more = await self._atomic(lambda s: release(s, lease, self.worker_id)
+                                          or _pending_id(s, conversation_id) is not None)
+                if stuck or not more:
                     break
         if routed:
             self.changed.set()
         return routed
 
-    async def _route_pending(self, conversation_id: str, lease: str) -> tuple[int, bool]:
-        """Routes pending messages while holding the lease: (how many, stopped by an outage?)."""
+    async def _route_pending(self, conversation_id: str, lease: str) -> tuple[int, bool, bool]:
+        """Routes pending messages under the conversation's lease: (how many, stopped by an
+        outage?, lease held?). The lease is taken, then renewed, with each message read."""
         routed, paused = 0, False
         while True:
-            def next_message(session: Any) -> tuple[bool, int | None]:
-                acquire(session, lease, self.worker_id, self.clock())  # renewed per message
+            def next_message(session: Any) -> tuple[bool, bool, int | None]:
+                if not acquire(session, lease, self.worker_id, self.clock()):
+                    return False, False, None
                 if not paused and in_burst(session, conversation_id, self.clock()):
-                    return True, None
+                    return True, True, None
                 merged = merge_burst(session, conversation_id)
                 if merged:
                     logger.info("%s: %d messages in a burst answered as one",
                                 conversation_id, merged + 1)
-                return False, _pending_id(session, conversation_id)
+                return True, False, _pending_id(session, conversation_id)
 
-            burst, message_id = await self._atomic(next_message)
+            held, burst, message_id = await self._atomic(next_message)
+            if not held:  # another worker is routing this conversation
+                return routed, False, False
             if burst:
                 # Many lines in a few seconds: let the customer finish, answer them at once.
                 await asyncio.sleep(BURST_PAUSE_S)
@@ -133,12 +138,12 @@ class Router:
                 continue
             paused = False
             if message_id is None:
-                return routed, False
+                return routed, False, True
             try:
                 await self._route(message_id)
             except RasaUnavailable as error:
                 logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
-                return routed, True
+                return routed, True, True
             except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
                 logger.exception("message %s could not be routed", message_id)
                 await self._atomic(lambda s: mark_processed(

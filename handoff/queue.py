@@ -11,8 +11,10 @@ its transaction and retries it when SQLite reports a busy database.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,11 +39,28 @@ class QueueError(Exception):
     """A queue action that cannot be done (shown to the agent as is)."""
 
 
+#: One lock per SQLite database file: this process's transactions on it take turns.
+_SQLITE_TURNS: dict[str, threading.Lock] = {}
+_SQLITE_TURNS_LOCK = threading.Lock()
+
+
+def _turn(engine: Engine) -> Any:
+    """SQLite lets one writer in at a time and makes the others sleep and retry (for 1, 2,
+    5… 100 ms); threads of one process queue far faster on a lock of their own. PostgreSQL
+    needs none: its row locks do the work."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    key = str(engine.url)
+    with _SQLITE_TURNS_LOCK:
+        return _SQLITE_TURNS.setdefault(key, threading.Lock())
+
+
 def run_atomic(engine: Engine, work: Callable[[Session], T], attempts: int = 8) -> T:
-    """Runs `work` in its own transaction; retries when SQLite says the database is busy."""
+    """Runs `work` in its own transaction; retries when SQLite says the database is busy
+    (another process, such as the action server, writing)."""
     for attempt in range(attempts):
         try:
-            with session_scope(engine) as session:
+            with _turn(engine), session_scope(engine) as session:
                 return work(session)
         except OperationalError as error:
             if "locked" not in str(error).lower() or attempt == attempts - 1:

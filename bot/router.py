@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
@@ -41,6 +42,17 @@ def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
         "input_channel": message.channel, "parse_data": parse,
         "metadata": {"relais_message_id": message.id, "handled_by": "agent"},
     }
+
+
+@dataclass
+class Taken:
+    """The router's next message of a conversation, as read in one transaction."""
+
+    message: Message | None = None  #: detached from its session
+    state: State | None = None  #: who held the conversation then
+    sent_before: bool = False  #: an earlier attempt reached (or may have reached) Rasa
+    burst: bool = False  #: the customer is sending many lines: wait, then answer together
+    at: float = field(default_factory=time.perf_counter)  #: when it was read (for timings)
 
 
 class Router:
@@ -94,62 +106,76 @@ class Router:
         that finds it taken leaves the message to the holder, which looks for pending
         messages again after letting the lease go.
         """
-        routed = 0
         lease = f"route:{conversation_id}"
         async with self._locks[conversation_id]:
-            while True:
-                count, stuck, held = await self._route_pending(conversation_id, lease)
-                routed += count
-                if not held:
-                    break
-                # Let the lease go and look again in one step: a message another worker
-                # stored while we held the lease was left to us.
-                more = await self._atomic(lambda s: release(s, lease, self.worker_id)
-                                          or _pending_id(s, conversation_id) is not None)
-                if stuck or not more:
-                    break
+            routed = await self._route_pending(conversation_id, lease)
         if routed:
             self.changed.set()
         return routed
 
-    async def _route_pending(self, conversation_id: str, lease: str) -> tuple[int, bool, bool]:
-        """Routes pending messages under the conversation's lease: (how many, stopped by an
-        outage?, lease held?). The lease is taken, then renewed, with each message read."""
+    async def _route_pending(self, conversation_id: str, lease: str) -> int:
+        """Routes pending messages, one at a time, under the conversation's lease; returns
+        how many. Three transactions per message: take it, store the replies, and either
+        take the next or let the lease go."""
         routed, paused = 0, False
         while True:
-            def next_message(session: Any) -> tuple[bool, bool, int | None]:
-                if not acquire(session, lease, self.worker_id, self.clock()):
-                    return False, False, None
-                if not paused and in_burst(session, conversation_id, self.clock()):
-                    return True, True, None
-                merged = merge_burst(session, conversation_id)
-                if merged:
-                    logger.info("%s: %d messages in a burst answered as one",
-                                conversation_id, merged + 1)
-                return True, False, _pending_id(session, conversation_id)
-
-            held, burst, message_id = await self._atomic(next_message)
-            if not held:  # another worker is routing this conversation
-                return routed, False, False
-            if burst:
+            taken = await self._atomic(lambda s: self._take(s, conversation_id, lease, paused))
+            if taken.burst:
                 # Many lines in a few seconds: let the customer finish, answer them at once.
                 await asyncio.sleep(BURST_PAUSE_S)
                 paused = True
                 continue
             paused = False
-            if message_id is None:
-                return routed, False, True
+            if taken.message is None:  # nothing left (lease let go), or another worker's turn
+                return routed
+            message_id = taken.message.id
             try:
-                await self._route(message_id)
+                await self._route(taken)
             except RasaUnavailable as error:
                 logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
-                return routed, True, True
+                # Kept pending; the lease is let go so that any worker may retry it later.
+                await self._atomic(lambda s: release(s, lease, self.worker_id))
+                return routed
             except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
                 logger.exception("message %s could not be routed", message_id)
                 await self._atomic(lambda s: mark_processed(
                     s, s.get(Message, message_id), routed="error", error=repr(error)[:500]))
             routed += 1
             self.wake(conversation_id)
+
+    def _take(self, session: Any, conversation_id: str, lease: str, paused: bool) -> "Taken":
+        """One transaction: the lease (taken or renewed), then the conversation's next
+        pending message with who holds the conversation, marked as sent to Rasa when it goes
+        there. With nothing pending, the lease is let go in the same transaction, so a
+        message another worker stored meanwhile is either seen here or routed by that worker.
+        """
+        now = self.clock()
+        if not acquire(session, lease, self.worker_id, now):
+            return Taken()  # another worker routes this conversation, this message included
+        message = next_pending(session, conversation_id)
+        if message is None:
+            release(session, lease, self.worker_id)
+            return Taken()
+        if not paused and in_burst(session, conversation_id, now):
+            return Taken(burst=True)
+        merged = merge_burst(session, conversation_id)
+        if merged:
+            logger.info("%s: %d messages in a burst answered as one", conversation_id, merged + 1)
+        conversation = session.get(Conversation, conversation_id)
+        if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
+            conversation.state = State.BOT
+        sent_before = bool((message.details or {}).get("sent_to_rasa"))
+        if conversation.state == State.BOT and message.text.strip().isdigit():
+            # Channels without buttons show them as numbered options: "2" means the second.
+            chosen = _numbered_choice(session, message)
+            if chosen:
+                message.details = {**(message.details or {}), "routed_text": chosen}
+        if conversation.state == State.BOT and (message.text.strip() or not message.attachments):
+            # Recorded before the REST call: after a crash, the tracker tells what Rasa did.
+            message.details = {**(message.details or {}), "sent_to_rasa": True}
+        session.flush()
+        session.expunge(message)
+        return Taken(message=message, state=conversation.state, sent_before=sent_before)
 
     def wake(self, conversation_id: str) -> None:
         """Something was written for the customer of `conversation_id`: wake its long polls."""
@@ -180,30 +206,10 @@ class Router:
             total += await self.process(conversation_id)
         return total
 
-    async def _route(self, message_id: int) -> None:
-        started = time.perf_counter()
-
-        def read(session: Any) -> tuple[str, State, Message, bool]:
-            """One transaction: who holds the conversation, the message, and (when it goes to
-            Rasa) the mark that it was sent, recorded before the REST call."""
-            message = session.get(Message, message_id)
-            conversation = session.get(Conversation, message.conversation_id)
-            if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
-                conversation.state = State.BOT
-            state = conversation.state
-            sent_before = bool((message.details or {}).get("sent_to_rasa"))
-            if state == State.BOT and message.text.strip().isdigit():
-                # Channels without buttons show them as numbered options: "2" means the second.
-                chosen = _numbered_choice(session, message)
-                if chosen:
-                    message.details = {**(message.details or {}), "routed_text": chosen}
-            if state == State.BOT and (message.text.strip() or not message.attachments):
-                _mark_sent(session, message_id)
-            session.flush()
-            session.expunge(message)
-            return conversation.id, state, message, sent_before
-
-        conversation_id, state, message, sent_before = await self._atomic(read)
+    async def _route(self, taken: "Taken") -> None:
+        message, state, sent_before = taken.message, taken.state, taken.sent_before
+        assert message is not None and state is not None
+        message_id, conversation_id = message.id, message.conversation_id
         if not message.text.strip() and message.attachments:
             await self._attachment_only(message, state)
             return
@@ -236,9 +242,9 @@ class Router:
         # (stored → routing starts), our reads before Rasa, Rasa's turn (NLU, policies,
         # actions), and storing the replies is what the rest of the total is.
         timings = {"waited": (utcnow() - message.created_at).total_seconds() * 1000
-                   - (answered - started) * 1000,
-                   "before_rasa": (asked - started) * 1000, "rasa": (answered - asked) * 1000}
-        await self._atomic(lambda s: self._store_replies(s, message_id, replies, timings, started))
+                   - (answered - taken.at) * 1000,
+                   "before_rasa": (asked - taken.at) * 1000, "rasa": (answered - asked) * 1000}
+        await self._atomic(lambda s: self._store_replies(s, message_id, replies, timings, taken.at))
 
     async def _replies_in_tracker(self, conversation_id: str, message_id: int
                                   ) -> list[dict[str, Any]] | None:
@@ -440,14 +446,3 @@ def _numbered_choice(session: Any, message: Message) -> str | None:
     if 1 <= number <= len(buttons):
         return str(buttons[number - 1].get("payload") or "") or None
     return None
-
-
-def _mark_sent(session: Any, message_id: int) -> None:
-    """Recorded before the REST call: after a crash, the tracker tells what Rasa did with it."""
-    message = session.get(Message, message_id)
-    message.details = {**(message.details or {}), "sent_to_rasa": True}
-
-
-def _pending_id(session: Any, conversation_id: str) -> int | None:
-    message = next_pending(session, conversation_id)
-    return message.id if message else None

@@ -33,10 +33,13 @@ RATE = 100
 
 
 def sample(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy recording `pid` (and its children) for `seconds`, as collapsed stacks."""
+    """py-spy recording `pid` (and its children) for `seconds`, as collapsed stacks: only
+    the thread running Python at each moment (--gil), so that threads waiting on a lock or
+    a socket do not count as busy. (NumPy and SQLite work done without the GIL is missed;
+    the /proc figures count it.)"""
     return subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
                              str(seconds), "--rate", str(RATE), "--format", "raw", "--subprocesses",
-                             "--nonblocking", "--output", str(out)],
+                             "--gil", "--nonblocking", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bot.leases import acquire, release
 from bot.models import Author, Conversation, Message, Processing, State
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.store import Inbound, add_outgoing, conversations_with_pending, mark_processed, next_pending, store_inbound
+from bot.store import Inbound, add_outgoing, conversations_with_pending, mark_processed, store_inbound
 from handoff.queue import estimate_wait, open_escalation, run_atomic
 from handoff.settings import HandoffSettings
 from handoff.texts import wait_message
@@ -152,15 +153,21 @@ class Router:
         now = self.clock()
         if not acquire(session, lease, self.worker_id, now):
             return Taken()  # another worker routes this conversation, this message included
-        message = next_pending(session, conversation_id)
-        if message is None:
+        pending = session.execute(
+            select(Message.id).where(Message.conversation_id == conversation_id,
+                                     Message.processing == Processing.PENDING)
+            .order_by(Message.id).limit(2)).scalars().all()
+        if not pending:
             release(session, lease, self.worker_id)
             return Taken()
-        if not paused and in_burst(session, conversation_id, now):
-            return Taken(burst=True)
-        merged = merge_burst(session, conversation_id)
-        if merged:
-            logger.info("%s: %d messages in a burst answered as one", conversation_id, merged + 1)
+        if len(pending) > 1:  # the customer wrote again meanwhile: a burst, or lines to join
+            if not paused and in_burst(session, conversation_id, now):
+                return Taken(burst=True)
+            merged = merge_burst(session, conversation_id)
+            if merged:
+                logger.info("%s: %d messages in a burst answered as one",
+                            conversation_id, merged + 1)
+        message = session.get(Message, pending[0])
         conversation = session.get(Conversation, conversation_id)
         if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
             conversation.state = State.BOT

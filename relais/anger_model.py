@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from relais.cues import anger_cues
+from relais.nlu import tfidf
 from relais.nlu.encoder import MAX_CHARS, embed
 from relais.nlu.intent import normalise
 
@@ -92,7 +93,7 @@ class AngerModel:
         moods = np.array([valence(t) for t in texts]) * s.get("valence_weight", 0.0)
         dense = embed(list(texts)) * s["embedding_weight"]
         return hstack([
-            self.words.transform(texts), csr_matrix(dense), csr_matrix(cues), csr_matrix(moods),
+            tfidf.transform_any(self.words, texts), csr_matrix(dense), csr_matrix(cues), csr_matrix(moods),
         ]).tocsr()
 
     def fit(self, texts: Sequence[str], labels: Sequence[int],

@@ -19,6 +19,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from relais.nlu import tfidf
 from relais.nlu.encoder import MAX_CHARS, embed, plain
 from relais.nlu.stored import StoredModelComponent
 
@@ -145,6 +146,6 @@ class IntentClassifier(StoredModelComponent):
     def predict_proba(self, texts: List[str]) -> np.ndarray:
         from scipy.sparse import csr_matrix, hstack
 
-        sparse = self._model["ngrams"].transform(texts)
+        sparse = tfidf.transform_any(self._model["ngrams"], texts)
         dense = csr_matrix(embed(texts) * self._config["embedding_weight"])
         return self._model["classifier"].predict_proba(hstack([sparse, dense]).tocsr())

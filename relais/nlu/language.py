@@ -17,6 +17,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from relais.language import OTHER, cue_language
+from relais.nlu import tfidf
 from relais.nlu.stored import StoredModelComponent
 
 logger = logging.getLogger(__name__)
@@ -98,9 +99,10 @@ class LanguageDetector(StoredModelComponent):
             if cue:
                 return cue, 0.7
             return self._config["default_language"], 0.0
-        probabilities = self._model.predict_proba([cleaned])[0]
+        vectorizer, classifier = self._model.steps[0][1], self._model.steps[-1][1]
+        probabilities = classifier.predict_proba(tfidf.transform_any(vectorizer, [cleaned]))[0]
         best = int(probabilities.argmax())
-        lang = str(self._model.classes_[best])
+        lang = str(classifier.classes_[best])
         confidence = float(probabilities[best])
         # Two letters ("ok", "no") are not evidence of anything: scale by length.
         confidence = 0.5 + (confidence - 0.5) * min(1.0, letters / 12)

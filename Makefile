@@ -14,7 +14,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install train seed run test validate bench bench-queue profile bench-channels anger-check nlu-eval eval clean
+.PHONY: help install train seed run run-scale-out test validate bench bench-queue profile bench-channels anger-check nlu-eval eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -56,6 +56,12 @@ $(DEFAULT_MODEL): $(STAMP) bench/rasa-default.yml domain.yml $(shell find data -
 
 bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversations, then PostgreSQL + Redis with 1 and 2 of each server; writes reports/bench.json and bench-latency.png
 	$(BIN)/python -m bench.run
+
+profile: install train  ## where one message's time goes (py-spy on every process, per-stage timings); writes reports/profile.json
+	$(BIN)/python -m bench.profile
+
+run-scale-out: install train seed  ## 2 Rasa servers, 2 action servers, 2 Relais workers on PostgreSQL ($$DATABASE_URL) + Redis (see README)
+	$(BIN)/python -m bench.stack
 
 bench-channels: install train  ## 200 customers, 2,000 DMs over the Telegram and X stand-ins; writes reports/bench-channels.json
 	$(BIN)/python bench/channels.py

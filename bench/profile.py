@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.run import Conversations, percentile, prepare_records, run_level
+from bench.run import Conversations, fresh_database, percentile, prepare_records, run_level
 from bench.stack import BIN, ROOT, Stack
 
 RATE = 100
@@ -113,13 +113,23 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--postgres", metavar="URL",
+                        help="profile the scale-out configuration (one of each server) on this "
+                             "PostgreSQL database (dropped and recreated) and Redis")
     parser.add_argument("--out", default=str(ROOT / "reports" / "profile.json"))
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="relais-profile-"))
-    url = f"sqlite:///{work / 'relais.db'}"
+    if args.postgres:
+        url = args.postgres
+        fresh_database(url)
+        fresh_database(url + "_rasa")
+        stack = Stack(work, database_url=url, shared_rasa=True, tracker_database_url=url + "_rasa")
+    else:
+        url = f"sqlite:///{work / 'relais.db'}"
+        stack = Stack(work, database_url=url)
     prepare_records(url, 1000)
-    with Stack(work, database_url=url) as stack:
+    with stack:
         scripts = Conversations()
         asyncio.run(run_level(stack.worker_urls, False, 4, 40, "warm", scripts))
         recorders = {s.name: (sample(s.process.pid, args.seconds, work / f"{s.name}.txt"),

@@ -16,6 +16,8 @@ Load: N customers write at once (N = each level of --levels); each sends a messa
 as the previous one is answered (no pause), so N is the number of conversations in flight.
 Conversations are scripted, multi-turn, English and French, three routine for one angry
 (which ends in a handoff). Latency is from sending a message to reading its reply.
+Then, at 20 conversations, the same again with each customer pausing PACED_THINK_S between
+a reply and their next message ("paced"), closer to people typing in a DM.
 Printed and written to reports/bench.json, with a plot in reports/bench-latency.png.
 """
 from __future__ import annotations
@@ -43,6 +45,9 @@ from bench.stack import DEFAULT_MODEL, MODEL, Stack  # noqa: E402
 
 #: The target the issue sets at this concurrency.
 HEADLINE_CONCURRENCY = 20
+#: For the "paced" figures: seconds a customer takes between reading a reply and sending
+#: the next message (people in a DM take longer; the headline figures use no pause at all).
+PACED_THINK_S = 1.0
 
 # Scripted conversations, written for this benchmark. Routine ones are asked by the load
 # customer (who has a booking); angry ones come from a new sender each time and end with the
@@ -169,8 +174,9 @@ class Driver:
 
 
 async def run_level(bases: list[str], plain: bool, concurrency: int, messages: int,
-                    run_id: str, scripts: Conversations) -> Level:
-    """`concurrency` customers writing at once until `messages` messages were answered."""
+                    run_id: str, scripts: Conversations, think_s: float = 0.0) -> Level:
+    """`concurrency` customers writing at once until `messages` messages were answered;
+    each waits `think_s` seconds after a reply before writing again (0: at once)."""
     level = Level(concurrency)
     budget = {"left": messages}
     timeout = aiohttp.ClientTimeout(total=60)
@@ -185,6 +191,8 @@ async def run_level(bases: list[str], plain: bool, concurrency: int, messages: i
                     if budget["left"] <= 0:
                         return
                     budget["left"] -= 1
+                    if think_s:
+                        await asyncio.sleep(think_s)
                     outcome = await driver.say(sender, text, level)
                     if outcome == "handoff":
                         level.handoffs += 1
@@ -193,9 +201,17 @@ async def run_level(bases: list[str], plain: bool, concurrency: int, messages: i
                         break
 
         started = time.perf_counter()
-        await asyncio.gather(*(writer(i) for i in range(concurrency)))
+        # Paced writers start spread over one pause, as people who did not all hit "send"
+        # at the same instant.
+        await asyncio.gather(*(delayed(writer(i), think_s * i / concurrency)
+                               for i in range(concurrency)))
         level.wall_s = time.perf_counter() - started
     return level
+
+
+async def delayed(job: Any, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await job
 
 
 def measure(name: str, stack: Stack, levels: list[int], per_level: int, run_id: str
@@ -214,7 +230,15 @@ def measure(name: str, stack: Stack, levels: list[int], per_level: int, run_id: 
               f"p50 {summary['p50_ms']:>8.1f} ms  p99 {summary['p99_ms']:>8.1f} ms  "
               f"({summary['messages']} msgs, {summary['no_reply']} unanswered, "
               f"{summary['handoffs']} handoffs)", flush=True)
-    return {"levels": results, "peak_memory_mib": stack.peak_memory(),
+    # The same 20 conversations, each customer taking PACED_THINK_S to read and type.
+    level = asyncio.run(run_level(bases, stack.plain, HEADLINE_CONCURRENCY, per_level, run_id,
+                                  scripts, think_s=PACED_THINK_S))
+    paced = level.summary()
+    print(f"[{name}] c={HEADLINE_CONCURRENCY:>3}, {PACED_THINK_S:g} s between a reply and the "
+          f"next message: {paced['msgs_per_s']:.2f} msgs/s  p50 {paced['p50_ms']:.1f} ms  "
+          f"p99 {paced['p99_ms']:.1f} ms", flush=True)
+    return {"levels": results, "paced": {**paced, "think_s": PACED_THINK_S},
+            "peak_memory_mib": stack.peak_memory(),
             "processes": [s.name for s in stack.services]}
 
 
@@ -332,6 +356,8 @@ def main() -> int:
             "rasa_default_msgs_per_s": rasa["msgs_per_s"],
             "throughput_ratio": round(relais["msgs_per_s"] / rasa["msgs_per_s"], 2)
             if rasa["msgs_per_s"] else None,
+            "relais_paced_p99_ms": results["relais"]["paced"]["p99_ms"],
+            "rasa_default_paced_p99_ms": results["rasa_default"]["paced"]["p99_ms"],
             "targets": {"throughput_ratio_min": 1.5, "relais_p99_ms_max": 250},
         })
     for name in ("relais_pg_1", "relais_pg_2"):

@@ -120,6 +120,8 @@ class Stack:
     plain: bool = False  #: plain Rasa: the default model, REST channel, no action server
     model: Path = MODEL
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Fixed first ports (rasa, actions, relais), each next server one higher; None: free ports.
+    ports: tuple[int, int, int] | None = None
     services: list[Service] = field(default_factory=list)
 
     @property
@@ -142,6 +144,9 @@ class Stack:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def _port(self, kind: int, number: int) -> int:
+        return free_port() if self.ports is None else self.ports[kind] + number - 1
+
     def _spawn(self, name: str, command: list[str], port: int, env: dict[str, str]) -> Service:
         log = self.workdir / f"{name}.log"
         with log.open("w") as out:
@@ -161,13 +166,13 @@ class Stack:
             return
         actions = []
         for i in range(1, self.action_servers + 1):
-            port = free_port()
+            port = self._port(1, i)
             actions.append(self._spawn(f"actions-{i}", [str(BIN / "rasa"), "run", "actions",
                                                         "--actions", "actions", "--port", str(port)],
                                        port, env))
         rasa = []
         for i in range(1, self.rasa_servers + 1):
-            port = free_port()
+            port = self._port(0, i)
             endpoints = self.workdir / f"endpoints-{i}.yml"
             endpoints.write_text(self.endpoints(actions[(i - 1) % len(actions)].url))
             rasa.append(self._spawn(f"rasa-{i}", [str(BIN / "rasa"), "run", "--enable-api",
@@ -179,7 +184,7 @@ class Stack:
             service.wait_ready("/status")
         workers = []
         for i in range(1, self.workers + 1):
-            port = free_port()
+            port = self._port(2, i)
             workers.append(self._spawn(
                 f"relais-{i}", [sys.executable, "-m", "bot.web", "--port", str(port),
                                 "--worker-id", f"worker-{i}"],
@@ -211,3 +216,53 @@ class Stack:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+
+
+def main() -> int:
+    """`make run-scale-out`: the scale-out configuration on this machine, until Ctrl-C."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--servers", type=int, default=2,
+                        help="how many Rasa servers, action servers and Relais workers")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
+                        help="PostgreSQL for the application data (default: $DATABASE_URL)")
+    parser.add_argument("--tracker-database-url", default=os.environ.get(
+        "RASA_TRACKER_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/relais_rasa"))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
+                                                              "redis://127.0.0.1:6379/1"))
+    parser.add_argument("--workdir", default=str(ROOT / "var" / "scale-out"))
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgresql"):
+        parser.error("the scale-out configuration needs PostgreSQL: set DATABASE_URL, e.g. "
+                     "postgresql://postgres@127.0.0.1:5432/relais")
+    from relais.db import create_all, make_engine
+
+    engine = make_engine(args.database_url)
+    create_all(engine)
+    engine.dispose()
+    stack = Stack(Path(args.workdir), database_url=args.database_url, rasa_servers=args.servers,
+                  action_servers=args.servers, workers=args.servers, shared_rasa=True,
+                  tracker_database_url=args.tracker_database_url, redis_url=args.redis_url,
+                  ports=(5005, 5055, 8000))
+    with stack:
+        print("Relais (scale-out) is running; logs and endpoints files in " + args.workdir)
+        for service in stack.services:
+            print(f"  {service.name:<10} {service.url}")
+        print("Put the Relais workers behind one address (a load balancer, or start them with "
+              "--reuse-port); Ctrl-C stops everything.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            while all(s.process.poll() is None for s in stack.services):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+        dead = next(s for s in stack.services if s.process.poll() is not None)
+        print(f"{dead.name} stopped; the end of {dead.log}:\n{dead.log.read_text()[-2000:]}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,6 +57,9 @@ $(DEFAULT_MODEL): $(STAMP) bench/rasa-default.yml domain.yml $(shell find data -
 bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversations, then PostgreSQL + Redis with 1 and 2 of each server; writes reports/bench.json and bench-latency.png
 	$(BIN)/python -m bench.run
 
+bench-queue: install  ## 50 agents claim from 10,000 waiting conversations on PostgreSQL; writes reports/bench-queue.json
+	$(BIN)/python -m bench.claims
+
 profile: install train  ## where one message's time goes (py-spy on every process, per-stage timings); writes reports/profile.json
 	$(BIN)/python -m bench.profile
 

@@ -170,18 +170,18 @@ def claim_next(session: Session, agent: Agent, now: datetime) -> Escalation | No
         escalation_id = session.execute(query).scalar()
         if escalation_id is None:
             return None
-        if _take(session, escalation_id, agent, now):
-            return session.get(Escalation, escalation_id)
+        escalation = _take(session, escalation_id, agent, now)
+        if escalation is not None:
+            return escalation
     return None
 
 
 def claim(session: Session, agent: Agent, escalation_id: int, now: datetime) -> Escalation:
     """Gives the agent this conversation from the list, if nobody has taken it meanwhile."""
     _check_capacity(session, agent)
-    if not _take(session, escalation_id, agent, now):
+    escalation = _take(session, escalation_id, agent, now)
+    if escalation is None:
         raise QueueError("Another agent has just taken this conversation.")
-    escalation = session.get(Escalation, escalation_id)
-    assert escalation is not None
     return escalation
 
 
@@ -192,7 +192,9 @@ def _check_capacity(session: Session, agent: Agent) -> None:
         raise QueueError(f"You already hold {agent.capacity} conversations (your capacity).")
 
 
-def _take(session: Session, escalation_id: int, agent: Agent, now: datetime) -> bool:
+def _take(session: Session, escalation_id: int, agent: Agent, now: datetime
+          ) -> Escalation | None:
+    """The escalation, now the agent's (a conditional UPDATE); None if someone took it first."""
     taken = session.execute(
         update(Escalation)
         .where(Escalation.id == escalation_id, Escalation.status == EscalationStatus.WAITING)
@@ -202,17 +204,17 @@ def _take(session: Session, escalation_id: int, agent: Agent, now: datetime) -> 
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if not taken:
-        return False
-    escalation = session.get(Escalation, escalation_id)
+        return None
+    # One read, which also replaces a copy this session may hold from before the UPDATE.
+    escalation = session.get(Escalation, escalation_id, populate_existing=True)
     assert escalation is not None
-    session.refresh(escalation)
     conversation = session.get(Conversation, escalation.conversation_id)
     assert conversation is not None
     conversation.state = State.WITH_AGENT
     conversation.agent_id = agent.id
     add_system(session, conversation, f"{agent.display_name} took the conversation.",
                {"event": "claimed", "escalation_id": escalation_id}, agent_id=agent.id)
-    return True
+    return escalation
 
 
 def requeue(session: Session, escalation: Escalation, why: str, agent_id: int | None = None) -> None:

@@ -1,0 +1,34 @@
+"""bench/claims.py (make bench-queue), small: 8 agents empty a queue of 300 on PostgreSQL, each taken exactly once."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from bench.claims import main
+from tests.conftest import POSTGRES_URL
+
+
+@pytest.fixture
+def bench_url(postgres_admin: Engine) -> Iterator[str]:
+    """The URL of a database the benchmark creates and drops; dropped here too if it failed."""
+    name = f"relais_test_{uuid.uuid4().hex[:12]}"
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with postgres_admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_every_conversation_is_claimed_exactly_once(bench_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench-queue.json"
+    status = main(["--agents", "8", "--conversations", "300", "--database-url", bench_url,
+                   "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert status == 0, result
+    assert result["claims"] == result["conversations"] == 300
+    assert (result["double_claims"], result["unclaimed"], result["mismatched"]) == (0, 0, 0)
+    assert result["errors"] == 0 and result["database"].startswith("postgresql ")

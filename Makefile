@@ -74,7 +74,8 @@ anger-check: install  ## score the anger model on a held-out 20% of our own tagg
 
 nlu-eval: install  ## score our NLU on a held-out 20% of our own examples (macro-F1 >= 0.90)
 	@rm -rf reports/nlu-split && mkdir -p reports/nlu-split
-	$(RASA) data split nlu --training-fraction 0.8 --random-seed 11 --out reports/nlu-split
+	$(RELAIS) intent-data reports/nlu-split/intent_data.yml
+	$(RASA) data split nlu --nlu reports/nlu-split/intent_data.yml --training-fraction 0.8 --random-seed 11 --out reports/nlu-split
 	$(RASA) train nlu --nlu reports/nlu-split/training_data.yml --out reports/nlu-split --fixed-model-name nlu-heldout
 	$(RASA) test nlu --nlu reports/nlu-split/test_data.yml --model reports/nlu-split/nlu-heldout.tar.gz --out reports/nlu
 	$(RELAIS) nlu-check reports/nlu/intent_report.json --min-f1 0.90

@@ -72,6 +72,26 @@ def _nlu_check(args: argparse.Namespace) -> int:
     return 0 if macro >= args.min_f1 else 1
 
 
+def _intent_data(args: argparse.Namespace) -> int:
+    """Our NLU data without the blocks tagged `use: anger`, which are not requests to the
+    airline (the intent classifier skips them): what `make nlu-eval` splits and scores."""
+    import yaml
+
+    blocks, left_out = [], 0
+    for path in sorted(Path(args.data).glob("*.yml")):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            if ((block.get("metadata") or {}).get("use")) == "anger":
+                left_out += 1
+                continue
+            blocks.append(block)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True,
+                                  sort_keys=False), encoding="utf-8")
+    print(f"{len(blocks)} blocks written to {out} ({left_out} anger-only blocks left out)")
+    return 0
+
+
 def _anger_check(args: argparse.Namespace) -> int:
     from relais.anger_check import check, table
 
@@ -116,6 +136,11 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("report")
     n.add_argument("--min-f1", type=float, default=0.90)
     n.set_defaults(func=_nlu_check)
+
+    i = sub.add_parser("intent-data", help="write data/nlu without the anger-only blocks")
+    i.add_argument("out")
+    i.add_argument("--data", default=str(settings().repo_root / "data" / "nlu"))
+    i.set_defaults(func=_intent_data)
 
     a = sub.add_parser("anger-check",
                        help="train the anger model on 80%% of our tagged examples, score the rest")

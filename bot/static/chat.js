@@ -32,12 +32,19 @@ function show(message) {
   thread.scrollTop = thread.scrollHeight;
 }
 
-async function poll() {
+// wait > 0: the server holds the request until the bot or an agent has written (long poll).
+async function poll(wait = 0) {
+  const asked = sender;
   try {
-    const reply = await fetch(`/api/chat/messages?sender=${encodeURIComponent(sender)}&after=${lastId}`);
+    const reply = await fetch(`/api/chat/messages?sender=${encodeURIComponent(asked)}&after=${lastId}&wait=${wait}`);
     if (reply.ok) {
       const data = await reply.json();
-      for (const message of data.messages) { show(message); lastId = Math.max(lastId, message.id); }
+      if (asked !== sender) return;  // the page switched to another customer meanwhile
+      for (const message of data.messages) {
+        if (message.id <= lastId) continue;  // already shown by another poll in flight
+        show(message);
+        lastId = message.id;
+      }
       statusLine.textContent = { waiting: "Waiting for a colleague…", with_agent: "A colleague is with you." }[data.state] || "";
       statusLine.dataset.state = data.state;
     }
@@ -49,8 +56,8 @@ async function send(text, label) {
     method: "POST", headers: {"Content-Type": "application/json"},
     body: JSON.stringify({sender, text, client_id: crypto.getRandomValues(new Uint32Array(4)).join("-")}),
   });
-  if (!response.ok) { statusLine.textContent = (await response.json()).error || "Not sent"; }
-  await poll();
+  if (!response.ok) { statusLine.textContent = (await response.json()).error || "Not sent"; return; }
+  await poll(10);
 }
 
 function switchTo(id) {

@@ -146,6 +146,27 @@ def test_bad_web_chat_input_gets_a_clear_error(app_url: str) -> None:
     assert alice.post(f"{app_url}/api/console/escalations/999999/claim").status_code == 409
     wrong = requests.post(f"{app_url}/api/login", json={"username": "alice", "password": "guess"})
     assert wrong.status_code == 401
+    get = lambda query: requests.get(f"{app_url}/api/chat/messages?sender=x&{query}", timeout=10)  # noqa: E731
+    assert get("wait=26").status_code == 400
+    assert get("wait=-1").status_code == 400
+    assert "error" in get("wait=soon").json()
+
+
+def test_a_long_poll_returns_with_the_reply_and_not_before(app_url: str) -> None:
+    sender = f"poller-{uuid.uuid4().hex[:8]}"
+    posted = requests.post(f"{app_url}/api/chat/messages", timeout=10,
+                           json={"sender": sender, "text": "what are your opening hours?"}).json()
+    started = time.monotonic()
+    answer = requests.get(f"{app_url}/api/chat/messages", timeout=30, params={
+        "sender": sender, "after": posted["message_id"], "wait": 20}).json()
+    assert time.monotonic() - started < 15  # back with the reply, not at the end of the wait
+    assert [m["author"] for m in answer["messages"]][:1] == ["bot"]
+    # Nothing new: the request is held for the whole wait, then answers with nothing.
+    last = answer["messages"][-1]["id"]
+    started = time.monotonic()
+    quiet = requests.get(f"{app_url}/api/chat/messages", timeout=30, params={
+        "sender": sender, "after": last, "wait": 1.5}).json()
+    assert quiet["messages"] == [] and time.monotonic() - started >= 1.4
 
 
 def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: str) -> None:

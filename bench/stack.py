@@ -253,6 +253,7 @@ def main() -> int:
         print("Put the Relais workers behind one address (a load balancer, or start them with "
               "--reuse-port); Ctrl-C stops everything.", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
         try:
             while all(s.process.poll() is None for s in stack.services):
                 time.sleep(1)

@@ -97,7 +97,11 @@ def start_relais_app(workdir: Path, database_url: str, rasa_url: str, port: int,
             [sys.executable, "-m", "bot.web", "--port", str(port)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
-    _wait(f"http://127.0.0.1:{port}/healthz", process, log, limit=60)
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz", process, log, limit=60)
+    except BaseException:
+        process.kill()
+        raise
     return process
 
 
@@ -106,15 +110,8 @@ def relais_app(workdir: Path, database_url: str, rasa_url: str,
                extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """The Relais app (web chat, console) as its own process on a free port; yields its URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "RASA_URL": rasa_url, **(extra_env or {})}
-    log = workdir / f"relais-app-{port}.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.web", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
+    process = start_relais_app(workdir, database_url, rasa_url, port, extra_env)
     try:
-        _wait(f"http://127.0.0.1:{port}/healthz", process, log, limit=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

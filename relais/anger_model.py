@@ -9,7 +9,11 @@ Features, each block scaled by a weight from the settings:
 - surface cues a reader hears as anger (shouting, !!!, swearing, angry emoji);
 - valence from the VADER lexicon (MIT, PyPI `vaderSentiment`): how negative and how
   positive the words are. Negativity alone is not anger (sadness and worry are negative
-  too), so it is one signal among the others, not the score.
+  too), so it is one signal among the others, not the score;
+- feelings from our own English and French lexicons (`relais.lexicon`): how much anger,
+  annoyance, sadness, fear, joy and gratitude the words carry, and whether they report a
+  service failure. They tell anger from the other negative feelings in words our examples
+  never used.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from relais.cues import anger_cues
+from relais.lexicon import feelings
 from relais.nlu import tfidf
 from relais.nlu.encoder import MAX_CHARS, embed
 from relais.nlu.intent import normalise
@@ -29,6 +34,7 @@ DEFAULTS: dict[str, float] = {
     "cue_weight": 2.0,
     "embedding_weight": 1.0,
     "valence_weight": 1.0,
+    "lexicon_weight": 1.0,
     "untagged_weight": 0.3,
     # Longer messages made of 2-3 tagged examples joined (angry if any part is): the tagged
     # examples are short, and without these the score drifts up with length alone.
@@ -91,9 +97,11 @@ class AngerModel:
         s = self.settings
         cues = np.array([anger_cues(t[:MAX_CHARS]) for t in texts]) * s["cue_weight"]
         moods = np.array([valence(t) for t in texts]) * s.get("valence_weight", 0.0)
+        lexicon = np.array([feelings(t[:MAX_CHARS]) for t in texts]) * s.get("lexicon_weight", 0.0)
         dense = embed(list(texts)) * s["embedding_weight"]
         return hstack([
-            tfidf.transform_any(self.words, texts), csr_matrix(dense), csr_matrix(cues), csr_matrix(moods),
+            tfidf.transform_any(self.words, texts), csr_matrix(dense), csr_matrix(cues),
+            csr_matrix(moods), csr_matrix(lexicon),
         ]).tocsr()
 
     def fit(self, texts: Sequence[str], labels: Sequence[int],

@@ -1,0 +1,173 @@
+"""Relais's own emotion lexicons (English and French), and the features the anger model reads from them.
+
+The word lists are written by the team (`emotions_en.txt`, `emotions_fr.txt` beside this file).
+Each line is `category<TAB>term<TAB>weight`:
+
+- `category`: one of `CATEGORIES`;
+- `term`: a word, a stem ending in `*` ("any ending"), a phrase of several words (only its
+  last word may end in `*`), a hashtag or an emoji;
+- `weight`: 1-3, how strongly the term signals its category.
+
+Why a lexicon beside the learned parts: the anger model's word n-grams only know the words of
+our own examples, and the sentence embedding reads any negative text as close to anger.
+A lexicon says *which* feeling a word carries (anger, not sadness or fear) for words our
+examples never used, in both languages, so the model can learn one weight per feeling that
+holds in English and in French alike.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+#: The feelings and the one non-feeling (`problem`: a service failure reported) a lexicon names.
+CATEGORIES = ("anger", "annoyance", "sadness", "fear", "joy", "gratitude", "problem")
+FILES = tuple(Path(__file__).with_name(f"emotions_{lang}.txt") for lang in ("en", "fr"))
+
+#: Words: letters (with accents), digits, apostrophes and hyphens inside; hashtags keep their `#`.
+_TOKEN = re.compile(r"#?[\w]+(?:['’-][\w]+)*", re.UNICODE)
+
+
+class LexiconError(ValueError):
+    """A lexicon file has a line that cannot be read."""
+
+
+def fold(text: str) -> str:
+    """Lower case, curly apostrophes made straight: how both texts and terms are compared."""
+    return unicodedata.normalize("NFC", text).lower().replace("’", "'")
+
+
+def tokens(text: str) -> list[str]:
+    """The words of `text`, folded; emoji count as words of their own."""
+    out: list[str] = []
+    folded = fold(text)
+    position = 0
+    for match in _TOKEN.finditer(folded):
+        out.extend(_emoji(folded[position:match.start()]))
+        out.append(match.group())
+        position = match.end()
+    out.extend(_emoji(folded[position:]))
+    return out
+
+
+def _emoji(gap: str) -> list[str]:
+    # "Cn": emoji newer than this Python's Unicode tables are still symbols to us.
+    return [ch for ch in gap if ord(ch) > 0x2000 and unicodedata.category(ch) in ("So", "Cn")]
+
+
+@dataclass
+class Lexicon:
+    """Terms by category, indexed for matching word by word."""
+
+    #: word -> [(category, weight)]
+    words: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: stem -> [(category, weight)], for terms ending in `*`
+    stems: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: first word -> [(rest of the words, last word is a stem, category, weight)]
+    phrases: dict[str, list[tuple[tuple[str, ...], bool, str, int]]] = field(default_factory=dict)
+    _stem_lengths: tuple[int, ...] = ()
+
+    def add(self, category: str, term: str, weight: int) -> None:
+        parts = tokens(term.rstrip("*"))
+        wildcard = term.endswith("*")
+        if not parts:
+            raise LexiconError(f"term {term!r} has no word")
+        if len(parts) == 1 and wildcard:
+            self.stems.setdefault(parts[0], []).append((category, weight))
+            self._stem_lengths = tuple(sorted({len(s) for s in self.stems}))
+        elif len(parts) == 1:
+            self.words.setdefault(parts[0], []).append((category, weight))
+        else:
+            self.phrases.setdefault(parts[0], []).append((tuple(parts[1:]), wildcard, category, weight))
+
+    def _single(self, word: str) -> list[tuple[str, int]]:
+        found = self._lookup(word)
+        if not found:
+            # "#furious" reads as "furious"; French elision: "l'incompétence" as "incompétence".
+            bare = word[1:] if word.startswith("#") else word.rpartition("'")[2]
+            if bare and bare != word:
+                found = self._lookup(bare)
+        return found
+
+    def _lookup(self, word: str) -> list[tuple[str, int]]:
+        found = list(self.words.get(word, ()))
+        for length in self._stem_lengths:
+            if length > len(word):
+                break
+            found.extend(self.stems.get(word[:length], ()))
+        return found
+
+    def matches(self, text: str) -> list[tuple[str, int]]:
+        """(category, weight) of every term found in `text`; a word inside a matched phrase
+        counts once, for the phrase."""
+        words = tokens(text)
+        found: list[tuple[str, int]] = []
+        i = 0
+        while i < len(words):
+            taken = 1
+            for rest, wildcard, category, weight in self.phrases.get(words[i], ()):
+                end = i + 1 + len(rest)
+                if end <= len(words) and _phrase_matches(words[i + 1:end], rest, wildcard):
+                    found.append((category, weight))
+                    taken = max(taken, 1 + len(rest))
+            if taken == 1:
+                found.extend(self._single(words[i]))
+            i += taken
+        return found
+
+
+def _phrase_matches(words: list[str], rest: tuple[str, ...], wildcard: bool) -> bool:
+    if wildcard:
+        return list(words[:-1]) == list(rest[:-1]) and words[-1].startswith(rest[-1])
+    return tuple(words) == rest
+
+
+def read(lines: Iterable[str], source: str, lexicon: Lexicon | None = None) -> Lexicon:
+    """Adds the entries of a lexicon file to `lexicon` (a new one by default)."""
+    lexicon = lexicon or Lexicon()
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\n")
+        if not line.strip() or line.startswith("# ") or line == "#":
+            continue
+        fields_ = line.split("\t")
+        if len(fields_) != 3:
+            raise LexiconError(f"{source}:{number}: expected category<TAB>term<TAB>weight")
+        category, term, weight = (f.strip() for f in fields_)
+        if category not in CATEGORIES:
+            raise LexiconError(f"{source}:{number}: unknown category {category!r}")
+        if weight not in ("1", "2", "3"):
+            raise LexiconError(f"{source}:{number}: weight must be 1, 2 or 3, not {weight!r}")
+        if "*" in term.rstrip("*") or term.endswith("**"):
+            raise LexiconError(f"{source}:{number}: `*` may only end a term: {term!r}")
+        try:
+            lexicon.add(category, term, int(weight))
+        except LexiconError as error:
+            raise LexiconError(f"{source}:{number}: {error}") from None
+    return lexicon
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    """Both languages' lexicons in one: a French text rarely matches an English term, and one
+    weight per feeling then serves both languages."""
+    lexicon = Lexicon()
+    for path in FILES:
+        with path.open(encoding="utf-8") as f:
+            read(f, path.name, lexicon)
+    return lexicon
+
+
+def feelings(text: str, lexicon: Lexicon | None = None) -> list[float]:
+    """One number per category in `CATEGORIES`, 0-1: how much of that feeling the words carry.
+
+    The weights found are added up and squashed (1 - e^(-sum/3)): one strong word counts,
+    more words count a little more, and a long text does not score higher for being long.
+    """
+    totals = dict.fromkeys(CATEGORIES, 0)
+    for category, weight in (lexicon or default_lexicon()).matches(text):
+        totals[category] += weight
+    return [1.0 - math.exp(-totals[c] / 3.0) for c in CATEGORIES]

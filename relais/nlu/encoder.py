@@ -21,6 +21,9 @@ DIMENSIONS = 512
 #: Handles and links say who or where, not what the customer wants or feels.
 _HANDLE = re.compile(r"(?<!\w)@\w{1,30}")
 _LINK = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+#: A hashtag's words are words: "#NeverAgain" reads as "Never Again".
+_HASHTAG = re.compile(r"(?<!\w)#(\w+)")
+_CAMEL = re.compile(r"(?<=[a-zà-ÿ])(?=[A-ZÀ-Ý])")
 
 _lock = threading.Lock()
 _model: Any = None
@@ -40,8 +43,11 @@ def _encoder() -> Any:
 
 
 def plain(text: str) -> str:
-    """The text cut to MAX_CHARS, with @handles and links left out (both NLU models read this)."""
-    return " ".join(_LINK.sub(" ", _HANDLE.sub(" ", text[:MAX_CHARS])).split())
+    """The text cut to MAX_CHARS, with @handles and links left out and hashtags read as words
+    (both NLU models read this)."""
+    text = _LINK.sub(" ", _HANDLE.sub(" ", text[:MAX_CHARS]))
+    text = _HASHTAG.sub(lambda m: _CAMEL.sub(" ", m.group(1)), text)
+    return " ".join(text.split())
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

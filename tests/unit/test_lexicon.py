@@ -109,3 +109,4 @@ def test_shipped_lexicons_tell_anger_from_other_feelings() -> None:
         for text in texts:
             scores = feelings(text, lexicon)
             assert max(range(len(CATEGORIES)), key=scores.__getitem__) == category(expected), text
+

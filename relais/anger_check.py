@@ -107,11 +107,11 @@ def check(nlu_dir: Path, overrides: dict[str, float] | None = None, seed: int = 
                                                   len(chosen), seed=seed + 1)
         if long_texts:
             long_scores = model.scores(long_texts)
-            report[f"long_{lang}"] = prf(long_labels, [int(s >= 0.5) for s in long_scores])
+            report[f"joined_{lang}"] = prf(long_labels, [int(s >= 0.5) for s in long_scores])
         calm = [e.text for e in chosen if e.label == 0]
         calm_texts, _ = joined_examples(calm, [0] * len(calm), len(calm), seed=seed + 2)
         if calm_texts:
-            report[f"long_calm_{lang}_flagged"] = round(float(np.mean(
+            report[f"joined_calm_{lang}_flagged"] = round(float(np.mean(
                 model.scores(calm_texts) >= 0.5)), 3)
     return report
 
@@ -124,7 +124,7 @@ def table(report: dict[str, Any]) -> str:
             lines.append(f"{key:<16}{value['n']:>6}{value['angry']:>7}{value['precision']:>8.3f}"
                          f"{value['recall']:>8.3f}{value['f1']:>8.3f}")
     for key, value in report.items():
-        if key.startswith("long_calm_"):
+        if key.startswith("joined_calm_"):
             lines.append(f"{key}: {value} (calm examples joined 2-3 at a time, flagged as angry)")
     lines.append(f"Brier score (lower is better): {report['brier']}")
     return "\n".join(lines)

@@ -102,20 +102,22 @@ class Lexicon:
         return found
 
     def matches(self, text: str) -> list[tuple[str, int]]:
-        """(category, weight) of every term found in `text`; a word inside a matched phrase
-        counts once, for the phrase."""
+        """(category, weight) of every term found in `text`. Where phrases start, the longest
+        one that matches is taken, and its words count for it alone."""
         words = tokens(text)
         found: list[tuple[str, int]] = []
         i = 0
         while i < len(words):
+            longest: list[tuple[str, int]] = []
             taken = 1
             for rest, wildcard, category, weight in self.phrases.get(words[i], ()):
                 end = i + 1 + len(rest)
-                if end <= len(words) and _phrase_matches(words[i + 1:end], rest, wildcard):
-                    found.append((category, weight))
-                    taken = max(taken, 1 + len(rest))
-            if taken == 1:
-                found.extend(self._single(words[i]))
+                if (1 + len(rest) >= taken and end <= len(words)
+                        and _phrase_matches(words[i + 1:end], rest, wildcard)):
+                    if 1 + len(rest) > taken:
+                        longest, taken = [], 1 + len(rest)
+                    longest.append((category, weight))
+            found.extend(longest if taken > 1 else self._single(words[i]))
             i += taken
         return found
 

@@ -45,9 +45,11 @@ def test_french_elision_and_curly_apostrophes(sample) -> None:
 
 
 def test_a_phrase_word_is_not_counted_again_alone() -> None:
-    lexicon = read(["anger\tfed up\t2", "anger\tup\t1"], "overlap")
+    lexicon = read(["anger\tfed up\t2", "anger\tup\t1", "anger\tfed up with*\t3",
+                    "sadness\tfed up with*\t1"], "overlap")
     assert lexicon.matches("fed up") == [("anger", 2)]
     assert lexicon.matches("get up") == [("anger", 1)]
+    assert lexicon.matches("fed up with this") == [("anger", 3), ("sadness", 1)]
 
 
 def test_stems_match_only_word_starts(sample) -> None:

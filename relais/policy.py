@@ -15,6 +15,7 @@ import yaml
 
 from relais.config import settings
 from relais.cues import legal_claim, safety_issue
+from relais.lexicon import totals
 
 
 class Reason(str, enum.Enum):
@@ -61,6 +62,7 @@ class Thresholds:
     vip_tiers: tuple[str, ...] = ("platinum", "gold")
     repeat_contact_days: int = 7
     stalled_repeats: int = 3
+    problem_words: int = 2
 
     @classmethod
     def from_file(cls, path: Path) -> "Thresholds":
@@ -150,6 +152,23 @@ def several_requests(signals: Signals, t: Thresholds) -> bool:
     return len(requests) >= 2
 
 
+def reports_problem(text: str, t: Thresholds) -> bool:
+    """The message names a service failure or displeasure: the weights of our lexicons'
+    `problem`, `annoyance` and `anger` terms add up to `problem_words` ("flight delayed",
+    "wifi not working", "pas content"), where one weak word ("issue", "refund") does not."""
+    found = totals(text)
+    return found["problem"] + found["annoyance"] + found["anger"] >= t.problem_words
+
+
+def unanswerable_complaint(signals: Signals, t: Thresholds) -> bool:
+    """A problem the bot cannot answer: out of scope and naming a failure ("the wifi was dead
+    the whole flight"), or not understood, naming a failure and at least annoyed. Asking
+    such a customer to rephrase would be the blanket reply Relais exists to avoid."""
+    if not reports_problem(signals.text, t):
+        return False
+    return signals.intent == OUT_OF_SCOPE_INTENT or signals.anger >= t.anger_apology
+
+
 def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
     """Decides handoff, reasons and priority for one message in its context."""
     t = thresholds or load_thresholds()
@@ -157,7 +176,8 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
     reasons: list[Reason] = []
     if s.anger >= t.anger_handoff:
         reasons.append(Reason.ANGER)
-    if s.intent == "complaint":
+    misunderstood = is_misunderstood(s.intent, s.confidence, t)
+    if s.intent == "complaint" or (misunderstood and unanswerable_complaint(s, t)):
         reasons.append(Reason.COMPLAINT)
     if s.intent == "human_request":
         reasons.append(Reason.HUMAN_REQUEST)
@@ -165,7 +185,6 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
         reasons.append(Reason.SAFETY)
     if legal_claim(s.text):
         reasons.append(Reason.LEGAL_OR_COMPENSATION)
-    misunderstood = is_misunderstood(s.intent, s.confidence, t)
     if misunderstood and (s.misunderstood_before + 1 >= t.misunderstood_turns or s.repeat_contact):
         reasons.append(
             Reason.OUT_OF_SCOPE if s.intent == OUT_OF_SCOPE_INTENT else Reason.LOW_CONFIDENCE

@@ -30,6 +30,23 @@ FILES = tuple(Path(__file__).with_name(f"emotions_{lang}.txt") for lang in ("en"
 
 #: Words: letters (with accents), digits, apostrophes and hyphens inside; hashtags keep their `#`.
 _TOKEN = re.compile(r"#?[\w]+(?:['’-][\w]+)*", re.UNICODE)
+#: Punctuation that ends the reach of a "not": "not sure, thanks" thanks all the same.
+_CLAUSE_END = re.compile(r"[.,;:!?…()\n]")
+#: Words that turn the feeling of the next few words around ("not happy", "pas content").
+#: French "ne" is left out: "je ne suis que content" is not a negation, and "pas" follows it anyway.
+_NEGATORS = frozenset({
+    "not", "no", "never", "hardly", "nothing", "nobody", "pas", "jamais", "aucun", "aucune", "guère",
+    "dont", "cant", "isnt", "wasnt", "didnt", "doesnt", "wont", "aint", "arent", "werent",
+    "havent", "hasnt", "couldnt", "wouldnt", "shouldnt", "cannot",
+})
+#: How many words before a term a negator still reaches ("not at all happy", "pas du tout content").
+NEGATION_REACH = 3
+#: Positive feelings read as displeasure when negated: "not happy" is annoyance, not joy.
+_NEGATED_AS = {"joy": "annoyance", "gratitude": "annoyance"}
+#: Service failures denied: "no problem", "pas de retard", "not delayed" report none.
+_DENIED = frozenset({"problem"})
+#: "no thanks", "non merci": a polite no, neither thanks nor displeasure.
+_DECLINES = frozenset({"no", "non"})
 
 
 class LexiconError(ValueError):
@@ -43,15 +60,31 @@ def fold(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The words of `text`, folded; emoji count as words of their own."""
-    out: list[str] = []
+    return [word for word, _ in clause_tokens(text)]
+
+
+def clause_tokens(text: str) -> list[tuple[str, int]]:
+    """(word, clause number) for each word of `text`: punctuation starts a new clause."""
+    out: list[tuple[str, int]] = []
     folded = fold(text)
     position = 0
+    clause = 0
     for match in _TOKEN.finditer(folded):
-        out.extend(_emoji(folded[position:match.start()]))
-        out.append(match.group())
+        clause = _gap(folded[position:match.start()], clause, out)
+        out.append((match.group(), clause))
         position = match.end()
-    out.extend(_emoji(folded[position:]))
+    _gap(folded[position:], clause, out)
     return out
+
+
+def _gap(gap: str, clause: int, out: list[tuple[str, int]]) -> int:
+    """Adds the emoji of the text between two words; returns the clause number after it."""
+    out.extend((ch, clause) for ch in _emoji(gap))
+    return clause + len(_CLAUSE_END.findall(gap))
+
+
+def _is_negator(word: str) -> bool:
+    return word in _NEGATORS or word.endswith(("n't", "n’t"))
 
 
 def _emoji(gap: str) -> list[str]:
@@ -103,8 +136,15 @@ class Lexicon:
 
     def matches(self, text: str) -> list[tuple[str, int]]:
         """(category, weight) of every term found in `text`. Where phrases start, the longest
-        one that matches is taken, and its words count for it alone."""
-        words = tokens(text)
+        one that matches is taken, and its words count for it alone.
+
+        A single word up to `NEGATION_REACH` words after a negator in the same clause is
+        read negated: joy and gratitude become annoyance ("not happy", "pas satisfait"),
+        a problem word is dropped ("no problem"). Phrases are taken as written, so a
+        lexicon can list the exceptions ("can't thank you enough").
+        """
+        tagged = clause_tokens(text)
+        words = [word for word, _ in tagged]
         found: list[tuple[str, int]] = []
         i = 0
         while i < len(words):
@@ -117,9 +157,23 @@ class Lexicon:
                     if 1 + len(rest) > taken:
                         longest, taken = [], 1 + len(rest)
                     longest.append((category, weight))
-            found.extend(longest if taken > 1 else self._single(words[i]))
+            if taken > 1:
+                found.extend(longest)
+            elif _negated(tagged, i):
+                declined = i > 0 and words[i - 1] in _DECLINES  # "no thanks" is no feeling
+                found.extend((_NEGATED_AS.get(c, c), w) for c, w in self._single(words[i])
+                             if c not in _DENIED and not (declined and c == "gratitude"))
+            else:
+                found.extend(self._single(words[i]))
             i += taken
         return found
+
+
+def _negated(tagged: list[tuple[str, int]], i: int) -> bool:
+    """Whether a negator in the same clause stands up to NEGATION_REACH words before word i."""
+    clause = tagged[i][1]
+    return any(_is_negator(word) and where == clause
+               for word, where in tagged[max(0, i - NEGATION_REACH):i])
 
 
 def _phrase_matches(words: list[str], rest: tuple[str, ...], wildcard: bool) -> bool:
@@ -169,7 +223,13 @@ def feelings(text: str, lexicon: Lexicon | None = None) -> list[float]:
     The weights found are added up and squashed (1 - e^(-sum/3)): one strong word counts,
     more words count a little more, and a long text does not score higher for being long.
     """
-    totals = dict.fromkeys(CATEGORIES, 0)
+    found = totals(text, lexicon)
+    return [1.0 - math.exp(-found[c] / 3.0) for c in CATEGORIES]
+
+
+def totals(text: str, lexicon: Lexicon | None = None) -> dict[str, int]:
+    """The weights of the terms found in `text`, added up per category."""
+    found = dict.fromkeys(CATEGORIES, 0)
     for category, weight in (lexicon or default_lexicon()).matches(text):
-        totals[category] += weight
-    return [1.0 - math.exp(-totals[c] / 3.0) for c in CATEGORIES]
+        found[category] += weight
+    return found

@@ -112,3 +112,43 @@ def test_shipped_lexicons_tell_anger_from_other_feelings() -> None:
             scores = feelings(text, lexicon)
             assert max(range(len(CATEGORIES)), key=scores.__getitem__) == category(expected), text
 
+
+
+NEGATION = """joy\thappy\t2
+joy\tcontent*\t2
+gratitude\tthanks\t2
+gratitude\tcan't thank you enough\t3
+problem\tproblem\t1
+problem\tdelayed\t3
+anger\tfurious\t3
+"""
+
+
+@pytest.fixture(scope="module")
+def negation():
+    return read(NEGATION.splitlines(), "negation")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("not happy", [("annoyance", 2)]),
+    ("I'm not at all happy", [("annoyance", 2)]),
+    ("je ne suis pas du tout content", [("annoyance", 2)]),
+    ("never happy with you", [("annoyance", 2)]),
+    ("we weren't happy", [("annoyance", 2)]),
+    ("no problem", []),
+    ("pas delayed", []),
+    ("no thanks", []),
+])
+def test_a_negator_turns_positive_words_and_denies_problems(negation, text, expected) -> None:
+    assert negation.matches(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("not sure, thanks", [("gratitude", 2)]),  # punctuation ends the negation's reach
+    ("not that I mind but we were very very happy", [("joy", 2)]),  # too far away
+    ("can't thank you enough", [("gratitude", 3)]),  # a phrase is taken as written
+    ("not furious", [("anger", 3)]),  # only positive feelings and problems turn
+    ("happy", [("joy", 2)]),
+])
+def test_negation_stays_within_its_reach(negation, text, expected) -> None:
+    assert negation.matches(text) == expected

@@ -155,3 +155,32 @@ def test_the_shipped_thresholds_file_loads() -> None:
 
     t = Thresholds.from_file(settings().escalation_file)
     assert t.anger_handoff == 0.5 and t.low_confidence == 0.4 and "platinum" in t.vip_tiers
+
+
+@pytest.mark.parametrize("text", [
+    "the wifi was not working the whole flight",
+    "le wifi ne marche pas du tout, deux heures sans rien, c'est nul",
+])
+def test_out_of_scope_message_naming_a_failure_is_a_complaint_at_once(text: str) -> None:
+    d = verdict("out_of_scope", text=text)
+    assert d.handoff and d.reasons == ("complaint",) and d.priority == 1
+
+
+def test_out_of_scope_message_without_a_failure_is_answered() -> None:
+    assert not verdict("out_of_scope", text="what's the weather like in Lisbon").handoff
+    # One weak word ("issue") is not enough to name a failure.
+    assert not verdict("out_of_scope", text="any issue with that").handoff
+
+
+def test_not_understood_failure_is_a_complaint_only_when_annoyed() -> None:
+    text = "flight delayed and nobody at the desk"
+    calm = decide(Signals(text=text, intent="nlu_fallback", confidence=0.3, anger=0.1), T)
+    assert not calm.handoff  # the bot asks one question first
+    annoyed = decide(Signals(text=text, intent="nlu_fallback", confidence=0.3, anger=0.35), T)
+    assert annoyed.handoff and annoyed.reasons == ("complaint",) and annoyed.priority == 1
+
+
+def test_problem_words_threshold_is_a_setting() -> None:
+    text = "the wifi was not working"
+    strict = Thresholds(low_confidence=0.45, problem_words=9)
+    assert not decide(Signals(text=text, intent="out_of_scope", confidence=0.9), strict).handoff

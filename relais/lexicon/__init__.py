@@ -105,17 +105,21 @@ class Lexicon:
     _stem_lengths: tuple[int, ...] = ()
 
     def add(self, category: str, term: str, weight: int) -> None:
+        """Adds a term; a term both languages list ("wtf", an emoji) counts once, at the
+        larger of its weights."""
         parts = tokens(term.rstrip("*"))
         wildcard = term.endswith("*")
         if not parts:
             raise LexiconError(f"term {term!r} has no word")
-        if len(parts) == 1 and wildcard:
-            self.stems.setdefault(parts[0], []).append((category, weight))
-            self._stem_lengths = tuple(sorted({len(s) for s in self.stems}))
-        elif len(parts) == 1:
-            self.words.setdefault(parts[0], []).append((category, weight))
+        if len(parts) == 1:
+            index = self.stems if wildcard else self.words
+            _keep_larger(index.setdefault(parts[0], []), (category, weight), key=(category,))
+            if wildcard:
+                self._stem_lengths = tuple(sorted({len(s) for s in self.stems}))
         else:
-            self.phrases.setdefault(parts[0], []).append((tuple(parts[1:]), wildcard, category, weight))
+            rest = tuple(parts[1:])
+            _keep_larger(self.phrases.setdefault(parts[0], []),
+                         (rest, wildcard, category, weight), key=(rest, wildcard, category))
 
     def _single(self, word: str) -> list[tuple[str, int]]:
         found = self._lookup(word)
@@ -167,6 +171,16 @@ class Lexicon:
                 found.extend(self._single(words[i]))
             i += taken
         return found
+
+
+def _keep_larger(entries: list, entry: tuple, key: tuple) -> None:
+    """Appends `entry` (its weight last) unless an entry with the same `key` (its first
+    fields) is there; then the larger weight stays."""
+    for i, old in enumerate(entries):
+        if old[:-1] == key:
+            entries[i] = old[:-1] + (max(old[-1], entry[-1]),)
+            return
+    entries.append(entry)
 
 
 def _negated(tagged: list[tuple[str, int]], i: int) -> bool:

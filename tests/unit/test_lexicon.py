@@ -152,3 +152,11 @@ def test_a_negator_turns_positive_words_and_denies_problems(negation, text, expe
 ])
 def test_negation_stays_within_its_reach(negation, text, expected) -> None:
     assert negation.matches(text) == expected
+
+
+def test_a_term_listed_twice_counts_once_at_its_larger_weight() -> None:
+    lexicon = read(["anger\twtf\t2", "anger\twtf\t3", "anger\tfurie*\t1", "anger\tfurie*\t2",
+                    "anger\thow dare\t2", "anger\thow dare\t3", "sadness\twtf\t1"], "twice")
+    assert sorted(lexicon.matches("wtf")) == [("anger", 3), ("sadness", 1)]
+    assert lexicon.matches("furieux") == [("anger", 2)]
+    assert lexicon.matches("how dare") == [("anger", 3)]

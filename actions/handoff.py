@@ -31,7 +31,10 @@ _TOPICS_EN = {
     "contact_hours": "how to reach support",
     "human_request": "speaking to a person",
     "complaint": "a complaint",
+    "out_of_scope": "something outside what the bot handles",
 }
+#: Reasons that call for an apology before the handover, when no booking says what went wrong.
+_UPSET = frozenset({"complaint", "anger"})
 
 
 def escalate(ctx: Context, decision: Decision) -> None:
@@ -77,7 +80,7 @@ def _topic(ctx: Context) -> str:
 
 def _message_key(topic: str, booking: Booking | None, decision: Decision) -> str:
     if booking is None:
-        return "handoff.general"
+        return "handoff.complaint" if _UPSET & set(decision.reasons) else "handoff.general"
     if decision.reasons == ("human_request",):
         return "handoff.asked_with_booking"
     if topic == "lost_baggage" and booking.baggage_reports:
@@ -105,7 +108,10 @@ def summary(ctx: Context, booking: Booking | None, topic: str, decision: Decisio
     if ctx.customer is not None:
         c = ctx.customer
         who = f"{c.full_name} ({c.loyalty_tier} tier, prefers {c.preferred_language})"
-    parts = [f"{who} wants help with {_TOPICS_EN.get(topic, topic or 'an unclear request')}."]
+    wanted = _TOPICS_EN.get(topic, topic or "an unclear request")
+    if "complaint" in decision.reasons and topic in ("out_of_scope", "nlu_fallback"):
+        wanted = "a complaint the bot could not place"
+    parts = [f"{who} wants help with {wanted}."]
     if booking is not None:
         legs = ", ".join(
             f"{s.flight.number} {s.flight.origin_city} → {s.flight.destination_city} "

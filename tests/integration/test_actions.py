@@ -347,3 +347,15 @@ def test_another_language_gets_an_answer_in_both_of_ours() -> None:
 def test_very_long_message_is_answered() -> None:
     texts, _, _ = run("flight_status", tracker("is my flight on time " * 1000, "flight_status"))
     assert "XY123" in texts[0]
+
+
+@pytest.mark.parametrize("text, lang, apology", [
+    ("the wifi was not working the whole flight", "en", "I'm sorry about this"),
+    ("le wifi ne fonctionnait pas de tout le vol", "fr", "Je suis désolé pour ce désagrément"),
+])
+def test_a_failure_the_bot_cannot_place_is_handed_over_as_a_complaint(text, lang, apology) -> None:
+    texts, customs, events = run("fallback", tracker(text, "out_of_scope", sender="web:nobody", lang=lang))
+    assert len(texts) == 1 and texts[0].startswith(apology)
+    payload = customs[0]["relais_handoff"]
+    assert payload["reasons"] == ["complaint"] and payload["priority"] == 1
+    assert "a complaint the bot could not place" in payload["summary"] and paused(events)

@@ -28,6 +28,8 @@ MESSAGES = [
     "bonjour",
     "can I change my booking to friday",
     "my suitcase never showed up at the belt",
+    "the seat screen didn't work for the whole 9 hour flight",
+    "merci pour l'annulation surprise, j'adore dormir par terre à l'aéroport",
 ]
 
 
@@ -65,3 +67,21 @@ def test_triage_keeps_order_and_reports_bad_lines() -> None:
 def test_input_reader_skips_blank_lines() -> None:
     parsed = list(read_inputs(io.StringIO('\n{"text": "a"}\n\n[1]\n')))
     assert parsed == [("a", None), (None, 'line 4: expected an object with a string "text"')]
+
+
+def test_sarcastic_thanks_and_failures_the_bot_cannot_fix_are_complaints() -> None:
+    complaints = [
+        "@CelesteAir wow, great job cancelling the only flight home tonight 👏",
+        "merci pour l'annulation surprise, j'adore dormir par terre à l'aéroport",
+        "the seat screen didn't work for the whole 9 hour flight",
+        "le wifi à bord était coupé pendant tout le trajet",
+    ]
+    thanks = [
+        "thank you so much for finding my bag, you saved my holiday!",
+        "merci beaucoup à l'équipe de Nice, super accueil ce matin",
+    ]
+    rows = triage_lines("".join(json.dumps({"text": m}) + "\n" for m in complaints + thanks))
+    for row in rows[:len(complaints)]:
+        assert row["handoff"] and "complaint" in row["reasons"] and row["priority"] == 1, row
+    for row in rows[len(complaints):]:
+        assert not row["handoff"] and row["intent"] == "thank" and row["priority"] == 4, row

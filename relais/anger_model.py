@@ -92,17 +92,20 @@ class AngerModel:
     classifier: Any = None
 
     def features(self, texts: Sequence[str]) -> Any:
+        """One sparse row per text: word n-grams, then the dense blocks (what `fit` reads)."""
         from scipy.sparse import csr_matrix, hstack
 
+        return hstack([tfidf.transform_any(self.words, texts),
+                       csr_matrix(self._dense(texts))]).tocsr()
+
+    def _dense(self, texts: Sequence[str]) -> np.ndarray:
+        """The embedding, cues, valence and lexicon blocks, each scaled by its weight."""
         s = self.settings
         cues = np.array([anger_cues(t[:MAX_CHARS]) for t in texts]) * s["cue_weight"]
         moods = np.array([valence(t) for t in texts]) * s.get("valence_weight", 0.0)
         lexicon = np.array([feelings(t[:MAX_CHARS]) for t in texts]) * s.get("lexicon_weight", 0.0)
         dense = embed(list(texts)) * s["embedding_weight"]
-        return hstack([
-            tfidf.transform_any(self.words, texts), csr_matrix(dense), csr_matrix(cues),
-            csr_matrix(moods), csr_matrix(lexicon),
-        ]).tocsr()
+        return np.hstack([dense, cues, moods, lexicon])
 
     def fit(self, texts: Sequence[str], labels: Sequence[int],
             weights: Sequence[float]) -> "AngerModel":
@@ -136,7 +139,14 @@ class AngerModel:
         if self.classifier is None or not keep:
             return result
         chosen = [texts[i] for i in keep]
-        result[keep] = self.classifier.predict_proba(self.features(chosen))[:, 1]
+        # The regression's own sum, block by block: building the joined sparse matrix for
+        # predict_proba cost more than the rest of the scoring together.
+        coef = self.classifier.coef_[0]
+        dense = self._dense(chosen)
+        split = len(coef) - dense.shape[1]
+        z = (tfidf.transform_any(self.words, chosen) @ coef[:split]
+             + dense @ coef[split:] + self.classifier.intercept_[0])
+        result[keep] = 1.0 / (1.0 + np.exp(-np.asarray(z).ravel()))
         return result
 
     def score(self, text: str) -> float:

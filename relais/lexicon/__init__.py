@@ -243,7 +243,15 @@ def feelings(text: str, lexicon: Lexicon | None = None) -> list[float]:
 
 def totals(text: str, lexicon: Lexicon | None = None) -> dict[str, int]:
     """The weights of the terms found in `text`, added up per category."""
+    if lexicon is None:  # the anger model and the policy both read a message: match it once
+        return dict(zip(CATEGORIES, _shipped_totals(text)))
     found = dict.fromkeys(CATEGORIES, 0)
-    for category, weight in (lexicon or default_lexicon()).matches(text):
+    for category, weight in lexicon.matches(text):
         found[category] += weight
     return found
+
+
+@lru_cache(maxsize=4096)
+def _shipped_totals(text: str) -> tuple[int, ...]:
+    found = totals(text, default_lexicon())
+    return tuple(found[c] for c in CATEGORIES)

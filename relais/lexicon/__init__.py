@@ -243,12 +243,17 @@ def feelings(text: str, lexicon: Lexicon | None = None) -> list[float]:
 
 def totals(text: str, lexicon: Lexicon | None = None) -> dict[str, int]:
     """The weights of the terms found in `text`, added up per category."""
-    if lexicon is None:  # the anger model and the policy both read a message: match it once
+    if lexicon is None and len(text) <= _CACHED_LENGTH:
+        # The anger model and the policy both read a message: it is matched once.
         return dict(zip(CATEGORIES, _shipped_totals(text)))
     found = dict.fromkeys(CATEGORIES, 0)
-    for category, weight in lexicon.matches(text):
+    for category, weight in (lexicon or default_lexicon()).matches(text):
         found[category] += weight
     return found
+
+
+#: Longer texts are matched each time rather than kept (4,096 of them at most are kept).
+_CACHED_LENGTH = 2000
 
 
 @lru_cache(maxsize=4096)

@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || "$$(scripts/find-python310)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==24.3.1"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@# NADE's model files, without its Python dependencies: its wrapper wants NumPy 2, which
+	@# Rasa 3.6 does not allow; relais/nlu/social_emotions.py reads the files with fasttext and lightgbm.
+	$(BIN)/python -m pip install --quiet --no-deps "nade==0.3.1"
 	@touch $@
 
 train: $(MODEL_STAMP)  ## train the Rasa model, only if data, domain or config changed

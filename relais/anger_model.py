@@ -13,7 +13,11 @@ Features, each block scaled by a weight from the settings:
 - feelings from our own English and French lexicons (`relais.lexicon`): how much anger,
   annoyance, sadness, fear, joy and gratitude the words carry, and whether they report a
   service failure. They tell anger from the other negative feelings in words our examples
-  never used.
+  never used;
+- emotions from NADE, a model of social-media messages pretrained by others and shipped in
+  its PyPI package (`relais.nlu.social_emotions`): anger, disgust and sadness, read from the
+  emojis a message would likely carry. It has read far more informal anger than our
+  examples hold (English only).
 """
 from __future__ import annotations
 
@@ -24,9 +28,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from relais.cues import anger_cues
-from relais.lexicon import feelings
+from relais.lexicon import default_lexicon, feelings, files_digest
 from relais.nlu import tfidf
 from relais.nlu.encoder import MAX_CHARS, embed
+from relais.nlu.social_emotions import social_emotions
 from relais.nlu.intent import normalise
 
 DEFAULTS: dict[str, float] = {
@@ -35,6 +40,7 @@ DEFAULTS: dict[str, float] = {
     "embedding_weight": 1.0,
     "valence_weight": 1.0,
     "lexicon_weight": 1.0,
+    "social_weight": 1.0,
     "untagged_weight": 0.3,
     # Longer messages made of 2-3 tagged examples joined (angry if any part is): the tagged
     # examples are short, and without these the score drifts up with length alone.
@@ -90,6 +96,11 @@ class AngerModel:
     settings: dict[str, float] = field(default_factory=lambda: dict(DEFAULTS))
     words: Any = None
     classifier: Any = None
+    #: The lexicon the model was trained with, and the fingerprint of its files: a lexicon
+    #: edited after training (or a model copied to a machine with other files) must not
+    #: change the inputs the regression's weights were learned on.
+    lexicon: Any = None
+    lexicon_digest: str = ""
 
     def features(self, texts: Sequence[str]) -> Any:
         """One sparse row per text: word n-grams, then the dense blocks (what `fit` reads)."""
@@ -99,13 +110,25 @@ class AngerModel:
                        csr_matrix(self._dense(texts))]).tocsr()
 
     def _dense(self, texts: Sequence[str]) -> np.ndarray:
-        """The embedding, cues, valence and lexicon blocks, each scaled by its weight."""
+        """The embedding, cues, valence, lexicon and social-emotion blocks, each scaled by its
+        weight (a block of weight 0 is left out, not computed)."""
         s = self.settings
         cues = np.array([anger_cues(t[:MAX_CHARS]) for t in texts]) * s["cue_weight"]
         moods = np.array([valence(t) for t in texts]) * s.get("valence_weight", 0.0)
-        lexicon = np.array([feelings(t[:MAX_CHARS]) for t in texts]) * s.get("lexicon_weight", 0.0)
+        own = self._own_lexicon()
+        lexicon = np.array([feelings(t[:MAX_CHARS], own) for t in texts]) * s.get("lexicon_weight", 0.0)
         dense = embed(list(texts)) * s["embedding_weight"]
-        return np.hstack([dense, cues, moods, lexicon])
+        blocks = [dense, cues, moods, lexicon]
+        if s.get("social_weight", 0.0):
+            blocks.append(social_emotions([t[:MAX_CHARS] for t in texts]) * s["social_weight"])
+        return np.hstack(blocks)
+
+    def _own_lexicon(self) -> Any:
+        """None (the shipped files, whose matches are shared with the policy) while they are
+        the files the model was trained on; else the copy kept in the model."""
+        if self.lexicon is None or self.lexicon_digest == files_digest():
+            return None
+        return self.lexicon
 
     def fit(self, texts: Sequence[str], labels: Sequence[int],
             weights: Sequence[float]) -> "AngerModel":
@@ -114,6 +137,7 @@ class AngerModel:
         from sklearn.linear_model import LogisticRegression
 
         texts, labels, weights = list(texts), list(labels), list(weights)
+        self.lexicon, self.lexicon_digest = default_lexicon(), files_digest()
         tagged = [i for i, w in enumerate(weights) if w >= 1.0]  # weight 1: tagged examples
         extra_texts, extra_labels = joined_examples(
             [texts[i] for i in tagged], [labels[i] for i in tagged],

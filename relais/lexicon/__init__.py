@@ -16,6 +16,7 @@ holds in English and in French alike.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import unicodedata
@@ -229,6 +230,15 @@ def default_lexicon() -> Lexicon:
         with path.open(encoding="utf-8") as f:
             read(f, path.name, lexicon)
     return lexicon
+
+
+@lru_cache(maxsize=1)
+def files_digest() -> str:
+    """A fingerprint of the shipped lexicon files: a model trained on other files reads its own copy."""
+    digest = hashlib.sha256()
+    for path in FILES:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def feelings(text: str, lexicon: Lexicon | None = None) -> list[float]:

@@ -40,3 +40,24 @@ def test_fast_scores_equal_predict_proba(model) -> None:
 
 def test_empty_texts_score_zero(model) -> None:
     assert list(model.scores(["", "   "])) == [0.0, 0.0]
+
+
+def test_a_lexicon_edited_after_training_does_not_change_the_scores(model, monkeypatch, tmp_path) -> None:
+    import relais.lexicon as lexicon
+
+    texts = ["I'm furious, you lost my bag", "merci pour votre aide", "this is outrageous"]
+    before = model.scores(texts)
+    edited = tmp_path / "emotions_xx.txt"
+    edited.write_text("joy\tfurious\t3\ngratitude\toutrageous\t3\n", encoding="utf-8")
+    monkeypatch.setattr(lexicon, "FILES", (edited,))
+    for cached in (lexicon.default_lexicon, lexicon.files_digest, lexicon._shipped_totals):
+        cached.cache_clear()
+    try:
+        assert np.allclose(model.scores(texts), before, atol=1e-12)
+        # The edit is real: the shipped files now say something else about these words.
+        assert lexicon.feelings("furious")[lexicon.CATEGORIES.index("joy")] > 0
+        assert lexicon.feelings("furious", model.lexicon)[lexicon.CATEGORIES.index("joy")] == 0
+    finally:
+        monkeypatch.undo()
+        for cached in (lexicon.default_lexicon, lexicon.files_digest, lexicon._shipped_totals):
+            cached.cache_clear()

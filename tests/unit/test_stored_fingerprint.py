@@ -1,0 +1,24 @@
+"""A Relais NLU component is retrained when the code or word lists it is built from change."""
+from __future__ import annotations
+
+from relais.nlu.anger import AngerDetector
+from relais.nlu.stored import code_fingerprint, trained_from
+
+
+def test_the_fingerprint_covers_the_features_code_and_lexicons() -> None:
+    names = {p.name for p in trained_from()}
+    assert {"anger_model.py", "social_emotions.py", "encoder.py", "emotions_en.txt",
+            "emotions_fr.txt", "cues.py"} <= names
+
+
+def test_an_edit_changes_the_fingerprint(tmp_path) -> None:
+    code = tmp_path / "anger_model.py"
+    code.write_text("WEIGHT = 1\n", encoding="utf-8")
+    before = code_fingerprint([code])
+    assert code_fingerprint([code]) == before
+    code.write_text("WEIGHT = 2\n", encoding="utf-8")
+    assert code_fingerprint([code]) != before
+
+
+def test_rasa_reads_it_as_the_components_cache_key() -> None:
+    assert AngerDetector.fingerprint_addon({}) == code_fingerprint()

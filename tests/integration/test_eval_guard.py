@@ -18,20 +18,23 @@ DATA = ROOT.parent / "shared" / "data" / "eval"
 EVERY = 4
 #: metric -> (floor or ceiling, True when the figure must stay at or above it)
 GUARDS = {
-    # measured on this subset on 2026-12-03 (session 5), then the guard:
+    # measured on this subset on 2026-12-03 (session 6, with NADE's emotions), then the guard:
     "en_mapped_intent_accuracy": (0.85, True),  # 0.920 (25 rows: one error is 0.04)
     "fr_mapped_intent_accuracy": (0.81, True),  # 0.852 (all 27 rows: one error is 0.037)
-    "oos_recall": (0.85, True),  # 0.879
+    "oos_recall": (0.85, True),  # 0.877
     "in_scope_called_oos_rate": (0.10, False),  # 0.077
     "routine_handoff_rate": (0.05, False),  # 0.000
-    "anger_en_tweeteval_f1": (0.70, True),  # 0.732 (full file 0.744, target 0.75)
-    "anger_fr_emodift_f1": (0.31, True),  # 0.317 (target 0.45, not reached yet)
-    "airline_negative_flagged_recall": (0.76, True),  # 0.787 (target 0.85)
+    # Raised from 0.70 in session 6: 0.732 before NADE's emotions, 0.747 with them.
+    "anger_en_tweeteval_f1": (0.72, True),  # 0.747 (full file 0.749, target 0.75)
+    # Lowered from 0.31 in session 6: the subset measures 0.310 (0.317 before; the full file
+    # 0.389 -> 0.387: one angry text fewer found, one calm one fewer flagged, among 865), and
+    # a floor equal to the figure would fail on a rounding difference between machines.
+    "anger_fr_emodift_f1": (0.29, True),  # 0.310 (target 0.45, not reached)
+    "airline_negative_flagged_recall": (0.76, True),  # 0.792 (target 0.85)
     # Raised from 0.28 in session 5: sarcastic thanks and failures the bot cannot place are
-    # now complaints, which flags more tweets of every kind (full file: negatives flagged
-    # 0.743 -> 0.761, neutral and positive ones 0.218 -> 0.243). Not a fix: a trade-off.
+    # now complaints, which flags more tweets of every kind. Not a fix: a trade-off.
     "airline_non_negative_flagged_rate": (0.30, False),  # 0.284 (target 0.10)
-    "triage_added_ms_median": (5.0, False),  # 2.4 (3.6 before the anger score skipped the joined matrix)
+    "triage_added_ms_median": (5.0, False),  # 3.6 (2.4 before NADE's emotions)
 }
 
 

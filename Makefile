@@ -9,7 +9,7 @@ RELAIS    := $(BIN)/relais
 STAMP     := $(VENV)/.installed-stamp
 MODEL_STAMP := models/.trained-stamp
 # What a model is trained from: a change to any of these retrains, nothing else does.
-TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard relais/nlu/*.py) relais/language.py relais/cues.py relais/anger_model.py $(wildcard relais/lexicon/*)
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard relais/nlu/*.py relais/ml/*.py) relais/core/language.py relais/core/cues.py $(wildcard relais/core/lexicon/*)
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip==24.3.1"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@# NADE's model files, without its Python dependencies: its wrapper wants NumPy 2, which
-	@# Rasa 3.6 does not allow; relais/nlu/social_emotions.py reads the files with fasttext and lightgbm.
+	@# Rasa 3.6 does not allow; relais/ml/social_emotions.py reads the files with fasttext and lightgbm.
 	$(BIN)/python -m pip install --quiet --no-deps "nade==0.3.1"
 	@touch $@
 
@@ -52,10 +52,11 @@ validate: install  ## check the training data (fails on warnings that matter)
 	$(RASA) data validate --fail-on-warnings
 
 # Plain Rasa for `make bench`: its default pipeline and policies on our domain and data.
-DEFAULT_MODEL := models/rasa-default.tar.gz
+# It lives apart from Relais's own model, so that no benchmark changes what `make run` serves.
+DEFAULT_MODEL := models/bench/rasa-default.tar.gz
 $(DEFAULT_MODEL): $(STAMP) bench/rasa-default.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
-	@mkdir -p models
-	$(RASA) train --config bench/rasa-default.yml --fixed-model-name rasa-default --out models
+	@mkdir -p models/bench
+	$(RASA) train --config bench/rasa-default.yml --fixed-model-name rasa-default --out models/bench
 
 bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversations, then PostgreSQL + Redis with 1 and 2 of each server; writes reports/bench.json and bench-latency.png
 	$(BIN)/python -m bench.run

@@ -14,12 +14,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import Context, booking_city, fold
 from actions.handoff import escalate
-from actions import queries
-from actions.texts import has_text, say
-from relais.brand import load_brand
-from relais.db import session_scope
-from relais.language import OTHER
-from relais.policy import (
+from relais.storage import queries
+from relais.core.texts import has_text, say
+from relais.core.brand import load_brand
+from relais.storage.db import session_scope
+from relais.core.language import OTHER
+from relais.core.policy import (
     REMARK_INTENTS,
     Decision,
     Signals,

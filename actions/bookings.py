@@ -8,7 +8,7 @@ from actions import lookup
 from actions.base import RelaisAction, handler
 from actions.context import Context
 from actions.flights import flight_values, next_segment
-from relais.records import Booking
+from relais.storage.records import Booking
 
 
 def fare_name(ctx: Context, booking: Booking) -> str:

@@ -12,22 +12,17 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions import queries
-from actions.texts import say
-from relais.brand import Brand
-from relais.language import OTHER, SUPPORTED
-from relais.records import Booking, Customer
+from relais.storage import queries
+from relais.core.texts import say
+from relais.core.brand import Brand
+from relais.core.codes import brand_codes
+from relais.core.types import utcnow
+from relais.core.language import OTHER, SUPPORTED
+from relais.storage.records import Booking, Customer
 
-REFERENCE = re.compile(r"\bXY(?=[0-9A-Z]{0,3}[A-Z])[0-9A-Z]{4}\b", re.IGNORECASE)
-FLIGHT_NUMBER = re.compile(r"\bXY ?\d{3}\b", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: Below this, the detected language of a message is not trusted over the conversation's.
 LANGUAGE_CONFIDENCE = 0.65
-
-
-def utcnow() -> datetime:
-    """Now, as the naive UTC datetimes the records use."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass
@@ -63,11 +58,12 @@ class Turn:
             for e in self.entities
             if e.get("entity") == "booking_reference" and e.get("value")
         ]
-        found += [m.group(0).upper() for m in REFERENCE.finditer(self.text)]
-        return list(dict.fromkeys(r for r in found if REFERENCE.fullmatch(r)))
+        codes = brand_codes()
+        found += [m.group(0).upper() for m in codes.reference_in_text.finditer(self.text)]
+        return list(dict.fromkeys(r for r in found if codes.booking_reference.fullmatch(r)))
 
     def flight_numbers(self) -> list[str]:
-        found = [m.group(0).replace(" ", "").upper() for m in FLIGHT_NUMBER.finditer(self.text)]
+        found = [m.group(0).replace(" ", "").upper() for m in brand_codes().flight_in_text.finditer(self.text)]
         return list(dict.fromkeys(found))
 
     @property

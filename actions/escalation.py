@@ -8,7 +8,7 @@ from rasa_sdk.events import SlotSet
 from actions.base import RelaisAction
 from actions.context import Context
 from actions.handoff import escalate
-from relais.policy import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT
+from relais.core.policy import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT
 
 #: Intents the fallback may suggest ("did you mean…"), with their button payloads.
 SUGGESTABLE = (

@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from actions import formatting as fmt
-from actions import lookup, queries
+from actions import lookup
+from relais.storage import queries
 from actions.base import RelaisAction
 from actions.context import Context
-from relais.records import Booking, Flight, Segment
+from relais.storage.records import Booking, Flight, Segment
 
 #: Online check-in window, before departure.
 CHECK_IN_OPENS = timedelta(hours=30)

@@ -11,8 +11,8 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 
 from actions import lookup
 from actions.context import Context
-from relais.policy import Decision
-from relais.records import Booking
+from relais.core.policy import Decision
+from relais.storage.records import Booking
 
 HANDOFF_KEY = "relais_handoff"
 _TOPICS_EN = {

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Callable
 
 from actions import formatting as fmt
-from actions import queries
+from relais.storage import queries
 from actions.context import Context, booking_city, fold
-from relais.records import Booking
+from relais.storage.records import Booking
 
 BookingFilter = Callable[[Booking], bool]
 MAX_CHOICES = 3

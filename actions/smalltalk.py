@@ -5,7 +5,7 @@ from actions import lookup
 from actions.base import RelaisAction
 from actions.context import Context
 from actions.handoff import escalate
-from relais.policy import Decision, Reason
+from relais.core.policy import Decision, Reason
 
 
 def next_trip(ctx: Context) -> str | None:

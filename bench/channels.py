@@ -53,8 +53,8 @@ def main() -> int:
     args = parser.parse_args()
     per_customer = min(args.messages, len(SCRIPT))
 
-    from relais.db import create_all, make_engine, session_scope
-    from relais.seed import seed
+    from relais.storage.db import create_all, make_engine, session_scope
+    from relais.tools.seed import seed
 
     work = Path(tempfile.mkdtemp(prefix="relais-bench-"))
     url = f"sqlite:///{work / 'relais.db'}"
@@ -140,8 +140,10 @@ def _order_violations(engine: object) -> int:
     """Inbound messages routed before an older message of the same conversation."""
     from sqlalchemy import select
 
-    from bot.models import Author, Message
-    from relais.db import session_scope
+    from relais.storage.conversations import Message
+
+    from relais.core.types import Author
+    from relais.storage.db import session_scope
 
     violations = 0
     with session_scope(engine) as session:  # type: ignore[arg-type]

@@ -30,13 +30,16 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from bot.models import Conversation
-from bot.store import conversation_for
-from handoff.models import Agent, Escalation, EscalationStatus
-from handoff.queue import claim_next, open_escalation, run_atomic
-from relais.brand import load_brand
-from relais.db import create_all, make_engine, session_scope
-from relais.records import utcnow
+from relais.storage.conversations import Conversation
+from relais.storage.messages import conversation_for
+from relais.storage.escalations import Agent, Escalation
+from relais.core.types import EscalationStatus
+from handoff.queue import claim_next
+from handoff.intake import open_escalation
+from relais.storage.db import run_atomic
+from relais.core.brand import load_brand
+from relais.storage.db import create_all, make_engine, session_scope
+from relais.core.types import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/relais_bench_queue"

@@ -10,7 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relais.records import Booking, Customer, Language, LoyaltyTier, Passenger, Segment
+from relais.storage.records import Booking, Customer, Passenger, Segment
+
+from relais.core.types import LoyaltyTier
+
+from relais.core.types import Language
 
 #: Demo bookings copied for load customers: (reference, language of the customer).
 TEMPLATES = (("XY7T2M", Language.EN), ("XY9QW1", Language.FR))

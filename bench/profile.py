@@ -91,8 +91,9 @@ def _package(frame: str) -> str:
 
 def stage_timings(database_url: str) -> dict[str, Any]:
     """Median and p90 of each routing stage over the bot-routed messages (milliseconds)."""
-    from bot.models import Author, Message
-    from relais.db import make_engine, session_scope
+    from relais.storage.conversations import Message
+    from relais.core.types import Author
+    from relais.storage.db import make_engine, session_scope
 
     engine = make_engine(database_url)
     with session_scope(engine) as session:

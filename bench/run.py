@@ -257,8 +257,8 @@ def fresh_database(url: str) -> None:
 
 def prepare_records(url: str, customers: int) -> None:
     from handoff.seed import seed_agents
-    from relais.db import create_all, make_engine, session_scope
-    from relais.seed import seed
+    from relais.storage.db import create_all, make_engine, session_scope
+    from relais.tools.seed import seed
 
     engine = make_engine(url)
     create_all(engine)

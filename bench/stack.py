@@ -23,10 +23,12 @@ from typing import Any
 
 import requests
 
+from relais.core.config import settings
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-MODEL = ROOT / "models" / "relais.tar.gz"
-DEFAULT_MODEL = ROOT / "models" / "rasa-default.tar.gz"
+MODEL = settings().model_path
+DEFAULT_MODEL = ROOT / "models" / "bench" / "rasa-default.tar.gz"
 QUIET = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
          "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
 
@@ -237,7 +239,7 @@ def main() -> int:
     if not args.database_url.startswith("postgresql"):
         parser.error("the scale-out configuration needs PostgreSQL: set DATABASE_URL, e.g. "
                      "postgresql://postgres@127.0.0.1:5432/relais")
-    from relais.db import create_all, make_engine
+    from relais.storage.db import create_all, make_engine
 
     engine = make_engine(args.database_url)
     create_all(engine)

@@ -16,27 +16,14 @@ from typing import Any, Callable, Protocol
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from bot.leases import acquire, release
-from bot.models import Delivery, Message, OutboxItem
-from handoff.queue import run_atomic
-from relais.records import utcnow
+from relais.storage.leases import acquire, release
+from relais.storage.conversations import Message, OutboxItem
+from relais.core.types import Delivery
+from relais.storage.db import run_atomic
+from relais.core.errors import SendFailed
+from relais.core.types import utcnow
 
 logger = logging.getLogger(__name__)
-
-
-class SendFailed(Exception):
-    """The platform did not take the message; `retry_after` (seconds) if it said when.
-
-    `delivered` lists the ids of the pieces of a split message that did go out before the
-    failure: the retry starts after them, so no piece is sent twice.
-    """
-
-    def __init__(self, reason: str, retry_after: float | None = None, permanent: bool = False,
-                 delivered: list[str] | None = None):
-        super().__init__(reason)
-        self.retry_after = retry_after
-        self.permanent = permanent
-        self.delivered = list(delivered or [])
 
 
 @dataclass(frozen=True)
@@ -60,7 +47,7 @@ class Outbox:
     def __init__(self, engine: Engine, senders: dict[str, Sender], max_attempts: int = 8,
                  clock: Callable[[], datetime] = utcnow, worker_id: str = "relais") -> None:
         self.engine = engine
-        #: Only the worker holding "deliver:<conversation>" sends its entries (bot/leases.py).
+        #: Only the worker holding "deliver:<conversation>" sends its entries (relais/storage/leases.py).
         self.worker_id = worker_id
         self.senders = senders
         self.max_attempts = max_attempts

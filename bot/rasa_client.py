@@ -17,11 +17,9 @@ from urllib.parse import quote
 
 import aiohttp
 
+from relais.core.errors import RasaUnavailable
+
 logger = logging.getLogger(__name__)
-
-
-class RasaUnavailable(Exception):
-    """Rasa (or its action server) did not answer properly; the message will be retried."""
 
 
 class RasaClient:

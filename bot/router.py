@@ -20,15 +20,19 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from bot.leases import acquire, release
-from bot.models import Author, Conversation, Message, Processing, State
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.store import Inbound, add_outgoing, conversations_with_pending, mark_processed, store_inbound
-from handoff.queue import estimate_wait, open_escalation, run_atomic
+from relais.storage.leases import acquire, release
+from relais.storage.conversations import Conversation, Message
+from relais.core.types import Processing
+from relais.core.types import Author
+from relais.core.types import State
+from bot.rasa_client import RasaClient
+from relais.core.errors import RasaUnavailable
+from relais.storage.messages import Inbound, add_outgoing, conversations_with_pending, mark_processed, store_inbound
+from relais.storage.db import run_atomic
 from handoff.settings import HandoffSettings
-from handoff.texts import wait_message
-from relais.brand import Brand
-from relais.records import utcnow
+from handoff.intake import hand_over
+from relais.core.brand import Brand
+from relais.core.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ class Router:
     async def process(self, conversation_id: str) -> int:
         """Routes this conversation's pending messages in order; returns how many were routed.
 
-        Only the worker holding the conversation's lease routes it (bot/leases.py). A worker
+        Only the worker holding the conversation's lease routes it (relais/storage/leases.py). A worker
         that finds it taken leaves the message to the holder, which looks for pending
         messages again after letting the lease go.
         """
@@ -326,22 +330,10 @@ class Router:
                        timings_ms={k: round(v, 1) for k, v in timings.items()})
 
     def _hand_over(self, session: Any, conversation: Conversation, payload: dict[str, Any]) -> None:
-        now = self.clock()
         files = recent_attachments(session, conversation.id)
         if files:
             payload = {**payload, "attachments": files}
-        escalation, created = open_escalation(session, conversation, payload, now, self.brand)
-        if not created:
-            return
-        estimate = estimate_wait(session, escalation, now, self.brand, self.settings)
-        escalation.estimate_seconds = estimate.seconds
-        lang = escalation.language or self.brand.default_language
-        add_outgoing(session, conversation, Author.BOT,
-                     wait_message(estimate, lang, self.brand, now),
-                     details={"kind": "wait_estimate", "seconds": estimate.seconds,
-                              "position": estimate.position,
-                              "agents_online": estimate.agents_online,
-                              "measured": estimate.measured})
+        hand_over(session, conversation, payload, self.clock(), self.brand, self.settings)
 
 
 _ATTACHMENT_WORDS = {

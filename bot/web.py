@@ -18,19 +18,22 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.keys import DESK, OUTBOX, ROUTER
 from bot.outbox import Outbox
-from bot.models import Author, Conversation
+from relais.storage.conversations import Conversation
+from relais.core.types import Author
 from bot.rasa_client import RasaClient
 from bot.router import Router
-from bot.store import Inbound, mark_delivered, transcript
+from relais.storage.messages import Inbound, mark_delivered, transcript
 from handoff.desk import Desk
-from handoff.queue import requeue_silent, run_atomic
+from handoff.web import CONSOLE, Console, add_console_routes
+from handoff.queue import requeue_silent
+from relais.storage.db import run_atomic
 from handoff.settings import load_handoff_settings
-from relais.brand import load_brand
-from relais.config import settings
-from relais.db import create_all, get_engine
-from relais.records import Customer, utcnow
+from relais.core.brand import load_brand
+from relais.core.config import settings
+from relais.storage.db import create_all, get_engine
+from relais.storage.records import Customer
+from relais.core.types import utcnow
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -40,17 +43,19 @@ MAX_WAIT_S = 25.0
 LONG_POLL_LOOK_S = 0.25
 
 
+ROUTER = web.AppKey("router", Router)
+OUTBOX = web.AppKey("outbox", Outbox)
+
+
 def make_app(database_url: str | None = None, rasa_url: str | None = None,
              background: bool = True, worker_id: str = "relais") -> web.Application:
-    from handoff.web import add_console_routes
-
     engine = get_engine(database_url)
     create_all(engine)
     rasa = RasaClient(rasa_url or settings().rasa_url)
     router = Router(engine, rasa, load_brand(), load_handoff_settings(), worker_id=worker_id)
     app = web.Application(client_max_size=256 * 1024)
     app[ROUTER] = router
-    app[DESK] = Desk(engine, rasa, changed=router.changed, worker_id=worker_id)
+    desk = Desk(engine, rasa, changed=router.changed, worker_id=worker_id)
     app.router.add_get("/", lambda request: web.HTTPFound("/chat"))
     app.router.add_get("/chat", _page("chat.html"))
     app.router.add_get("/api/chat/customers", demo_customers)
@@ -58,7 +63,9 @@ def make_app(database_url: str | None = None, rasa_url: str | None = None,
     app.router.add_get("/api/chat/messages", get_messages)
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", STATIC)
-    add_console_routes(app)
+    app.router.add_get("/console", _page("console.html"))
+    app.router.add_get("/console/metrics", _page("metrics.html"))
+    add_console_routes(app, Console(engine=engine, desk=desk, clock=router.clock))
     _add_channels(app, router)
     if background:
         app.cleanup_ctx.append(_background)
@@ -123,7 +130,7 @@ def _run_channel(channel: Any, polling: bool) -> Any:
 async def _background(app: web.Application) -> Any:
     """Routes what waits (after a restart, or while Rasa was down), requeues silent agents'
     conversations, and writes missed agent replies into trackers."""
-    router, desk = app[ROUTER], app[DESK]
+    router, desk = app[ROUTER], app[CONSOLE].desk
 
     async def loop() -> None:
         ticks = 0

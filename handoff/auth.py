@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from handoff.models import Agent, AgentSession
+from relais.storage.escalations import Agent, AgentSession
 
 # scrypt's cost: 2^14 × 8 × 128 bytes = 16 MiB of memory per check; tens of milliseconds.
 _N, _R, _P = 2**14, 8, 1

@@ -9,19 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.leases import acquire, release
-from bot.models import Author, Conversation, Message, State
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.store import add_outgoing, add_system
-from handoff.models import Agent, Escalation, EscalationStatus, Role
-from handoff.queue import QueueError, run_atomic
-from relais.records import utcnow
+from relais.storage.leases import acquire, release
+from relais.storage.conversations import Conversation, Message
+from relais.core.types import Author
+from relais.core.types import State
+from relais.core.errors import RasaUnavailable
+from relais.storage.messages import add_outgoing, add_system
+from relais.storage.escalations import Agent, Escalation
+from relais.core.types import EscalationStatus
+from relais.core.types import Role
+from handoff.queue import QueueError
+from relais.storage.db import run_atomic
+from relais.core.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +56,24 @@ def agent_event(message: Message, agent: Agent) -> dict[str, Any]:
             "metadata": {"agent": agent.username, "relais_message_id": message.id}}
 
 
+class BotTracker(Protocol):
+    """What the desk needs of the bot's conversation memory (the gateway's Rasa client):
+    events written into a conversation, and an intent triggered in it."""
+
+    async def append_events(self, conversation_id: str, events: list[dict[str, Any]]) -> None: ...
+
+    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]: ...
+
+
 class Desk:
-    def __init__(self, engine: Engine, rasa: RasaClient,
+    def __init__(self, engine: Engine, rasa: BotTracker,
                  clock: Callable[[], datetime] = utcnow,
                  changed: asyncio.Event | None = None, worker_id: str = "relais") -> None:
         self.engine = engine
         self.rasa = rasa
         self.clock = clock
         self.changed = changed or asyncio.Event()
-        #: The lease owner name of this worker (the router's), see bot/leases.py.
+        #: The lease owner name of this worker (the router's), see relais/storage/leases.py.
         self.worker_id = worker_id
 
     async def _atomic(self, work: Callable[[Session], Any]) -> Any:

@@ -19,8 +19,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import Author, Message
-from handoff.models import Escalation
+from relais.storage.conversations import Message
+
+from relais.core.types import Author
+from relais.storage.escalations import Escalation
 
 
 def _summary(values: list[float]) -> dict[str, Any]:

@@ -25,93 +25,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot.models import Conversation, State
-from bot.store import add_system
-from handoff.models import OPEN_STATUSES, Agent, Escalation, EscalationStatus
+from relais.storage.conversations import Conversation
+
+from relais.core.types import State
+from relais.storage.messages import add_system
+from relais.storage.escalations import Agent, Escalation
+from relais.core.types import OPEN_STATUSES
+from relais.core.types import EscalationStatus
 from handoff.settings import HandoffSettings
-from relais.brand import Brand
-from relais.db import session_scope
+from relais.core.brand import Brand
+from relais.core.errors import Conflict
+from relais.storage.db import session_scope
 
 T = TypeVar("T")
 
 
-class QueueError(Exception):
+class QueueError(Conflict):
     """A queue action that cannot be done (shown to the agent as is)."""
-
-
-#: One lock per SQLite database file: this process's transactions on it take turns.
-_SQLITE_TURNS: dict[str, threading.Lock] = {}
-_SQLITE_TURNS_LOCK = threading.Lock()
-
-
-def _turn(engine: Engine) -> Any:
-    """SQLite lets one writer in at a time and makes the others sleep and retry (for 1, 2,
-    5… 100 ms); threads of one process queue far faster on a lock of their own. PostgreSQL
-    needs none: its row locks do the work."""
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    key = str(engine.url)
-    with _SQLITE_TURNS_LOCK:
-        return _SQLITE_TURNS.setdefault(key, threading.Lock())
-
-
-def run_atomic(engine: Engine, work: Callable[[Session], T], attempts: int = 8) -> T:
-    """Runs `work` in its own transaction; retries when SQLite says the database is busy
-    (another process, such as the action server, writing)."""
-    for attempt in range(attempts):
-        try:
-            with _turn(engine), session_scope(engine) as session:
-                return work(session)
-        except OperationalError as error:
-            if "locked" not in str(error).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-# --- intake ---------------------------------------------------------------------------------
-
-def open_escalation(session: Session, conversation: Conversation, payload: dict[str, Any],
-                    now: datetime, brand: Brand) -> tuple[Escalation, bool]:
-    """The open escalation for this conversation, created from the bot's handoff payload.
-
-    A second payload while one is open (the customer insisted before an agent came) adds its
-    reasons to the open one rather than queueing the conversation twice.
-    """
-    reasons = [str(r) for r in payload.get("reasons") or []] or ["human_request"]
-    priority = int(payload.get("priority") or 3)
-    if priority not in (1, 2, 3, 4):
-        priority = 3
-    existing = open_escalation_for(session, conversation.id)
-    if existing is not None:
-        existing.reasons = list(dict.fromkeys([*existing.reasons, *reasons]))
-        if priority < existing.priority:
-            existing.priority = priority
-            existing.deadline = min(existing.deadline, _deadline(existing.created_at, conversation.channel, priority, brand))
-        return existing, False
-    escalation = Escalation(
-        conversation_id=conversation.id, channel=conversation.channel,
-        status=EscalationStatus.WAITING, reasons=reasons, priority=priority,
-        intent=payload.get("intent"), language=payload.get("language") or conversation.language,
-        summary=str(payload.get("summary") or ""), context=dict(payload), created_at=now,
-        deadline=_deadline(now, conversation.channel, priority, brand),
-    )
-    session.add(escalation)
-    conversation.state = State.WAITING
-    conversation.agent_id = None
-    if escalation.language:
-        conversation.language = escalation.language
-    session.flush()
-    add_system(session, conversation, "Handed over to a person: " + ", ".join(reasons)
-               + f" (priority {priority}).", {"event": "handoff", "escalation_id": escalation.id,
-                                               "reasons": reasons, "priority": priority})
-    return escalation, True
-
-
-def _deadline(start: datetime, channel: str, priority: int, brand: Brand) -> datetime:
-    channel_key = channel if channel in brand.first_response.by_channel else None
-    return start + timedelta(minutes=brand.first_response.minutes(channel=channel_key,
-                                                                  priority=priority))
 
 
 def open_escalation_for(session: Session, conversation_id: str) -> Escalation | None:
@@ -259,61 +189,3 @@ def requeue_silent(session: Session, now: datetime, settings: HandoffSettings) -
         requeue(session, escalation, f"Back to the queue: no agent activity for "
                 f"{settings.agent_silence_minutes:g} minutes.")
     return [e.id for e in silent]
-
-
-# --- the wait estimate ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class WaitEstimate:
-    """What the customer is told. `seconds` is None outside support hours (see `back_at`)."""
-
-    seconds: float | None
-    position: int
-    agents_online: int
-    free_slots: int
-    handling_minutes: float  #: the median handling time it used (or the default)
-    measured: bool  #: True when handling and pickup times come from recent conversations
-    back_at: datetime | None = None  #: when agents are back (brand's time zone), if closed
-
-
-def estimate_wait(session: Session, escalation: Escalation, now: datetime, brand: Brand,
-                  settings: HandoffSettings) -> WaitEstimate:
-    """How long until a person answers, from the queue as it is and recent handling times.
-
-    With free slots for everyone ahead, the wait is the usual pickup time. Otherwise each
-    conversation ahead beyond the free slots must wait for a slot to free up: with S slots
-    across online agents and a median handling time H, a slot frees every H / S.
-    """
-    place = position(session, escalation)
-    online_since = now - timedelta(minutes=settings.online_minutes)
-    agents = list(session.execute(
-        select(Agent).where(Agent.active.is_(True), Agent.last_seen_at >= online_since)
-    ).scalars())
-    slots = sum(a.capacity for a in agents)
-    busy = sum(held_by(session, a.id) for a in agents)
-    free = max(0, slots - busy)
-    handling, pickup, measured = _recent_times(session, settings)
-    if not brand.is_open(now):
-        return WaitEstimate(None, place, len(agents), free, handling, measured,
-                            back_at=brand.next_opening(now))
-    if free >= place:
-        minutes = pickup
-    else:
-        # Nobody online yet during support hours: count one agent's worth of slots.
-        capacity = slots or 3
-        minutes = pickup + math.ceil((place - free) * handling / capacity)
-    return WaitEstimate(minutes * 60, place, len(agents), free, handling, measured)
-
-
-def _recent_times(session: Session, settings: HandoffSettings) -> tuple[float, float, bool]:
-    """Median handling (claim → close) and pickup (arrival → claim) minutes, recent first."""
-    rows = session.execute(
-        select(Escalation.created_at, Escalation.claimed_at, Escalation.closed_at)
-        .where(Escalation.closed_at.is_not(None), Escalation.claimed_at.is_not(None))
-        .order_by(Escalation.closed_at.desc()).limit(settings.estimate_window)
-    ).all()
-    if len(rows) < 5:
-        return settings.default_handling_minutes, settings.default_pickup_minutes, False
-    handling = statistics.median((r.closed_at - r.claimed_at).total_seconds() / 60 for r in rows)
-    pickup = statistics.median((r.claimed_at - r.created_at).total_seconds() / 60 for r in rows)
-    return max(handling, 1.0), max(pickup, 0.5), True

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.models import Conversation
-from handoff.models import Escalation
-from relais.records import Customer
+from relais.storage.conversations import Conversation
+from relais.storage.escalations import Escalation
+from relais.storage.records import Customer
 
 
 def customer(session: Session, customer_id: int | None) -> dict[str, Any] | None:

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.auth import hash_password
-from handoff.models import Agent, CannedResponse, Role
+from relais.storage.escalations import Agent, CannedResponse
+from relais.core.types import Role
 
 #: The demo password of every demo agent, unless RELAIS_DEMO_PASSWORD says otherwise.
 DEMO_PASSWORD = "relais-demo"

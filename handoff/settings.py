@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from relais.config import settings
+from relais.core.config import settings
 
 
 @dataclass(frozen=True)

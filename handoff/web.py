@@ -3,29 +3,45 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.engine import Engine
 from sqlalchemy import select
 
-from bot.keys import DESK, ROUTER
-from bot.models import Conversation
-from bot.store import add_system, transcript
+from relais.storage.conversations import Conversation
+from relais.storage.messages import add_system, transcript
 from handoff import records_view
+from handoff.desk import Desk
 from handoff.auth import agent_for_token, log_in, log_out
 from handoff.metrics import metrics, metrics_csv
-from handoff.models import Agent, CannedResponse, Escalation, EscalationStatus, Note, Role
-from handoff.queue import QueueError, claim, claim_next, held_by, requeue, run_atomic, transfer, waiting
+from relais.storage.escalations import Agent, CannedResponse, Escalation, Note
+from relais.core.types import EscalationStatus
+from relais.core.types import Role
+from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
+from relais.storage.db import run_atomic
 
 COOKIE = "relais_session"
 Handler = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
 
 
-def add_console_routes(app: web.Application) -> None:
-    from bot.web import _page
+@dataclass(frozen=True)
+class Console:
+    """What the console's routes work with."""
 
-    app.router.add_get("/console", _page("console.html"))
-    app.router.add_get("/console/metrics", _page("metrics.html"))
+    engine: Engine
+    desk: Desk
+    clock: Callable[[], datetime]
+
+
+CONSOLE = web.AppKey("console", Console)
+
+
+def add_console_routes(app: web.Application, console: Console) -> None:
+    """The agents' API (the gateway serves the console's pages)."""
+    app[CONSOLE] = console
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/console/me", authed(me))
@@ -36,12 +52,12 @@ def add_console_routes(app: web.Application) -> None:
     app.router.add_get("/api/console/metrics", authed(get_metrics, supervisor=True))
 
 
-def _engine(request: web.Request) -> Any:
-    return request.app[ROUTER].engine
+def _engine(request: web.Request) -> Engine:
+    return request.app[CONSOLE].engine
 
 
-def _clock(request: web.Request) -> Any:
-    return request.app[ROUTER].clock
+def _clock(request: web.Request) -> Callable[[], datetime]:
+    return request.app[CONSOLE].clock
 
 
 async def _atomic(request: web.Request, work: Callable[[Any], Any]) -> Any:
@@ -218,7 +234,7 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
             raise web.HTTPBadRequest(text=_json_error("the body must be JSON"),
                                      content_type="application/json") from None
     now = _clock(request)()
-    desk = request.app[DESK]
+    desk = request.app[CONSOLE].desk
     try:
         if action == "reply":
             client_id = body.get("client_id")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import bot.models  # noqa: F401  (registers the tables on Base.metadata)
-import handoff.models  # noqa: F401
-import relais.records  # noqa: F401
-from relais.db import Base, get_engine
+import relais.storage.conversations  # noqa: F401  (registers the tables on Base.metadata)
+import relais.storage.escalations  # noqa: F401
+import relais.storage.records  # noqa: F401
+from relais.storage.db import Base, get_engine
 
 config = context.config
 target_metadata = Base.metadata

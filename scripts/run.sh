@@ -17,7 +17,7 @@ trap stop EXIT
 
 $BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
 pids+=($!)
-$BIN/rasa run --enable-api --port "$RASA_PORT" --model models >var/log/rasa.log 2>&1 &
+$BIN/rasa run --enable-api --port "$RASA_PORT" --model "${RELAIS_MODEL:-models/relais.tar.gz}" >var/log/rasa.log 2>&1 &
 pids+=($!)
 RASA_URL="http://127.0.0.1:$RASA_PORT" $BIN/python -m bot.web --port "$APP_PORT" >var/log/app.log 2>&1 &
 pids+=($!)

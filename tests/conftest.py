@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from relais.db import create_all, make_engine  # noqa: E402
+from relais.storage.db import create_all, make_engine  # noqa: E402
 
 #: The PostgreSQL server the integration tests create their databases on.
 POSTGRES_URL = os.environ.get(

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from relais.config import settings
+from relais.core.config import settings
 
 
 @dataclass(frozen=True)

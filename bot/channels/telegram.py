@@ -21,10 +21,11 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.common import get_state, set_state, split_text
-from bot.outbox import Outgoing, SendFailed
+from bot.outbox import Outgoing
+from relais.core.errors import SendFailed
 from bot.router import Router
-from bot.store import Inbound
-from handoff.queue import run_atomic
+from relais.storage.messages import Inbound
+from relais.storage.db import run_atomic
 
 logger = logging.getLogger(__name__)
 

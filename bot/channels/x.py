@@ -26,9 +26,10 @@ from bot.channels.x_wire import (
     CHANNEL, MAX_TEXT, SIGNATURE_HEADER, crc_response, inbound_from_dm_events,
     inbound_from_webhook, signature_ok,
 )
-from bot.outbox import Outgoing, SendFailed
+from bot.outbox import Outgoing
+from relais.core.errors import SendFailed
 from bot.router import Router
-from handoff.queue import run_atomic
+from relais.storage.db import run_atomic
 
 logger = logging.getLogger(__name__)
 

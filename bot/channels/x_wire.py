@@ -14,7 +14,7 @@ import hmac
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.store import Inbound
+from relais.storage.messages import Inbound
 
 CHANNEL = "x"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"

@@ -1,8 +1,5 @@
-"""Custom Rasa NLU components for Relais (these modules import Rasa; bot/ and handoff/ never do).
+"""Custom Rasa NLU components for Relais: the only package that imports Rasa.
 
-Rasa imports this package when it loads a Relais model, so the fix to Rasa's own hot path
-in `speedups` is in place in every Rasa server that runs Relais.
+Rasa imports these modules when it loads a Relais model; the fix to Rasa's own hot path in
+`speedups` is applied when a component is created or loaded, never at import.
 """
-from relais.nlu import speedups
-
-speedups.apply()

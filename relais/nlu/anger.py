@@ -2,7 +2,7 @@
 
 Trained by `rasa train` on our own examples tagged `metadata: {anger: 1}` or `{anger: 0}`
 (data/nlu/anger_*.yml, general_*.yml, tweets_*.yml); untagged examples of routine requests
-count as calm. The model and its features are in `relais.anger_model`.
+count as calm. The model and its features are in `relais.ml.anger_model`.
 """
 from __future__ import annotations
 
@@ -16,16 +16,15 @@ from rasa.shared.nlu.constants import INTENT, METADATA, METADATA_INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from relais.anger_model import DEFAULTS, AngerModel
+from relais.core import timings
+from relais.ml.anger_model import DEFAULTS, AngerModel
 from relais.nlu.stored import StoredModelComponent
 
 logger = logging.getLogger(__name__)
 
 ANGER = "anger"
 #: Intents whose untagged examples are not evidence either way (complaints are often angry).
-_UNLABELLED_INTENTS = frozenset({"complaint", "out_of_scope"})
-#: Milliseconds spent scoring each message in this process (read by `make eval`).
-TIMINGS_MS: list[float] = []
+UNLABELLED_INTENTS = frozenset({"complaint", "out_of_scope"})
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -54,7 +53,7 @@ class AngerDetector(StoredModelComponent):
             started = time.perf_counter()
             score = self._model.score(message.get(TEXT) or "") if self._model else 0.0
             message.set(ANGER, round(score, 4), add_to_output=True)
-            TIMINGS_MS.append((time.perf_counter() - started) * 1000)
+            timings.record("anger", started)
         return messages
 
 
@@ -68,19 +67,19 @@ def anger_training_set(examples: Iterable[Message], untagged_weight: float
         text = example.get(TEXT)
         if not text:
             continue
-        label = _anger_label(example)
+        label = anger_label(example)
         if label is not None:
             texts.append(text)
             labels.append(label)
             weights.append(1.0)
-        elif example.get(INTENT) not in _UNLABELLED_INTENTS:
+        elif example.get(INTENT) not in UNLABELLED_INTENTS:
             texts.append(text)
             labels.append(0)
             weights.append(untagged_weight)
     return texts, labels, weights
 
 
-def _anger_label(example: Message) -> Optional[int]:
+def anger_label(example: Message) -> Optional[int]:
     metadata = example.get(METADATA) or {}
     intent_metadata = metadata.get(METADATA_INTENT) or {}
     if not isinstance(intent_metadata, dict) or "anger" not in intent_metadata:

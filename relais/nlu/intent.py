@@ -19,12 +19,12 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from relais.nlu import tfidf
-from relais.nlu.encoder import MAX_CHARS, embed, plain
+from relais.core import timings
+from relais.ml import tfidf
+from relais.ml.text import normalise
+from relais.ml.encoder import MAX_CHARS, embed, plain
 from relais.nlu.stored import StoredModelComponent
 
-_FLIGHT = re.compile(r"\bxy ?\d{3}\b", re.IGNORECASE)
-_REFERENCE = re.compile(r"\bxy[0-9a-z]{4}\b", re.IGNORECASE)
 RANKING_LENGTH = 10
 #: Where a message splits into parts that may each be a request: sentence ends, new lines,
 #: semicolons, and the words that join a second request in English and French.
@@ -36,8 +36,6 @@ _PART_BREAK = re.compile(
 #: Shorter pieces ("and me", "et voilà") are not a request of their own.
 MIN_PART_WORDS = 3
 MAX_PARTS = 4
-#: Milliseconds spent classifying the parts of each message (read by `make eval`).
-PART_TIMINGS_MS: list[float] = []
 PARTS = "parts"
 
 
@@ -51,12 +49,6 @@ def split_parts(text: str) -> List[str]:
     """The parts of a message long enough to be a request of their own (at most four)."""
     pieces = (p.strip(" ,") for p in _PART_BREAK.split(text[:MAX_CHARS]) if p)
     return [p for p in pieces if len(p.split()) >= MIN_PART_WORDS][:MAX_PARTS]
-
-
-def normalise(text: str) -> str:
-    """Lower case, with each code replaced by its kind: the value says nothing of the intent."""
-    text = _FLIGHT.sub(" xyflight ", plain(text).lower())
-    return _REFERENCE.sub(" xyref ", text)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -123,7 +115,7 @@ class IntentClassifier(StoredModelComponent):
             parts = self.classify_parts(message.get(TEXT) or "") \
                 if second >= self._config["parts_min_second"] else []
             message.set(PARTS, parts, add_to_output=True)
-            PART_TIMINGS_MS.append((time.perf_counter() - started) * 1000)
+            timings.record("parts", started)
         return messages
 
     def classify_parts(self, text: str) -> List[Dict[str, Any]]:

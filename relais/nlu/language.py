@@ -16,16 +16,15 @@ from rasa.shared.nlu.constants import METADATA, METADATA_INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from relais.language import OTHER, cue_language
-from relais.nlu import tfidf
+from relais.core import timings
+from relais.core.language import OTHER, cue_language
+from relais.ml import tfidf
 from relais.nlu.stored import StoredModelComponent
 
 logger = logging.getLogger(__name__)
 
 LANGUAGE = "language"
 LANGUAGE_CONFIDENCE = "language_confidence"
-#: Milliseconds spent per message in this process (read by `make eval`).
-TIMINGS_MS: list[float] = []
 # Booking references and flight numbers say nothing about the language: drop them first.
 _CODES = re.compile(r"\bxy ?[0-9a-z]{3,4}\b", re.IGNORECASE)
 
@@ -83,7 +82,7 @@ class LanguageDetector(StoredModelComponent):
         for message in messages:
             started = time.perf_counter()
             lang, confidence = self.detect(message.get(TEXT) or "")
-            TIMINGS_MS.append((time.perf_counter() - started) * 1000)
+            timings.record("language", started)
             message.set(LANGUAGE, lang, add_to_output=True)
             message.set(LANGUAGE_CONFIDENCE, round(confidence, 3), add_to_output=True)
         return messages

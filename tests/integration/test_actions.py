@@ -10,9 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import handler
 from actions.escalation import Escalate, Fallback
-from relais import config
-from relais.db import create_all, dispose_engines, get_engine, session_scope
-from relais.seed import seed
+from relais.core import config
+from relais.storage.db import create_all, dispose_engines, get_engine, session_scope
+from relais.tools.seed import seed
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -42,8 +42,8 @@ GUARDS = {
 def report() -> dict:
     if not DATA.is_dir():
         pytest.skip(f"evaluation data not found at {DATA}")
-    from relais.evaluate import evaluate
-    from relais.triage import Triage
+    from relais.tools.evaluate import evaluate
+    from relais.tools.triage import Triage
 
     return evaluate(DATA, Triage.load(MODEL), every=EVERY)
 
@@ -59,6 +59,6 @@ def test_figure_has_not_regressed(report: dict, metric: str) -> None:
 
 
 def test_guards_name_real_figures() -> None:
-    from relais.evaluate import TARGETS
+    from relais.tools.evaluate import TARGETS
 
     assert {t.metric for t in TARGETS} <= set(GUARDS)

@@ -6,9 +6,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-import bot.models  # noqa: F401  (registers the tables)
-import handoff.models  # noqa: F401
-from relais.db import Base, create_all
+import relais.storage.conversations  # noqa: F401  (registers the tables)
+import relais.storage.escalations  # noqa: F401
+from relais.storage.db import Base, create_all
 
 
 def test_migrations_match_the_models_and_run_twice(engine: Engine) -> None:

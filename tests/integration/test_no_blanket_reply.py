@@ -12,8 +12,8 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import select
 
-from relais.db import make_engine, session_scope
-from relais.records import Booking, Customer, Flight
+from relais.storage.db import make_engine, session_scope
+from relais.storage.records import Booking, Customer, Flight
 from tests.integration.servers import Servers
 
 pytestmark = pytest.mark.slow

@@ -7,11 +7,16 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from bot.models import Author, Delivery, OutboxItem
-from bot.outbox import Outbox, Outgoing, SendFailed
-from bot.store import add_outgoing, conversation_for
-from relais.db import session_scope
-from relais.records import utcnow
+from relais.storage.conversations import OutboxItem
+
+from relais.core.types import Delivery
+
+from relais.core.types import Author
+from bot.outbox import Outbox, Outgoing
+from relais.core.errors import SendFailed
+from relais.storage.messages import add_outgoing, conversation_for
+from relais.storage.db import session_scope
+from relais.core.types import utcnow
 
 #: A moment just after the entries are written (they are due from the moment they exist).
 T0 = utcnow() + timedelta(minutes=5)

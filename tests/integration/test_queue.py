@@ -9,18 +9,24 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from bot.models import Conversation, Message, State
-from bot.store import Inbound, conversation_for, store_inbound
+from relais.storage.conversations import Conversation, Message
+
+from relais.core.types import State
+from relais.storage.messages import Inbound, conversation_for, store_inbound
 from handoff.auth import agent_for_token, check_password, hash_password, log_in
-from handoff.models import Agent, Escalation, EscalationStatus
-from handoff.queue import (
-    QueueError, claim, claim_next, estimate_wait, open_escalation, requeue_silent, run_atomic,
+from relais.storage.escalations import Agent, Escalation
+from relais.core.types import EscalationStatus
+from handoff.queue import QueueError, claim, claim_next, requeue_silent
+from handoff.wait import estimate_wait
+from handoff.intake import open_escalation
+from relais.storage.db import run_atomic
     transfer, waiting,
 )
 from handoff.settings import HandoffSettings
-from handoff.texts import duration, wait_message
-from relais.brand import load_brand
-from relais.db import session_scope
+from handoff.wait import duration
+from handoff.wait import wait_message
+from relais.core.brand import load_brand
+from relais.storage.db import session_scope
 
 # A Wednesday at 10:00 in Paris (open) and a Sunday at 23:30 in Paris (closed).
 OPEN = datetime(2026, 11, 18, 9, 0)
@@ -214,8 +220,10 @@ def test_passwords_are_hashed_and_sessions_expire(engine: Engine) -> None:
 
 
 def test_a_reply_is_stored_with_its_outbox_entry_before_delivery(engine: Engine) -> None:
-    from bot.models import Author, Delivery, OutboxItem
-    from bot.store import add_outgoing, mark_delivered
+    from relais.storage.conversations import OutboxItem
+    from relais.core.types import Delivery
+    from relais.core.types import Author
+    from relais.storage.messages import add_outgoing, mark_delivered
 
     with session_scope(engine) as s:
         conversation = conversation_for(s, "web", "someone")

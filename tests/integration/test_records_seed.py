@@ -15,27 +15,27 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relais.config import settings
-from relais.db import create_all, make_engine, session_scope
-from relais.records import (
-    BAGGAGE_FILE_REFERENCE,
-    BOOKING_REFERENCE,
-    FLIGHT_NUMBER,
+from relais.core.config import settings
+from relais.storage.db import create_all, make_engine, session_scope
+from relais.core.codes import brand_codes
+from relais.storage.records import (
     RECORD_TABLES,
     BaggageReport,
-    BaggageStatus,
     Booking,
     Contact,
     Customer,
-    FareFamily,
     Flight,
+    Refund,
+)
+from relais.core.types import (
+    BaggageStatus,
+    FareFamily,
     FlightStatus,
     Language,
     LoyaltyTier,
-    Refund,
     RefundStatus,
 )
-from relais.seed import FIXED_REFERENCES, seed
+from relais.tools.seed import FIXED_REFERENCES, seed
 
 #: A Thursday; anchor+9 is the Saturday before the clocks go forward in Europe.
 ANCHOR = date(2025, 3, 20)
@@ -249,7 +249,7 @@ def test_flights_are_consistent(seeded: Session) -> None:
     assert {"US", "CA"} <= countries  # North America
     assert {"MA", "DZ", "TN"} <= countries  # North Africa
     for f in flights:
-        assert FLIGHT_NUMBER.fullmatch(f.number)
+        assert brand_codes().flight_number.fullmatch(f.number)
         assert len(f.origin_code) == len(f.destination_code) == 3
         for tz in (f.origin_tz, f.destination_tz):
             ZoneInfo(tz)  # raises for an unknown zone
@@ -274,7 +274,7 @@ def test_bookings_are_consistent(seeded: Session) -> None:
     seats: list[str | None] = []
     taken: set[tuple[int, str]] = set()
     for b in bookings:
-        assert BOOKING_REFERENCE.fullmatch(b.reference)
+        assert brand_codes().booking_reference.fullmatch(b.reference)
         assert 1 <= len(b.passengers) <= 4
         assert b.segments and [s.sequence for s in b.segments] == list(
             range(1, len(b.segments) + 1)
@@ -300,7 +300,7 @@ def test_baggage_reports_and_refunds_in_every_state(seeded: Session) -> None:
     reports = all_of(seeded, BaggageReport)
     assert len({r.status for r in reports}) >= 4
     for r in reports:
-        assert BAGGAGE_FILE_REFERENCE.fullmatch(r.file_reference)
+        assert brand_codes().baggage_file.fullmatch(r.file_reference)
         assert r.file_reference.startswith(r.flight.destination_code)
         assert r.flight in [s.flight for s in r.booking.segments]
         assert r.flight.scheduled_arrival < r.created_at <= r.updated_at < MIDNIGHT

@@ -22,8 +22,9 @@ from sqlalchemy.engine import make_url
 from bench.customers import load_sender
 from bench.run import prepare_records
 from bench.stack import Stack
-from bot.models import Author, Message
-from relais.db import make_engine, session_scope
+from relais.storage.conversations import Message
+from relais.core.types import Author
+from relais.storage.db import make_engine, session_scope
 from tests.integration.servers import eventually
 
 pytestmark = pytest.mark.slow

@@ -72,7 +72,8 @@ def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(fake
     import asyncio
 
     from bot.channels.telegram import TelegramChannel
-    from bot.outbox import Outgoing, SendFailed
+    from bot.outbox import Outgoing
+    from relais.core.errors import SendFailed
 
     channel = TelegramChannel(fake.token, router=None, base_url=fake.url)  # type: ignore[arg-type]
 

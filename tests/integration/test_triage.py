@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from relais.triage import read_inputs
+from relais.tools.triage import read_inputs
 from tests.integration.servers import MODEL, ROOT, Servers
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ MESSAGES = [
 
 def triage_lines(lines: str) -> list[dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "relais.cli", "triage", "--model", str(MODEL)],
+        [sys.executable, "-m", "relais.tools.cli", "triage", "--model", str(MODEL)],
         input=lines, capture_output=True, text=True, cwd=ROOT, timeout=600,
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]

@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from bot.channels.x import XChannel
 from bot.channels.x_wire import crc_response
 from bot.fakes.x import FakeX
-from bot.models import Message
-from bot.outbox import Outgoing, SendFailed
+from relais.storage.conversations import Message
+from bot.outbox import Outgoing
+from relais.core.errors import SendFailed
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from handoff.settings import HandoffSettings
-from relais.brand import load_brand
-from relais.db import make_engine, session_scope
+from relais.core.brand import load_brand
+from relais.storage.db import make_engine, session_scope
 from tests.integration.servers import Servers, eventually, free_port, relais_app
 
 pytestmark = pytest.mark.slow
@@ -67,7 +68,7 @@ def test_sending_through_tweepy_splits_numbers_options_and_respects_429(fake: Fa
 
 
 def test_polling_stores_each_dm_once_across_pages_and_restarts(fake: FakeX, tmp_path: Path) -> None:
-    from relais.db import create_all
+    from relais.storage.db import create_all
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     engine = make_engine(url)

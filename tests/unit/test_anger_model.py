@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import relais.anger_model as anger_model
-from relais.anger_model import AngerModel
+import relais.ml.anger_model as anger_model
+from relais.ml.anger_model import AngerModel
 
 
 def fake_embed(texts):
@@ -43,7 +43,7 @@ def test_empty_texts_score_zero(model) -> None:
 
 
 def test_a_lexicon_edited_after_training_does_not_change_the_scores(model, monkeypatch, tmp_path) -> None:
-    import relais.lexicon as lexicon
+    import relais.core.lexicon as lexicon
 
     texts = ["I'm furious, you lost my bag", "merci pour votre aide", "this is outrageous"]
     before = model.scores(texts)

@@ -1,4 +1,4 @@
-"""brand.yml and relais.brand: loading, checking, support hours across weekends and time zones."""
+"""brand.yml and relais.core.brand: loading, checking, support hours across weekends and time zones."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from relais.brand import Brand, BrandConfigError, load_brand, parse_brand
-from relais.config import settings
+from relais.core.brand import Brand, BrandConfigError, load_brand, parse_brand
+from relais.core.config import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PARIS = ZoneInfo("Europe/Paris")

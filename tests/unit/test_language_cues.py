@@ -1,7 +1,7 @@
 """Function-word cues used alongside the trained language model."""
 from __future__ import annotations
 
-from relais.language import EN, FR, OTHER, cue_language
+from relais.core.language import EN, FR, OTHER, cue_language
 
 
 def test_cues_tell_english_from_french() -> None:

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from relais.lexicon import CATEGORIES, FILES, LexiconError, default_lexicon, feelings, read, tokens
+from relais.core.lexicon import CATEGORIES, FILES, LexiconError, default_lexicon, feelings, read, tokens
 
 SAMPLE = """# a comment line
 anger\tfurious\t3

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from relais.policy import Reason, Signals, Thresholds, decide
+from relais.core.policy import Reason, Signals, Thresholds, decide
 
 T = Thresholds(low_confidence=0.45, misunderstood_turns=2)
 
@@ -151,7 +151,7 @@ def test_signals_from_a_rasa_parse() -> None:
 
 
 def test_the_shipped_thresholds_file_loads() -> None:
-    from relais.config import settings
+    from relais.core.config import settings
 
     t = Thresholds.from_file(settings().escalation_file)
     assert t.anger_handoff == 0.5 and t.low_confidence == 0.4 and "platinum" in t.vip_tiers

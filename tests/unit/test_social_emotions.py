@@ -1,4 +1,4 @@
-"""NADE's pretrained emotion model, read from its installed package (relais/nlu/social_emotions.py)."""
+"""NADE's pretrained emotion model, read from its installed package (relais/ml/social_emotions.py)."""
 from __future__ import annotations
 
 import gzip
@@ -6,8 +6,8 @@ import gzip
 import numpy as np
 import pytest
 
-import relais.nlu.social_emotions as social
-from relais.nlu.social_emotions import EMOTIONS, SocialEmotionsError, prepare, social_emotions
+import relais.ml.social_emotions as social
+from relais.ml.social_emotions import EMOTIONS, SocialEmotionsError, prepare, social_emotions
 
 ANGER, SADNESS = EMOTIONS.index("anger"), EMOTIONS.index("sadness")
 

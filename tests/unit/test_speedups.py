@@ -1,11 +1,14 @@
 """Rasa's action-result validation, with the validator built once (relais/nlu/speedups.py)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from jsonschema import ValidationError
 
-import relais.nlu  # noqa: F401  (applies the fix, as Rasa does when it loads a Relais model)
 from relais.nlu import speedups
+from relais.nlu.language import LanguageDetector
 
 
 @pytest.fixture
@@ -13,10 +16,20 @@ def action():  # type: ignore[no-untyped-def]
     from rasa.core.actions.action import RemoteAction
     from rasa.utils.endpoints import EndpointConfig
 
+    # Rasa creates (or loads) a Relais component before it serves: that applies the fix.
+    LanguageDetector.create(LanguageDetector.get_default_config(), None, None, None)  # type: ignore[arg-type]
     return RemoteAction("action_escalate", EndpointConfig("http://127.0.0.1:9/webhook"))
 
 
-def test_the_fix_is_in_place_once_relais_components_are_imported(action) -> None:  # type: ignore[no-untyped-def]
+def test_importing_the_components_leaves_rasa_as_it_is() -> None:
+    code = ("import relais.nlu.anger, relais.nlu.intent, relais.nlu.language\n"
+            "from rasa.core.actions.action import RemoteAction\n"
+            "print(RemoteAction._validate_action_result.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "rasa.core.actions.action"
+
+
+def test_the_fix_is_in_place_once_a_relais_component_is_created(action) -> None:  # type: ignore[no-untyped-def]
     assert type(action)._validate_action_result is speedups.validate_action_result
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from actions import formatting as fmt
-from actions.texts import MissingText, catalog, placeholders, say
+from relais.core.texts import MissingText, catalog, placeholders, say
 
 
 def test_every_text_exists_in_english_and_french_with_the_same_placeholders() -> None:

@@ -1,4 +1,4 @@
-"""The fast TF-IDF transform gives scikit-learn's matrix (relais/nlu/tfidf.py)."""
+"""The fast TF-IDF transform gives scikit-learn's matrix (relais/ml/tfidf.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_union
 
-from relais.nlu.tfidf import transform_any
+from relais.ml.tfidf import transform_any
 
 TRAIN = ["where is my bag", "my flight XY123 is late again!!", "je veux un remboursement",
          "où est mon bagage ?", "can I change my seat", "merci beaucoup", "thanks a lot"]

@@ -15,23 +15,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import relationship
 
-from relais.db import Base
-from relais.records import _enum, _StrEnum, utcnow
-
-
-class Role(_StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"  #: also sees the metrics and every conversation
-
-
-class EscalationStatus(_StrEnum):
-    WAITING = "waiting"  #: in the queue
-    CLAIMED = "claimed"  #: an agent holds it
-    RESOLVED = "resolved"  #: the agent closed it
-    HANDED_BACK = "handed_back"  #: the agent gave it back to the bot
-
-
-OPEN_STATUSES = (EscalationStatus.WAITING, EscalationStatus.CLAIMED)
+from relais.core.types import EscalationStatus, Role, utcnow
+from relais.storage.db import Base
+from relais.storage.records import _enum
 
 
 class Agent(Base):

@@ -20,37 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import relationship
 
-from relais.db import Base
-from relais.records import _enum, _StrEnum, utcnow
-
-
-class State(_StrEnum):
-    """Who holds a conversation."""
-
-    BOT = "bot"  #: Rasa answers
-    WAITING = "waiting"  #: handed over, in the queue; the bot is paused and says nothing
-    WITH_AGENT = "with_agent"  #: an agent holds it
-    CLOSED = "closed"  #: resolved by an agent; the next customer message reopens it with the bot
-
-
-class Author(_StrEnum):
-    CUSTOMER = "customer"
-    BOT = "bot"
-    AGENT = "agent"
-    SYSTEM = "system"  #: handoff, claim, hand back… shown in the transcript, never sent
-
-
-class Processing(_StrEnum):
-    """Where an inbound message is in the router."""
-
-    PENDING = "pending"  #: stored, not yet routed (Rasa may be down: it waits, in order)
-    DONE = "done"  #: routed: answered by the bot, or given to the human side
-
-
-class Delivery(_StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"  #: gave up after the last retry (kept, visible to agents)
+from relais.core.types import Author, Delivery, Processing, State, utcnow
+from relais.storage.db import Base
+from relais.storage.records import _enum
 
 
 class Conversation(Base):
@@ -147,7 +119,7 @@ class ChannelState(Base):
 
 
 class Lease(Base):
-    """Who may work on something shared by several Relais workers, until when (bot/leases.py)."""
+    """Who may work on something shared by several Relais workers, until when (relais/storage/leases.py)."""
 
     __tablename__ = "leases"
 

@@ -1,10 +1,9 @@
 """`relais triage`: the trained model plus the live bot's escalation policy, one message at a time.
 
-This module imports Rasa (it loads the model in-process); bot/ and handoff/ never import it.
+The model is loaded in-process through `relais.nlu.runtime`, the tools' one door to Rasa.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -13,45 +12,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from relais.config import settings
-from relais.policy import Signals, decide
+from relais.core import timings
+from relais.core.errors import ModelError
+from relais.core.config import settings
+from relais.core.policy import Signals, decide
 
 logger = logging.getLogger(__name__)
 
 
-class TriageError(Exception):
+class TriageError(ModelError):
     """The model could not be found or loaded."""
-
-
-def latest_model(models_dir: Path | None = None) -> Path:
-    """The newest model archive in `models/`."""
-    directory = models_dir or settings().repo_root / "models"
-    archives = sorted(directory.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not archives:
-        raise TriageError(f"no trained model in {directory}: run `make train` first")
-    return archives[-1]
 
 
 @dataclass
 class Triage:
     """Parses messages with a Rasa model and applies the escalation policy to each."""
 
-    agent: Any
-    loop: asyncio.AbstractEventLoop
+    model: Any  #: relais.nlu.runtime.LoadedModel
 
     @classmethod
     def load(cls, model: Path | None = None) -> "Triage":
-        _quiet_rasa()
-        from rasa.core.agent import Agent
+        """Relais's own model (`RELAIS_MODEL`, default models/relais.tar.gz), or `model`."""
+        from relais.nlu.runtime import ModelNotLoaded, load_model
 
-        path = model or latest_model()
-        if not path.exists():
-            raise TriageError(f"model {path} does not exist")
-        loop = asyncio.new_event_loop()
-        agent = Agent.load(str(path))
-        if not agent.is_ready():
-            raise TriageError(f"model {path} could not be loaded")
-        return cls(agent=agent, loop=loop)
+        try:
+            loaded = load_model(model or settings().model_path)
+        except ModelNotLoaded as error:
+            raise TriageError(str(error)) from error
+        timings.collect()  # this tool reports what each stage costs
+        return cls(model=loaded)
 
     parse_ms: list[float] = field(default_factory=list)
     decide_ms: list[float] = field(default_factory=list)
@@ -59,32 +48,28 @@ class Triage:
     def parse(self, text: str) -> dict[str, Any]:
         """Rasa's own parse of `text` (intent, entities, language…)."""
         started = time.perf_counter()
-        parse = self.loop.run_until_complete(self.agent.parse_message(text))
+        parse = self.model.parse(text)
         self.parse_ms.append((time.perf_counter() - started) * 1000)
         return parse
 
-    def timings(self, since: dict[str, int] | None = None) -> dict[str, Any]:
+    def timings(self, since: dict[str, Any] | None = None) -> dict[str, Any]:
         """Medians of what Relais adds to a parse (language, anger, the parts of a message,
         the policy) and of the parse, which includes those components.
 
         With `since` (an earlier result), only the messages triaged after it count.
         """
-        from relais.nlu import anger, intent, language
-
-        start = since["_positions"] if since else [0, 0, 0, 0, 0]
-        parse = self.parse_ms[start[0]:]
-        added = [sum(step) for step in zip(
-            anger.TIMINGS_MS[start[1]:], language.TIMINGS_MS[start[2]:], self.decide_ms[start[3]:],
-            intent.PART_TIMINGS_MS[start[4]:],
-        )]
+        stages = timings.collect()
+        lists = [self.parse_ms, stages.get("anger", []), stages.get("language", []),
+                 self.decide_ms, stages.get("parts", [])]
+        start = since["_positions"] if since else [0] * len(lists)
+        parse = lists[0][start[0]:]
+        added = [sum(step) for step in zip(*(values[s:] for values, s in zip(lists[1:], start[1:])))]
         return {
             "messages": len(parse),
             "parse_ms_median": round(statistics.median(parse), 3) if parse else 0.0,
             "added_ms_median": round(statistics.median(added), 3) if added else 0.0,
             "added_ms_p95": round(sorted(added)[int(len(added) * 0.95)], 3) if added else 0.0,
-            "_positions": [len(self.parse_ms), len(anger.TIMINGS_MS),
-                           len(language.TIMINGS_MS), len(self.decide_ms),
-                           len(intent.PART_TIMINGS_MS)],
+            "_positions": [len(values) for values in lists],
         }
 
     def triage(self, text: str) -> dict[str, Any]:
@@ -94,20 +79,6 @@ class Triage:
         result = row(text, parse)
         self.decide_ms.append((time.perf_counter() - started) * 1000)
         return result
-
-
-def _quiet_rasa() -> None:
-    """Rasa's structured debug log goes to stdout by default: keep stdout for the JSON lines."""
-    import sys
-
-    import structlog
-
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-    for name in ("rasa", "tensorflow", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def row(text: str, parse: dict[str, Any]) -> dict[str, Any]:

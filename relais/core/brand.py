@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from relais.config import settings
+from relais.core.errors import ConfigError
+
+from relais.core.config import settings
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("en", "fr")
@@ -48,7 +50,7 @@ _DAY_NAMES = {
 _RANGE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
 
 
-class BrandConfigError(ValueError):
+class BrandConfigError(ConfigError):
     """brand.yml is missing a setting or holds a value that cannot be used."""
 
 

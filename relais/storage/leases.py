@@ -17,7 +17,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Lease
+from relais.storage.conversations import Lease
 
 #: A lease not renewed for this long is free again (a routed message takes at most Rasa's
 #: 30 s timeout, and the lease is renewed before each one).

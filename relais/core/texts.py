@@ -1,4 +1,4 @@
-"""The bot's texts, in English and French, from actions/texts.yml."""
+"""The bot's texts, in English and French, from relais/core/texts.yml."""
 from __future__ import annotations
 
 import re
@@ -9,12 +9,14 @@ from typing import Any
 
 import yaml
 
+from relais.core.errors import RelaisError
+
 TEXTS_FILE = Path(__file__).with_name("texts.yml")
 LANGUAGES = ("en", "fr")
 
 
-class MissingText(KeyError):
-    """A text key or language is missing from actions/texts.yml."""
+class MissingText(RelaisError, KeyError):
+    """A text key or language is missing from relais/core/texts.yml."""
 
 
 @lru_cache(maxsize=1)

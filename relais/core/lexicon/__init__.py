@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+from relais.core.errors import ConfigError
+
 #: The feelings and the one non-feeling (`problem`: a service failure reported) a lexicon names.
 CATEGORIES = ("anger", "annoyance", "sadness", "fear", "joy", "gratitude", "problem")
 FILES = tuple(Path(__file__).with_name(f"emotions_{lang}.txt") for lang in ("en", "fr"))
@@ -50,7 +52,7 @@ _DENIED = frozenset({"problem"})
 _DECLINES = frozenset({"no", "non"})
 
 
-class LexiconError(ValueError):
+class LexiconError(ConfigError):
     """A lexicon file has a line that cannot be read."""
 
 

@@ -13,9 +13,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from actions.queries import customer_for_sender
-from bot.models import Author, Conversation, Delivery, Message, OutboxItem, Processing, State
-from relais.records import utcnow
+from relais.storage.queries import customer_for_sender
+from relais.storage.conversations import Conversation, Message, OutboxItem
+from relais.core.types import Delivery
+from relais.core.types import Processing
+from relais.core.types import Author
+from relais.core.types import State
+from relais.core.types import utcnow
 
 #: Longest text stored for one message; longer inbound text is cut, and flagged as cut.
 MAX_TEXT = 20_000

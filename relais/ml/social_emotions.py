@@ -11,7 +11,7 @@ its authors, not by us, in two stages that ship inside the wheel:
 
 Why it is here: it has read far more informal, angry writing than our own examples hold, so
 it knows anger in words and turns of phrase we never wrote. It feeds the anger model as one
-more block of features (`relais.anger_model`); it is not the score itself. It reads English;
+more block of features (`relais.ml.anger_model`); it is not the score itself. It reads English;
 on French its outputs are weak, and the other blocks carry French.
 
 Only the package's data files are used: its own Python wrapper needs NumPy 2, which Rasa 3.6
@@ -31,6 +31,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from relais.core.errors import ModelError
+
 #: The emotions read, in the order of the features. NADE ships Plutchik's eight; trained on
 #: all eight, the anger model leaned on these three (weights 3.4, 1.6 and -1.3; the other five
 #: under 0.9), and the eight regressions together cost about 1.7 ms a message in the running
@@ -46,7 +48,7 @@ _SPACES = re.compile(r"\s+")
 _lock = threading.Lock()
 
 
-class SocialEmotionsError(RuntimeError):
+class SocialEmotionsError(ModelError):
     """NADE's model files could not be found or read."""
 
 

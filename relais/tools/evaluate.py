@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from relais.triage import Triage
+from relais.tools.triage import Triage
 
 #: Mapping from the evaluation sets' intents to ours (../shared/data/README.md).
 INTENT_MAP = {

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relais.records import Booking, Contact, Customer, Flight
+from relais.storage.records import Booking, Contact, Customer, Flight
 
 #: The column that holds each channel's user id (sender ids look like "telegram:100001").
 IDENTITY_COLUMNS = {

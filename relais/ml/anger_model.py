@@ -10,12 +10,12 @@ Features, each block scaled by a weight from the settings:
 - valence from the VADER lexicon (MIT, PyPI `vaderSentiment`): how negative and how
   positive the words are. Negativity alone is not anger (sadness and worry are negative
   too), so it is one signal among the others, not the score;
-- feelings from our own English and French lexicons (`relais.lexicon`): how much anger,
+- feelings from our own English and French lexicons (`relais.core.lexicon`): how much anger,
   annoyance, sadness, fear, joy and gratitude the words carry, and whether they report a
   service failure. They tell anger from the other negative feelings in words our examples
   never used;
 - emotions from NADE, a model of social-media messages pretrained by others and shipped in
-  its PyPI package (`relais.nlu.social_emotions`): anger, disgust and sadness, read from the
+  its PyPI package (`relais.ml.social_emotions`): anger, disgust and sadness, read from the
   emojis a message would likely carry. It has read far more informal anger than our
   examples hold (English only).
 """
@@ -27,12 +27,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from relais.cues import anger_cues
-from relais.lexicon import default_lexicon, feelings, files_digest
-from relais.nlu import tfidf
-from relais.nlu.encoder import MAX_CHARS, embed
-from relais.nlu.social_emotions import social_emotions
-from relais.nlu.intent import normalise
+from relais.core.cues import anger_cues
+from relais.core.lexicon import default_lexicon, feelings, files_digest
+from relais.ml import tfidf
+from relais.ml.encoder import MAX_CHARS, embed
+from relais.ml.social_emotions import social_emotions
+from relais.ml.text import normalise
 
 DEFAULTS: dict[str, float] = {
     "C": 3.0,

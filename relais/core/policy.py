@@ -13,9 +13,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from relais.config import settings
-from relais.cues import legal_claim, safety_issue
-from relais.lexicon import totals
+from relais.core.config import settings
+from relais.core.cues import legal_claim, safety_issue
+from relais.core.lexicon import totals
 
 
 class Reason(str, enum.Enum):

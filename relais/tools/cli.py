@@ -9,12 +9,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from relais.config import settings
+from relais.core.config import settings
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from relais.db import create_all, get_engine, session_scope
-    from relais.seed import seed
+    from relais.storage.db import create_all, get_engine, session_scope
+    from relais.tools.seed import seed
 
     anchor = date.fromisoformat(args.anchor) if args.anchor else datetime.now(timezone.utc).date()
     create_all(get_engine())
@@ -32,7 +32,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _triage(args: argparse.Namespace) -> int:
-    from relais.triage import Triage, TriageError, read_inputs, run
+    from relais.tools.triage import Triage, TriageError, read_inputs, run
 
     try:
         triage = Triage.load(Path(args.model) if args.model else None)
@@ -46,8 +46,8 @@ def _triage(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from relais.evaluate import evaluate, table
-    from relais.triage import Triage
+    from relais.tools.evaluate import evaluate, table
+    from relais.tools.triage import Triage
 
     triage = Triage.load(Path(args.model) if args.model else None)
     report = evaluate(Path(args.data), triage)
@@ -93,7 +93,7 @@ def _intent_data(args: argparse.Namespace) -> int:
 
 
 def _anger_check(args: argparse.Namespace) -> int:
-    from relais.anger_check import check, table
+    from relais.tools.anger_check import check, table
 
     overrides = {}
     for item in args.set or []:
@@ -108,7 +108,7 @@ def _anger_check(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from relais.chat import chat
+    from relais.tools.chat import chat
 
     return chat(args.url or settings().rasa_url, args.sender)
 
@@ -146,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
                        help="train the anger model on 80%% of our tagged examples, score the rest")
     a.add_argument("--data", default=str(settings().repo_root / "data" / "nlu"))
     a.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="try another setting, e.g. --set C=1 (see relais/anger_model.py)")
+                   help="try another setting, e.g. --set C=1 (see relais/ml/anger_model.py)")
     a.add_argument("--seed", type=int, default=7)
     a.add_argument("--out", help="also write the report as JSON here")
     a.add_argument("--min-f1", type=float, default=0.0)

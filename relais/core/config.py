@@ -11,7 +11,7 @@ from typing import Mapping
 
 def repo_root() -> Path:
     """The repository root: the parent of the `relais` package directory."""
-    return Path(os.path.abspath(__file__)).parent.parent
+    return Path(os.path.abspath(__file__)).parents[2]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Settings:
     escalation_file: Path
     rasa_url: str
     action_server_url: str
+    #: The Rasa model archive `make run`, the scale-out stack and `relais triage` serve.
+    model_path: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -42,6 +44,7 @@ class Settings:
             escalation_file=Path(get("RELAIS_ESCALATION_FILE", str(root / "escalation.yml"))),
             rasa_url=get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
             action_server_url=get("ACTION_SERVER_URL", "http://127.0.0.1:5055").rstrip("/"),
+            model_path=Path(get("RELAIS_MODEL", str(root / "models" / "relais.tar.gz"))),
         )
 
 

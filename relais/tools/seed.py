@@ -17,28 +17,30 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from relais.records import (
-    BOOKING_REFERENCE,
+from relais.core.codes import brand_codes
+from relais.storage.records import (
     RECORD_MODELS,
-    BaggageKind,
     BaggageReport,
-    BaggageStatus,
     Booking,
-    BookingStatus,
-    Channel,
     Contact,
     Customer,
-    FareFamily,
     Flight,
+    Passenger,
+    Refund,
+    SeatAssignment,
+    Segment,
+)
+from relais.core.types import (
+    BaggageKind,
+    BaggageStatus,
+    BookingStatus,
+    Channel,
+    FareFamily,
     FlightStatus,
     HandledBy,
     Language,
     LoyaltyTier,
-    Passenger,
-    Refund,
     RefundStatus,
-    SeatAssignment,
-    Segment,
 )
 
 #: The random seed of the demo data; change it and every generated row changes.
@@ -237,7 +239,7 @@ def seed(session: Session, *, anchor: date, reset: bool = False) -> SeedReport:
     """Adds the demo records around `anchor` unless customers exist (then does nothing).
 
     `reset=True` first deletes every customer-record row (and forgets the session's objects).
-    The caller commits, e.g. with `relais.db.session_scope()`.
+    The caller commits, e.g. with `relais.storage.db.session_scope()`.
     """
     if reset:
         for model in reversed(RECORD_MODELS):
@@ -860,7 +862,7 @@ class _DemoRecords:
     def new_reference(self) -> str:
         while True:
             reference = "XY" + "".join(self.rng.choice(_REFERENCE_CHARACTERS) for _ in range(4))
-            if reference not in self.references and BOOKING_REFERENCE.fullmatch(reference):
+            if reference not in self.references and brand_codes().booking_reference.fullmatch(reference):
                 return reference
 
     def generated_baggage_reports(self) -> None:

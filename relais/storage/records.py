@@ -30,98 +30,15 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import relationship, validates
 from sqlalchemy.types import TypeEngine
 
-from relais.db import Base
-
-#: A flight number: the airline code and three digits ("XY123").
-FLIGHT_NUMBER = re.compile(r"XY\d{3}")
-#: A booking reference: XY and four letters or digits, at least one a letter ("XY4K2P").
-BOOKING_REFERENCE = re.compile(r"XY(?=[0-9A-Z]{0,3}[A-Z])[0-9A-Z]{4}")
-#: A baggage file: the reporting station, XY and five digits ("CDGXY10234").
-BAGGAGE_FILE_REFERENCE = re.compile(r"[A-Z]{3}XY\d{5}")
-#: IATA special service request codes for assistance that a passenger can carry.
-SPECIAL_ASSISTANCE_CODES = ("WCHR", "WCHS", "WCHC", "BLND", "DEAF", "DPNA", "UMNR", "MAAS")
-
-
-def utcnow() -> datetime:
-    """Now, as the naive UTC datetimes the records hold."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-class _StrEnum(str, enum.Enum):
-    """A string enum that formats as its value, so f"{status}" is "delayed" on every Python."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class Language(_StrEnum):
-    EN = "en"  #: English
-    FR = "fr"  #: French
-
-
-class LoyaltyTier(_StrEnum):
-    BASIC = "basic"  #: entry tier, every member
-    SILVER = "silver"  #: second tier
-    GOLD = "gold"  #: third tier
-    PLATINUM = "platinum"  #: top tier
-
-
-class FlightStatus(_StrEnum):
-    ON_TIME = "on_time"  #: expected to leave as scheduled
-    DELAYED = "delayed"  #: leaves after its schedule; see `estimated_departure`
-    CANCELLED = "cancelled"  #: will not operate
-
-
-class FareFamily(_StrEnum):
-    LIGHT = "light"  #: cheapest; no changes, no refund, cabin bag only
-    STANDARD = "standard"  #: changes for a fee, one checked bag
-    FLEX = "flex"  #: free changes, refundable, two checked bags
-
-
-class BookingStatus(_StrEnum):
-    CONFIRMED = "confirmed"  #: ticketed and valid
-    CANCELLED = "cancelled"  #: cancelled by the customer or the airline
-
-
-class BaggageKind(_StrEnum):
-    DELAYED = "delayed"  #: did not arrive with the passenger
-    DAMAGED = "damaged"  #: arrived damaged
-
-
-class BaggageStatus(_StrEnum):
-    SEARCHING = "searching"  #: not found yet
-    LOCATED = "located"  #: found, not yet sent
-    ON_ITS_WAY = "on_its_way"  #: being delivered to the passenger
-    DELIVERED = "delivered"  #: handed back to the passenger
-    CLOSED = "closed"  #: file closed (settled or compensated)
-
-
-class RefundStatus(_StrEnum):
-    REQUESTED = "requested"  #: received, not looked at yet
-    PROCESSING = "processing"  #: being checked
-    APPROVED = "approved"  #: accepted, payment to follow
-    PAID = "paid"  #: money sent back
-    REJECTED = "rejected"  #: refused (fare rules)
-
-
-class Channel(_StrEnum):
-    TELEGRAM = "telegram"  #: Telegram direct messages
-    X = "x"  #: X (Twitter) direct messages
-    WEB = "web"  #: the website's chat
-    EMAIL = "email"  #: e-mail to customer service
-    PHONE = "phone"  #: the call centre
-
-
-class HandledBy(_StrEnum):
-    BOT = "bot"  #: the assistant answered alone
-    AGENT = "agent"  #: a person took over
-
+from relais.core.codes import brand_codes
+from relais.core.types import BaggageKind, BaggageStatus, BookingStatus, Channel, FareFamily, FlightStatus, HandledBy, Language, LoyaltyTier, RefundStatus, SPECIAL_ASSISTANCE_CODES, StrEnum, utcnow
+from relais.storage.db import Base
 
 def _values(enum_class: type[enum.Enum]) -> list[str]:
     return [str(member.value) for member in enum_class]
 
 
-def _enum(enum_class: type[_StrEnum], name: str) -> Enum:
+def _enum(enum_class: type[StrEnum], name: str) -> Enum:
     # A VARCHAR plus a CHECK constraint rather than a native PostgreSQL ENUM: adding a status
     # later is a constraint change, not an ALTER TYPE, and SQLite gets the same check.
     return Enum(
@@ -215,7 +132,7 @@ class Flight(Base):
 
     @validates("number")
     def _check_number(self, _key: str, number: str) -> str:
-        if not FLIGHT_NUMBER.fullmatch(number):
+        if not brand_codes().flight_number.fullmatch(number):
             raise ValueError(f"flight number {number!r} is not XY and three digits")
         return number
 
@@ -284,7 +201,7 @@ class Booking(Base):
 
     @validates("reference")
     def _check_reference(self, _key: str, reference: str) -> str:
-        if not BOOKING_REFERENCE.fullmatch(reference):
+        if not brand_codes().booking_reference.fullmatch(reference):
             raise ValueError(f"booking reference {reference!r} is not XY and four letters/digits")
         return reference
 
@@ -391,7 +308,7 @@ class BaggageReport(Base):
 
     @validates("file_reference")
     def _check_file_reference(self, _key: str, reference: str) -> str:
-        if not BAGGAGE_FILE_REFERENCE.fullmatch(reference):
+        if not brand_codes().baggage_file.fullmatch(reference):
             raise ValueError(f"baggage file {reference!r} is not a station, XY and five digits")
         return reference
 
@@ -462,31 +379,16 @@ RECORD_MODELS: tuple[type[Any], ...] = (
 RECORD_TABLES: tuple[Table, ...] = tuple(model.__table__ for model in RECORD_MODELS)
 
 __all__ = [
-    "BAGGAGE_FILE_REFERENCE",
-    "BOOKING_REFERENCE",
-    "FLIGHT_NUMBER",
     "RECORD_MODELS",
     "RECORD_TABLES",
-    "SPECIAL_ASSISTANCE_CODES",
-    "BaggageKind",
     "BaggageReport",
-    "BaggageStatus",
     "Booking",
-    "BookingStatus",
-    "Channel",
     "Contact",
     "Customer",
-    "FareFamily",
     "Flight",
-    "FlightStatus",
-    "HandledBy",
-    "Language",
-    "LoyaltyTier",
     "Money",
     "Passenger",
     "Refund",
-    "RefundStatus",
     "SeatAssignment",
     "Segment",
-    "utcnow",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from relais.anger_model import DEFAULTS, AngerModel, joined_examples
+from relais.ml.anger_model import DEFAULTS, AngerModel, joined_examples
 
 
 @dataclass(frozen=True)
@@ -28,22 +28,10 @@ class Example:
 
 
 def load_examples(nlu_dir: Path) -> list[Example]:
-    from rasa.shared.nlu.training_data.loading import load_data
+    from relais.nlu.runtime import anger_examples
 
-    from relais.nlu.anger import _UNLABELLED_INTENTS, _anger_label
-
-    examples: list[Example] = []
-    for path in sorted(nlu_dir.glob("*.yml")):
-        for message in load_data(str(path)).intent_examples:
-            text = message.get("text")
-            intent = message.get("intent")
-            label = _anger_label(message)
-            if not text or (label is None and intent in _UNLABELLED_INTENTS):
-                continue
-            metadata = (message.get("metadata") or {}).get("intent") or {}
-            lang = metadata.get("lang", "?") if isinstance(metadata, dict) else "?"
-            examples.append(Example(text, label, lang, path.stem, intent))
-    return examples
+    return [Example(e.text, e.label, e.lang, path.stem, e.intent)
+            for path in sorted(nlu_dir.glob("*.yml")) for e in anger_examples(path)]
 
 
 def split(examples: list[Example], test_share: float = 0.2, seed: int = 7

@@ -1,0 +1,129 @@
+"""The honest wait: how long until a person answers, and how the customer is told.
+
+With free slots for everyone ahead, the wait is the usual pickup time; otherwise each
+conversation ahead beyond the free slots waits for a slot to free up.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handoff.queue import held_by, position
+from handoff.settings import HandoffSettings
+from relais.core.brand import Brand
+from relais.storage.escalations import Agent, Escalation
+
+
+@dataclass(frozen=True)
+class WaitEstimate:
+    """What the customer is told. `seconds` is None outside support hours (see `back_at`)."""
+
+    seconds: float | None
+    position: int
+    agents_online: int
+    free_slots: int
+    handling_minutes: float  #: the median handling time it used (or the default)
+    measured: bool  #: True when handling and pickup times come from recent conversations
+    back_at: datetime | None = None  #: when agents are back (brand's time zone), if closed
+
+
+def estimate_wait(session: Session, escalation: Escalation, now: datetime, brand: Brand,
+                  settings: HandoffSettings) -> WaitEstimate:
+    """How long until a person answers, from the queue as it is and recent handling times.
+
+    With free slots for everyone ahead, the wait is the usual pickup time. Otherwise each
+    conversation ahead beyond the free slots must wait for a slot to free up: with S slots
+    across online agents and a median handling time H, a slot frees every H / S.
+    """
+    place = position(session, escalation)
+    online_since = now - timedelta(minutes=settings.online_minutes)
+    agents = list(session.execute(
+        select(Agent).where(Agent.active.is_(True), Agent.last_seen_at >= online_since)
+    ).scalars())
+    slots = sum(a.capacity for a in agents)
+    busy = sum(held_by(session, a.id) for a in agents)
+    free = max(0, slots - busy)
+    handling, pickup, measured = _recent_times(session, settings)
+    if not brand.is_open(now):
+        return WaitEstimate(None, place, len(agents), free, handling, measured,
+                            back_at=brand.next_opening(now))
+    if free >= place:
+        minutes = pickup
+    else:
+        # Nobody online yet during support hours: count one agent's worth of slots.
+        capacity = slots or 3
+        minutes = pickup + math.ceil((place - free) * handling / capacity)
+    return WaitEstimate(minutes * 60, place, len(agents), free, handling, measured)
+
+
+def _recent_times(session: Session, settings: HandoffSettings) -> tuple[float, float, bool]:
+    """Median handling (claim → close) and pickup (arrival → claim) minutes, recent first."""
+    rows = session.execute(
+        select(Escalation.created_at, Escalation.claimed_at, Escalation.closed_at)
+        .where(Escalation.closed_at.is_not(None), Escalation.claimed_at.is_not(None))
+        .order_by(Escalation.closed_at.desc()).limit(settings.estimate_window)
+    ).all()
+    if len(rows) < 5:
+        return settings.default_handling_minutes, settings.default_pickup_minutes, False
+    handling = statistics.median((r.closed_at - r.claimed_at).total_seconds() / 60 for r in rows)
+    pickup = statistics.median((r.claimed_at - r.created_at).total_seconds() / 60 for r in rows)
+    return max(handling, 1.0), max(pickup, 0.5), True
+
+
+_DAYS = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+}
+
+
+def duration(seconds: float, lang: str) -> str:
+    """A wait as people say it: "2 minutes", "about 25 minutes", "about 1 hour 30"."""
+    minutes = max(1, math.ceil(seconds / 60))
+    fr = lang == "fr"
+    if minutes <= 10:
+        unit = "minute" if minutes == 1 else "minutes"
+        return f"{minutes} {unit}"
+    if minutes < 60:
+        rounded = int(5 * math.ceil(minutes / 5))
+        return f"environ {rounded} minutes" if fr else f"about {rounded} minutes"
+    half_hours = math.ceil(minutes / 30)
+    hours, half = divmod(half_hours, 2)
+    if fr:
+        return f"environ {hours} h 30" if half else f"environ {hours} h"
+    word = "hour" if hours == 1 else "hours"
+    return f"about {hours} {word} 30" if half else f"about {hours} {word}"
+
+
+def _when(back_at: datetime, now_local: datetime, lang: str) -> str:
+    clock = back_at.strftime("%H:%M")
+    if back_at.date() == now_local.date():
+        return f"aujourd'hui à {clock}" if lang == "fr" else f"today at {clock}"
+    if (back_at.date() - now_local.date()).days == 1:
+        return f"demain à {clock}" if lang == "fr" else f"tomorrow at {clock}"
+    day = _DAYS[lang][back_at.weekday()]
+    return f"{day} à {clock}" if lang == "fr" else f"on {day} at {clock}"
+
+
+def wait_message(estimate: WaitEstimate, lang: str, brand: Brand, now: datetime) -> str:
+    """The one message telling the customer when a person will answer."""
+    lang = lang if lang in _DAYS else brand.default_language
+    if estimate.seconds is None and estimate.back_at is not None:
+        when = _when(estimate.back_at, brand.local(now), lang)
+        zone = brand.timezone
+        if lang == "fr":
+            return (f"Notre équipe est absente pour le moment : elle revient {when} "
+                    f"(heure de {brand.city}, {zone}). Votre message est déjà dans sa file, "
+                    "vous n'avez rien à renvoyer.")
+        return (f"Our team is away right now and back {when} ({brand.city} time, {zone}). "
+                "Your message is already in their queue; there is no need to send it again.")
+    wait = duration(estimate.seconds or 0, lang)
+    if lang == "fr":
+        place = "" if estimate.position <= 1 else f" ({estimate.position}e dans la file)"
+        return f"Temps d'attente estimé avant la réponse d'un·e collègue : {wait}{place}."
+    place = "" if estimate.position <= 1 else f" (you are number {estimate.position} in the queue)"
+    return f"A colleague should reply in {wait}{place}."

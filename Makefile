@@ -14,7 +14,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install train seed run run-scale-out test validate bench bench-queue profile bench-channels anger-check nlu-eval eval clean
+.PHONY: help install train seed run run-scale-out test test-fast test-integration test-e2e test-eval check validate bench bench-queue bench-triage profile bench-channels anger-check nlu-eval eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -44,9 +44,29 @@ seed: $(STAMP)  ## create the demo customers and bookings (idempotent)
 run: install train seed  ## start Rasa, the action server and the Relais app (web chat, console)
 	@scripts/run.sh
 
-test: install train  ## run every test (unit, integration, stories, servers, browser)
+test: install train  ## run every test, all four tiers: unit, integration, e2e (servers, browser, stories), eval
 	@scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
+
+# The tiers alone (tests/README.md says what each may need). `make test` runs them all.
+test-fast: install  ## unit tier: no model, no server; under a minute
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: install  ## integration tier: each test on SQLite and on PostgreSQL (RELAIS_TEST_POSTGRES_URL), no Rasa
+	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: install train  ## e2e tier: real Rasa, action server and app processes, the browser, Telegram/X stand-ins, scale-out
+	@scripts/ensure-chromium
+	$(BIN)/python -m pytest -q tests/e2e
+
+test-eval: install train  ## eval tier: accuracy floors on a subset of ../shared/data/eval (no timings)
+	$(BIN)/python -m pytest -q tests/eval
+
+check: install  ## the import contract (layers, no cycles), type check and lint; CI runs it before the tests
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 validate: install  ## check the training data (fails on warnings that matter)
 	$(RASA) data validate --fail-on-warnings
@@ -63,6 +83,9 @@ bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversatio
 
 bench-queue: install  ## 50 agents claim from 10,000 waiting conversations on PostgreSQL; writes reports/bench-queue.json
 	$(BIN)/python -m bench.claims
+
+bench-triage: install train  ## what triage adds to Rasa's parse per message (median, p95), printed; writes reports/triage-cost.json
+	$(BIN)/python -m bench.triage_cost
 
 profile: install train  ## where one message's time goes (py-spy on every process, per-stage timings); writes reports/profile.json
 	$(BIN)/python -m bench.profile

@@ -1,7 +1,7 @@
 """Handing a conversation to a person: one specific message, the payload, and a pause.
 
-The payload travels in the bot's response as a custom JSON message `{"relais_handoff": {...}}`;
-the gateway (bot/) turns it into an escalation in the agents' queue.
+The payload (relais/core/handoff.py) travels in the bot's response as a custom JSON message
+`{"relais_handoff": {...}}`; the gateway (bot/) turns it into an escalation in the agents' queue.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 
 from actions import lookup
 from actions.context import Context
+from relais.core.handoff import HandoffPayload
 from relais.core.policy import Decision
 from relais.storage.records import Booking
 
-HANDOFF_KEY = "relais_handoff"
 _TOPICS_EN = {
     "flight_status": "the status of a flight",
     "book_flight": "booking a new flight",
@@ -42,20 +42,20 @@ def escalate(ctx: Context, decision: Decision) -> None:
     topic = _topic(ctx)
     booking = _booking(ctx, topic)
     ctx.say(_message_key(topic, booking, decision), **_message_values(ctx, booking))
-    payload = {
-        "reasons": list(decision.reasons),
-        "priority": decision.priority,
-        "summary": summary(ctx, booking, topic, decision),
-        "language": ctx.lang,
-        "intent": ctx.turn.intent,
-        "topic": topic,
-        "booking_reference": booking.reference if booking else None,
-        "customer_id": ctx.customer.id if ctx.customer else None,
-        "entities": [
+    payload = HandoffPayload(
+        reasons=tuple(decision.reasons),
+        priority=decision.priority,
+        summary=summary(ctx, booking, topic, decision),
+        language=ctx.lang,
+        intent=ctx.turn.intent,
+        topic=topic,
+        booking_reference=booking.reference if booking else None,
+        customer_id=ctx.customer.id if ctx.customer else None,
+        entities=tuple(
             {"entity": e.get("entity"), "value": e.get("value")} for e in ctx.turn.entities
-        ],
-    }
-    ctx.dispatcher.utter_message(json_message={HANDOFF_KEY: payload})
+        ),
+    )
+    ctx.dispatcher.utter_message(json_message=payload.to_custom())
     ctx.events.extend(
         [SlotSet("pending_offer", None), SlotSet("misunderstood_streak", 0), ConversationPaused()]
     )

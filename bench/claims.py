@@ -36,6 +36,7 @@ from relais.storage.escalations import Agent, Escalation
 from relais.core.types import EscalationStatus
 from handoff.queue import claim_next
 from handoff.intake import open_escalation
+from relais.core.handoff import HandoffPayload
 from relais.storage.db import run_atomic
 from relais.core.brand import load_brand
 from relais.storage.db import create_all, make_engine, session_scope
@@ -89,9 +90,9 @@ def fill(engine: Engine, conversations: int, agents: int, now: datetime) -> list
         with session_scope(engine) as session:
             for i in range(start, min(start + BATCH, conversations)):
                 conversation = conversation_for(session, CHANNELS[i % len(CHANNELS)], f"bench-{i}")
-                payload = {"reasons": ["human_request"], "priority": chance.randint(1, 4),
-                           "summary": f"Benchmark conversation {i}.", "intent": "complaint",
-                           "language": chance.choice(("en", "fr"))}
+                payload = HandoffPayload(reasons=("human_request",), priority=chance.randint(1, 4),
+                                         summary=f"Benchmark conversation {i}.", intent="complaint",
+                                         language=chance.choice(("en", "fr")))
                 arrived = now - timedelta(seconds=conversations - i)
                 _, created = open_escalation(session, conversation, payload, arrived, brand)
                 assert created, f"conversation {conversation.id} was already in the queue"

@@ -31,6 +31,7 @@ from relais.storage.db import run_atomic
 from handoff.settings import load_handoff_settings
 from relais.core.brand import load_brand
 from relais.core.config import settings
+from relais.core.http import json_error, json_errors
 from relais.storage.db import create_all, get_engine
 from relais.storage.records import Customer
 from relais.core.types import utcnow
@@ -53,7 +54,7 @@ def make_app(database_url: str | None = None, rasa_url: str | None = None,
     create_all(engine)
     rasa = RasaClient(rasa_url or settings().rasa_url)
     router = Router(engine, rasa, load_brand(), load_handoff_settings(), worker_id=worker_id)
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[json_errors])
     app[ROUTER] = router
     desk = Desk(engine, rasa, changed=router.changed, worker_id=worker_id)
     app.router.add_get("/", lambda request: web.HTTPFound("/chat"))
@@ -160,10 +161,6 @@ async def _background(app: web.Application) -> Any:
         await task
 
 
-def bad_request(problem: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=f'{{"error": "{problem}"}}', content_type="application/json")
-
-
 async def health(request: web.Request) -> web.Response:
     rasa_ok = await request.app[ROUTER].rasa.healthy()
     return web.json_response({"relais": "ok", "rasa": "ok" if rasa_ok else "unreachable"})
@@ -181,8 +178,9 @@ async def demo_customers(request: web.Request) -> web.Response:
 
 
 def _sender(value: Any) -> str:
-    if not isinstance(value, str) or not (1 <= len(value) <= 120) or ":" in value:
-        raise bad_request("sender must be 1-120 characters without ':'")
+    # A blank sender would name a conversation nobody can tell apart from another one.
+    if not isinstance(value, str) or not value.strip() or len(value) > 120 or ":" in value:
+        raise json_error(400, "sender must be 1-120 characters, not all blank, without ':'")
     return value
 
 
@@ -191,19 +189,19 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        raise bad_request("the body must be JSON") from None
+        raise json_error(400, "the body must be JSON") from None
     if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object")
+        raise json_error(400, "the body must be a JSON object")
     sender = _sender(body.get("sender"))
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise bad_request("text must be a non-empty string")
+        raise json_error(400, "text must be a non-empty string")
     if len(text) > MAX_TEXT_CHARS:
-        raise bad_request(f"text is longer than {MAX_TEXT_CHARS} characters")
+        raise json_error(400, f"text is longer than {MAX_TEXT_CHARS} characters")
     # The page sends its own id per message, so a retried POST is stored once.
     client_id = body.get("client_id") or uuid.uuid4().hex
     if not isinstance(client_id, str) or len(client_id) > 100:
-        raise bad_request("client_id must be a string of at most 100 characters")
+        raise json_error(400, "client_id must be a string of at most 100 characters")
     inbound = Inbound(channel="web", sender=sender, platform_id=f"{sender}:{client_id}", text=text)
     router = request.app[ROUTER]
     message_id, created = await router.store(inbound)
@@ -225,9 +223,9 @@ async def get_messages(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
         wait = float(request.query.get("wait", "0"))
     except ValueError:
-        raise bad_request("after must be a message id and wait a number of seconds") from None
+        raise json_error(400, "after must be a message id and wait a number of seconds") from None
     if not 0 <= wait <= MAX_WAIT_S:
-        raise bad_request(f"wait must be between 0 and {MAX_WAIT_S:.0f} seconds")
+        raise json_error(400, f"wait must be between 0 and {MAX_WAIT_S:.0f} seconds")
     conversation_id = f"web:{sender}"
     router = request.app[ROUTER]
 

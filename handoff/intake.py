@@ -5,7 +5,6 @@ The gateway reaches the human side through `hand_over` alone.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -13,6 +12,7 @@ from handoff.queue import open_escalation_for
 from handoff.settings import HandoffSettings
 from handoff.wait import estimate_wait, wait_message
 from relais.core.brand import Brand
+from relais.core.handoff import HandoffPayload
 from relais.storage.conversations import Conversation
 from relais.core.types import Author
 from relais.core.types import State
@@ -21,7 +21,7 @@ from relais.core.types import EscalationStatus
 from relais.storage.messages import add_outgoing, add_system
 
 
-def hand_over(session: Session, conversation: Conversation, payload: dict[str, Any],
+def hand_over(session: Session, conversation: Conversation, payload: HandoffPayload,
               now: datetime, brand: Brand, settings: HandoffSettings) -> Escalation | None:
     """Queues the conversation from the bot's handoff payload and tells the customer the wait.
 
@@ -41,17 +41,15 @@ def hand_over(session: Session, conversation: Conversation, payload: dict[str, A
     return escalation
 
 
-def open_escalation(session: Session, conversation: Conversation, payload: dict[str, Any],
+def open_escalation(session: Session, conversation: Conversation, payload: HandoffPayload,
                     now: datetime, brand: Brand) -> tuple[Escalation, bool]:
     """The open escalation for this conversation, created from the bot's handoff payload.
 
     A second payload while one is open (the customer insisted before an agent came) adds its
     reasons to the open one rather than queueing the conversation twice.
     """
-    reasons = [str(r) for r in payload.get("reasons") or []] or ["human_request"]
-    priority = int(payload.get("priority") or 3)
-    if priority not in (1, 2, 3, 4):
-        priority = 3
+    # A payload read off the wire was given safe defaults already (HandoffPayload.from_dict).
+    reasons, priority = list(payload.reasons), payload.priority
     existing = open_escalation_for(session, conversation.id)
     if existing is not None:
         existing.reasons = list(dict.fromkeys([*existing.reasons, *reasons]))
@@ -62,8 +60,8 @@ def open_escalation(session: Session, conversation: Conversation, payload: dict[
     escalation = Escalation(
         conversation_id=conversation.id, channel=conversation.channel,
         status=EscalationStatus.WAITING, reasons=reasons, priority=priority,
-        intent=payload.get("intent"), language=payload.get("language") or conversation.language,
-        summary=str(payload.get("summary") or ""), context=dict(payload), created_at=now,
+        intent=payload.intent, language=payload.language or conversation.language,
+        summary=payload.summary, context=payload.to_dict(), created_at=now,
         deadline=_deadline(now, conversation.channel, priority, brand),
     )
     session.add(escalation)

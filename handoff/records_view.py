@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from relais.core.texts import LANGUAGES, say
 from relais.storage.conversations import Conversation
 from relais.storage.escalations import Escalation
 from relais.storage.records import Customer
@@ -52,37 +53,29 @@ def records(session: Session, conversation: Conversation, now: datetime) -> dict
 
 def suggestions(records: dict[str, Any], escalation: Escalation | None, lang: str) -> list[str]:
     """Replies grounded in the records, for the agent to edit and send (never sent alone)."""
+    # A conversation in a language the bot does not speak still gets suggestions, in English.
+    lang = lang if lang in LANGUAGES else "en"
     person = records.get("customer") or {}
-    name = (person.get("name") or "").split(" ")[0]
-    fr = lang == "fr"
-    hello = (f"Bonjour {name}, " if fr else f"Hello {name}, ") if name else ("Bonjour, " if fr else "Hello, ")
+    hello = say("suggest.hello", lang, name=(person.get("name") or "").split(" ")[0])
     reference = (escalation.context or {}).get("booking_reference") if escalation else None
     out: list[str] = []
     for booking in records.get("bookings") or []:
         if reference and booking["reference"] != reference:
             continue
         for refund in booking["refunds"]:
-            when = refund["expected"] or ("bientôt" if fr else "soon")
-            out.append(hello + (f"votre remboursement de {refund['amount']} pour {booking['reference']} "
-                                f"est au statut « {refund['status']} », date prévue : {when}."
-                                if fr else
-                                f"your refund of {refund['amount']} for {booking['reference']} is "
-                                f"{refund['status']}; expected by {when}."))
+            out.append(say("suggest.refund", lang, hello=hello, amount=refund["amount"],
+                           ref=booking["reference"], status=refund["status"],
+                           when=refund["expected"] or say("suggest.refund_soon", lang)))
         for bag in booking["bags"]:
-            seen = bag["last_seen"] or ("inconnu" if fr else "unknown")
-            out.append(hello + (f"votre dossier bagage {bag['file']} est au statut « {bag['status']} » "
-                                f"(dernière position : {seen})."
-                                if fr else
-                                f"your baggage file {bag['file']} is {bag['status']} (last seen: {seen})."))
+            out.append(say("suggest.bag", lang, hello=hello, file=bag["file"], status=bag["status"],
+                           seen=bag["last_seen"] or say("suggest.bag_unknown", lang)))
         for flight in booking["flights"]:
             if flight["status"] != "on_time":
-                out.append(hello + (f"le vol {flight['number']} {flight['from']} → {flight['to']} "
-                                    f"est au statut « {flight['status']} »."
-                                    if fr else
-                                    f"flight {flight['number']} {flight['from']} → {flight['to']} "
-                                    f"is {flight['status'].replace('_', ' ')}."))
+                # "on_time", the one status with an underscore, is never suggested, so the
+                # French text (which quotes the raw status) reads the same.
+                out.append(say("suggest.flight", lang, hello=hello, flight=flight["number"],
+                               origin=flight["from"], destination=flight["to"],
+                               status=flight["status"].replace("_", " ")))
     if not out:
-        out.append(hello + ("je m'occupe de votre demande. Pouvez-vous me donner votre référence "
-                            "de réservation ?" if fr else
-                            "I'm looking into this now. Could you give me your booking reference?"))
+        out.append(say("suggest.ask_reference", lang, hello=hello))
     return out[:4]

@@ -1,17 +1,14 @@
 """Demo agents and canned replies (`relais seed` adds them; idempotent)."""
 from __future__ import annotations
 
-import os
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.auth import hash_password
 from relais.storage.escalations import Agent, CannedResponse
+from relais.core.config import settings
 from relais.core.types import Role
 
-#: The demo password of every demo agent, unless RELAIS_DEMO_PASSWORD says otherwise.
-DEMO_PASSWORD = "relais-demo"
 DEMO_AGENTS = (
     ("alice", "Alice Martin", Role.AGENT, 3),
     ("bruno", "Bruno Lefèvre", Role.AGENT, 3),
@@ -29,7 +26,7 @@ CANNED = (
 
 def seed_agents(session: Session) -> int:
     """Creates the demo agents and canned replies that are missing; returns how many agents."""
-    password = os.environ.get("RELAIS_DEMO_PASSWORD") or DEMO_PASSWORD
+    password = settings().demo_password
     created = 0
     for username, name, role, capacity in DEMO_AGENTS:
         if session.execute(select(Agent).where(Agent.username == username)).scalars().first():

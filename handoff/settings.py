@@ -1,7 +1,6 @@
-"""The human side's settings, from handoff.yml (RELAIS_HANDOFF_FILE overrides the path)."""
+"""The human side's settings, from handoff.yml (`settings().handoff_file`, RELAIS_HANDOFF_FILE)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from relais.core.config import settings
+from relais.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,13 @@ class HandoffSettings:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"{path}: unknown setting(s) {unknown}")
+            raise ConfigError(f"{path}: unknown setting(s) {unknown}")
         for name, value in data.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{path}: {name} must be a positive number, got {value!r}")
+                raise ConfigError(f"{path}: {name} must be a positive number, got {value!r}")
         return cls(**data)
 
 
 @lru_cache(maxsize=4)
 def load_handoff_settings(path: str | None = None) -> HandoffSettings:
-    chosen = path or os.environ.get("RELAIS_HANDOFF_FILE") or str(settings().repo_root / "handoff.yml")
-    return HandoffSettings.from_file(Path(chosen))
+    return HandoffSettings.from_file(Path(path) if path else settings().handoff_file)

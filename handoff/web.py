@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable
@@ -18,6 +17,8 @@ from handoff.desk import Desk
 from handoff.auth import agent_for_token, log_in, log_out
 from handoff.metrics import metrics, metrics_csv
 from relais.storage.escalations import Agent, CannedResponse, Escalation, Note
+from relais.core.errors import NotFound, RelaisError
+from relais.core.http import error_response, json_error
 from relais.core.types import EscalationStatus
 from relais.core.types import Role
 from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
@@ -25,6 +26,9 @@ from relais.storage.db import run_atomic
 
 COOKIE = "relais_session"
 Handler = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
+#: What an agent can do to one escalation (POST /api/console/escalations/{id}/{action}).
+ACTIONS = ("claim", "release", "transfer", "reply", "note", "resolve", "hand-back")
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,20 @@ def _clock(request: web.Request) -> Callable[[], datetime]:
 async def _atomic(request: web.Request, work: Callable[[Any], Any]) -> Any:
     try:
         return await asyncio.to_thread(run_atomic, _engine(request), work)
-    except QueueError as error:
-        raise web.HTTPConflict(text=_json_error(str(error)), content_type="application/json")
+    except RelaisError as error:
+        raise error_response(error) from None
 
 
-def _json_error(problem: str) -> str:
-    return json.dumps({"error": problem})
+def _id(value: object, what: str) -> int:
+    """`value` as a row id: a positive integer, or its digits (a path segment); else a 400.
+
+    Ids are 32-bit columns: a bigger number would fail in the database, not be "not found".
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
+    raise json_error(400, f"{what} must be a whole number (an id)")
 
 
 def authed(handler: Handler, supervisor: bool = False) -> Callable[[web.Request], Awaitable[Any]]:
@@ -82,9 +94,9 @@ def authed(handler: Handler, supervisor: bool = False) -> Callable[[web.Request]
 
         found = await asyncio.to_thread(run_atomic, _engine(request), who)
         if found is None:
-            raise web.HTTPUnauthorized(text=_json_error("log in first"), content_type="application/json")
+            raise json_error(401, "log in first")
         if supervisor and found[1] != Role.SUPERVISOR.value:
-            raise web.HTTPForbidden(text=_json_error("supervisors only"), content_type="application/json")
+            raise json_error(403, "supervisors only")
         return await handler(request, found[0])
     return wrapped
 
@@ -98,8 +110,7 @@ async def login(request: web.Request) -> web.Response:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
             or not isinstance(body.get("password"), str):
-        raise web.HTTPBadRequest(text=_json_error("username and password are required"),
-                                 content_type="application/json")
+        raise json_error(400, "username and password are required")
     hours = load_handoff_settings().session_hours
     now = _clock(request)()
 
@@ -112,8 +123,7 @@ async def login(request: web.Request) -> web.Response:
 
     result = await asyncio.to_thread(run_atomic, _engine(request), check)
     if result is None:
-        raise web.HTTPUnauthorized(text=_json_error("wrong username or password"),
-                                   content_type="application/json")
+        raise json_error(401, "wrong username or password")
     agent_id, name, role, token = result
     response = web.json_response({"id": agent_id, "name": name, "role": role})
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=int(hours * 3600))
@@ -192,7 +202,7 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
     def read(session: Any) -> dict[str, Any]:
         conv = session.get(Conversation, conversation_id)
         if conv is None:
-            raise web.HTTPNotFound(text=_json_error("no such conversation"), content_type="application/json")
+            raise NotFound("no such conversation")
         escalation = session.execute(
             select(Escalation).where(Escalation.conversation_id == conv.id)
             .order_by(Escalation.id.desc()).limit(1)).scalars().first()
@@ -221,35 +231,29 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
 
 async def act(request: web.Request, agent_id: int) -> web.Response:
     """claim | release | transfer | reply | note | resolve | hand-back on one escalation."""
-    try:
-        escalation_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    escalation_id = _id(request.match_info["id"], "the escalation id in the path")
     action = request.match_info["action"]
-    body: dict[str, Any] = {}
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise web.HTTPBadRequest(text=_json_error("the body must be JSON"),
-                                     content_type="application/json") from None
+    if action not in ACTIONS:
+        raise json_error(404, f"unknown action {action}")
+    body = await _body(request)
     now = _clock(request)()
     desk = request.app[CONSOLE].desk
     try:
         if action == "reply":
             client_id = body.get("client_id")
             if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 80):
-                raise QueueError("client_id must be a string of at most 80 characters.")
-            message_id, new = await desk.reply(agent_id, escalation_id,
-                                               str(body.get("text") or ""), client_id)
+                raise json_error(400, "client_id must be a string of at most 80 characters")
+            message_id, new = await desk.reply(agent_id, escalation_id, _text(body), client_id)
             return web.json_response({"message_id": message_id, "duplicate": not new})
         if action == "resolve":
             await desk.resolve(agent_id, escalation_id)
             return web.json_response({"ok": True})
         if action == "hand-back":
             return web.json_response({"follow_up": await desk.hand_back(agent_id, escalation_id)})
-    except QueueError as error:
-        raise web.HTTPConflict(text=_json_error(str(error)), content_type="application/json")
+    except RelaisError as error:
+        raise error_response(error) from None
+    transfer_to = _id(body.get("agent_id"), "agent_id") if action == "transfer" else None
+    note = _text(body).strip() if action == "note" else ""
 
     def work(session: Any) -> dict[str, Any]:
         agent = session.get(Agent, agent_id)
@@ -263,21 +267,41 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
             requeue(session, escalation, f"{agent.display_name} put the conversation back in the queue.", agent.id)
         elif action == "transfer":
             _held(escalation, agent)
-            to = session.get(Agent, int(body.get("agent_id") or 0))
+            to = session.get(Agent, transfer_to)
             if to is None or not to.active:
                 raise QueueError("Choose an active agent to transfer to.")
             transfer(session, escalation, to, agent, now)
         elif action == "note":
-            text = str(body.get("text") or "").strip()
-            if not text:
+            if not note:
                 raise QueueError("A note needs some text.")
-            session.add(Note(conversation_id=escalation.conversation_id, agent_id=agent.id, text=text))
+            session.add(Note(conversation_id=escalation.conversation_id, agent_id=agent.id, text=note))
             add_system(session, session.get(Conversation, escalation.conversation_id),
                        f"{agent.display_name} added a private note.", {"event": "note"}, agent.id)
-        else:
-            raise web.HTTPNotFound(text=_json_error(f"unknown action {action}"), content_type="application/json")
         return {"ok": True}
     return web.json_response(await _atomic(request, work))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The action's JSON object (an empty one without a body); anything else is a 400."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise json_error(400, "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise json_error(400, "the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any]) -> str:
+    """The body's `text` ("" when absent); a number or a list would reach the customer as is."""
+    text = body.get("text")
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise json_error(400, "text must be a string")
+    return text
 
 
 def _held(escalation: Escalation, agent: Agent) -> None:

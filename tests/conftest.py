@@ -1,4 +1,5 @@
-"""Shared fixtures: `relais` importable from the checkout, and fresh SQLite/PostgreSQL databases.
+"""Shared by every tier: `relais` importable from the checkout, fresh SQLite/PostgreSQL databases,
+and a marker per tier (unit, integration, e2e, eval: the directory a test is in).
 
 `db_url`, `engine` and `session` run each test that uses them twice, once per backend;
 every run gets its own empty database (tables created by `engine`), dropped afterwards.
@@ -102,3 +103,19 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session on `engine`; the test commits what it wants to keep."""
     with Session(engine, future=True) as session:
         yield session
+
+
+#: The tiers, one directory each (tests/README.md); each test gets its tier's marker.
+TIERS = ("unit", "integration", "e2e", "eval")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test with its tier, so `-m` can pick tiers across directories."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(tests).parts[0]
+        except ValueError:  # a test file outside tests/, given on the command line
+            continue
+        if tier in TIERS:
+            item.add_marker(tier)

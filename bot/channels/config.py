@@ -1,15 +1,18 @@
 """Which DM channels are on, from environment variables (or a `relais:` section in
-credentials.yml). A channel without credentials is off, and `make run` says so."""
+credentials.yml). A channel without credentials is off, and `make run` says so.
+
+The variables themselves are read by relais/core/config.py; this module merges them with the
+file (a variable wins) and checks the result.
+"""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from relais.core.config import settings
+from relais.core.config import TelegramVariables, XVariables, settings
+from relais.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class TelegramSettings:
 
 
 def _credentials_file() -> Mapping[str, Any]:
-    path = Path(os.environ.get("RELAIS_CREDENTIALS_FILE") or settings().repo_root / "credentials.yml")
+    path = settings().credentials_file
     if not path.exists():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -32,20 +35,21 @@ def _credentials_file() -> Mapping[str, Any]:
 
 
 def telegram_settings(env: Mapping[str, str] | None = None) -> TelegramSettings | None:
-    env = os.environ if env is None else env
+    """Telegram's settings, or None when it is off; `env` (tests) instead of `settings()`."""
+    given = settings().telegram if env is None else TelegramVariables.from_env(env)
     file = _credentials_file().get("telegram") or {}
-    token = env.get("TELEGRAM_BOT_TOKEN") or file.get("token")
+    token = given.bot_token or file.get("token")
     if not token:
         return None
-    mode = (env.get("TELEGRAM_MODE") or file.get("mode") or "polling").lower()
+    mode = (given.mode or file.get("mode") or "polling").lower()
     if mode not in ("webhook", "polling"):
-        raise ValueError(f"TELEGRAM_MODE must be webhook or polling, not {mode!r}")
-    secret = env.get("TELEGRAM_WEBHOOK_SECRET") or file.get("webhook_secret")
+        raise ConfigError(f"TELEGRAM_MODE must be webhook or polling, not {mode!r}")
+    secret = given.webhook_secret or file.get("webhook_secret")
     if mode == "webhook" and not secret:
-        raise ValueError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
+        raise ConfigError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
                          "characters A-Z a-z 0-9 _ -), also given to setWebhook")
-    return TelegramSettings(str(token), mode, secret, env.get("TELEGRAM_API_URL") or file.get("api_url"),
-                            env.get("TELEGRAM_WEBHOOK_URL") or file.get("webhook_url"))
+    return TelegramSettings(str(token), mode, secret, given.api_url or file.get("api_url"),
+                            given.webhook_url or file.get("webhook_url"))
 
 
 @dataclass(frozen=True)
@@ -63,19 +67,20 @@ _X_KEYS = ("account_id", "consumer_key", "consumer_secret", "access_token", "acc
 
 
 def x_settings(env: Mapping[str, str] | None = None) -> XSettings | None:
-    env = os.environ if env is None else env
+    """X's settings, or None when it is off; `env` (tests) instead of `settings()`."""
+    given = settings().x if env is None else XVariables.from_env(env)
     file = _credentials_file().get("x") or {}
-    values = {key: env.get(f"X_{key.upper()}") or file.get(key) for key in _X_KEYS}
+    values = {key: getattr(given, key) or file.get(key) for key in _X_KEYS}
     if not any(values.values()):
         return None
     missing = [f"X_{k.upper()}" for k, v in values.items() if not v]
     if missing:
-        raise ValueError(f"X needs {', '.join(missing)} as well")
-    mode = (env.get("X_MODE") or file.get("mode") or "webhook").lower()
+        raise ConfigError(f"X needs {', '.join(missing)} as well")
+    mode = (given.mode or file.get("mode") or "webhook").lower()
     if mode not in ("webhook", "polling"):
-        raise ValueError(f"X_MODE must be webhook or polling, not {mode!r}")
+        raise ConfigError(f"X_MODE must be webhook or polling, not {mode!r}")
     return XSettings(**{k: str(v) for k, v in values.items()}, mode=mode,
-                     api_url=env.get("X_API_URL") or file.get("api_url"))
+                     api_url=given.api_url or file.get("api_url"))
 
 
 def describe() -> str:
@@ -83,14 +88,14 @@ def describe() -> str:
     lines = ["  web chat: on"]
     try:
         telegram = telegram_settings()
-    except ValueError as error:
+    except ConfigError as error:
         lines.append(f"  Telegram: misconfigured: {error}")
     else:
         lines.append(f"  Telegram: on ({telegram.mode})" if telegram else
                      "  Telegram: off (set TELEGRAM_BOT_TOKEN; see README, Channels)")
     try:
         x = x_settings()
-    except ValueError as error:
+    except ConfigError as error:
         lines.append(f"  X: misconfigured: {error}")
     else:
         lines.append(f"  X: on ({x.mode})" if x else

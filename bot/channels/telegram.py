@@ -23,6 +23,8 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.channels.common import get_state, set_state, split_text
 from bot.outbox import Outgoing
 from relais.core.errors import SendFailed
+from relais.core.http import json_error
+from relais.core.texts import LANGUAGES, say
 from bot.router import Router
 from relais.storage.messages import Inbound
 from relais.storage.db import run_atomic
@@ -34,8 +36,11 @@ MAX_TEXT = 4096
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: callback_data holds at most 64 bytes.
 MAX_CALLBACK = 64
-GROUP_NOTE = ("Hello! For your privacy we only answer in private messages: write to this bot "
-              "directly. / Pour votre confidentialité, écrivez-nous en message privé.")
+
+
+def group_note() -> str:
+    """The one note a group gets, in every language: a group chat has no language of its own."""
+    return " / ".join(say("telegram.group_note", lang) for lang in LANGUAGES)
 
 
 def attachments_of(message: Any) -> list[dict[str, Any]]:
@@ -155,7 +160,7 @@ class TelegramChannel:
             get_state(s, CHANNEL, key) is None and (set_state(s, CHANNEL, key, "1") or True)))
         if first:
             try:
-                await self.bot.send_message(chat_id, GROUP_NOTE)
+                await self.bot.send_message(chat_id, group_note())
             except TelegramError as error:
                 logger.warning("telegram: group note to %s failed: %s", chat_id, error)
 
@@ -164,15 +169,15 @@ class TelegramChannel:
         given = request.headers.get(SECRET_HEADER, "")
         if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
             logger.warning("telegram webhook: wrong or missing secret token from %s", request.remote)
-            return web.json_response({"error": "forbidden"}, status=403)
+            raise json_error(403, "forbidden")
         try:
             data = await request.json()
         except ValueError:
             logger.warning("telegram webhook: body is not JSON")
-            return web.json_response({"error": "the body must be JSON"}, status=400)
+            raise json_error(400, "the body must be JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             logger.warning("telegram webhook: not an update")
-            return web.json_response({"error": "not a Telegram update"}, status=400)
+            raise json_error(400, "not a Telegram update")
         outcome = await self.take(data)
         return web.json_response({"ok": True, "outcome": outcome})
 

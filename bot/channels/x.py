@@ -28,6 +28,7 @@ from bot.channels.x_wire import (
 )
 from bot.outbox import Outgoing
 from relais.core.errors import SendFailed
+from relais.core.http import json_error
 from bot.router import Router
 from relais.storage.db import run_atomic
 
@@ -75,22 +76,21 @@ class XChannel:
     async def crc(self, request: web.Request) -> web.Response:
         token = request.query.get("crc_token")
         if not token:
-            return web.json_response({"error": "crc_token is required"}, status=400)
+            raise json_error(400, "crc_token is required")
         return web.json_response(crc_response(self.consumer_secret, token))
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
         if not signature_ok(self.consumer_secret, body, request.headers.get(SIGNATURE_HEADER)):
             logger.warning("x webhook: bad or missing signature from %s", request.remote)
-            return web.json_response({"error": "bad signature"}, status=403)
+            raise json_error(403, "bad signature")
         try:
             import json
 
             messages, skipped = inbound_from_webhook(json.loads(body))
         except ValueError as error:
             logger.warning("x webhook: unreadable body: %s", error)
-            return web.json_response({"error": "the body must be an Account Activity JSON object"},
-                                     status=400)
+            raise json_error(400, "the body must be an Account Activity JSON object") from None
         stored = 0
         for inbound in messages:
             _, created = await self.router.store(inbound)

@@ -6,19 +6,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from relais.core.errors import ConfigError
-
 from relais.core.config import settings
+from relais.core.errors import ConfigError
+from relais.core.texts import say
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("en", "fr")
@@ -43,10 +44,6 @@ _TOP_LEVEL = (
     "links",
     "first_response_minutes",
 )
-_DAY_NAMES = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "fr": ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."),
-}
 _RANGE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
 
 
@@ -140,17 +137,17 @@ class Brand:
 
     def hours_text(self, lang: str) -> str:
         """The support hours in a sentence fragment, e.g. "Mon–Fri 08:00–20:00, … (Paris time)"."""
-        if lang not in _DAY_NAMES:
+        if lang not in LANGUAGES:
             raise ValueError(f"no support-hours wording for language {lang!r}")
-        days = _DAY_NAMES[lang]
+        days = [say(f"day.short.{day}", lang) for day in range(7)]
         parts = []
         for first, last, hours in _runs(self.hours):
             span = days[first] if first == last else f"{days[first]}–{days[last]}"
             parts.append(f"{span} {_hours_wording(hours, lang)}")
-        if lang == "fr":
-            article = "d'" if self.city[:1].lower() in "aeiouyéh" else "de "
-            return f"{', '.join(parts)} (heure {article}{self.city})"
-        return f"{', '.join(parts)} ({self.city} time)"
+        # French elides "de" before a vowel or a mute h: "heure d'Amsterdam".
+        elided = self.city[:1].lower() in "aeiouyéh"
+        return say("hours.local_time_elided" if elided else "hours.local_time", lang,
+                   hours=", ".join(parts), city=self.city)
 
 
 def _runs(hours: tuple[OpeningHours | None, ...]) -> list[tuple[int, int, OpeningHours | None]]:
@@ -166,7 +163,8 @@ def _runs(hours: tuple[OpeningHours | None, ...]) -> list[tuple[int, int, Openin
 
 def _hours_wording(hours: OpeningHours | None, lang: str) -> str:
     if hours is None:
-        return "fermé" if lang == "fr" else "closed"
+        return say("hours.closed", lang)
+    # A clock format, not words: each language writes the time its own way.
     pattern = "%Hh%M" if lang == "fr" else "%H:%M"
     return f"{hours.opens.strftime(pattern)}–{hours.closes.strftime(pattern)}"
 
@@ -191,7 +189,9 @@ def _load(path: Path, _modified: int) -> Brand:
     return parse_brand(data, source=str(path))
 
 
-def parse_brand(data: Any, *, source: str = "brand.yml") -> Brand:
+# The parsed YAML and its parts are `object`, not Any, here and below: mypy then insists that
+# each is checked (isinstance) before it is used.
+def parse_brand(data: object, *, source: str = "brand.yml") -> Brand:
     """A Brand from the parsed YAML, or BrandConfigError naming the first problem found."""
 
     def fail(key: str, problem: str) -> BrandConfigError:
@@ -236,19 +236,19 @@ def parse_brand(data: Any, *, source: str = "brand.yml") -> Brand:
     )
 
 
-def _text(value: Any, key: str, fail: _Fail) -> str:
+def _text(value: object, key: str, fail: _Fail) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fail(key, f"expected some text, got {value!r}")
     return value.strip()
 
 
-def _mapping(value: Any, key: str, fail: _Fail) -> dict[Any, Any]:
+def _mapping(value: object, key: str, fail: _Fail) -> dict[Any, Any]:
     if not isinstance(value, dict):
         raise fail(key, f"expected a mapping, got {value!r}")
     return value
 
 
-def _support_hours(value: Any, fail: _Fail) -> tuple[OpeningHours | None, ...]:
+def _support_hours(value: object, fail: _Fail) -> tuple[OpeningHours | None, ...]:
     days = _mapping(value, "support_hours", fail)
     unknown = sorted(str(day) for day in days if day not in WEEKDAYS)
     if unknown:
@@ -266,7 +266,7 @@ def _support_hours(value: Any, fail: _Fail) -> tuple[OpeningHours | None, ...]:
     return tuple(hours)
 
 
-def _opening_hours(value: Any, key: str, fail: _Fail) -> OpeningHours | None:
+def _opening_hours(value: object, key: str, fail: _Fail) -> OpeningHours | None:
     if value is None or value == "closed":
         return None
     if isinstance(value, int):
@@ -285,7 +285,7 @@ def _opening_hours(value: Any, key: str, fail: _Fail) -> OpeningHours | None:
     return OpeningHours(opens, closes)
 
 
-def _links(value: Any, fail: _Fail) -> Mapping[str, str]:
+def _links(value: object, fail: _Fail) -> Mapping[str, str]:
     links = _mapping(value, "links", fail)
     for name in REQUIRED_LINKS:
         if name not in links:
@@ -296,7 +296,7 @@ def _links(value: Any, fail: _Fail) -> Mapping[str, str]:
     return MappingProxyType({str(name): url for name, url in links.items()})
 
 
-def _targets(value: Any, fail: _Fail) -> ResponseTargets:
+def _targets(value: object, fail: _Fail) -> ResponseTargets:
     targets = _mapping(value, "first_response_minutes", fail)
     by_channel = _minutes(
         targets.get("by_channel"), "first_response_minutes.by_channel", CHANNELS, fail
@@ -310,7 +310,7 @@ def _targets(value: Any, fail: _Fail) -> ResponseTargets:
     return ResponseTargets(MappingProxyType(by_channel), MappingProxyType(by_priority))
 
 
-def _minutes(value: Any, key: str, required: tuple[Any, ...], fail: _Fail) -> dict[Any, int]:
+def _minutes(value: object, key: str, required: tuple[object, ...], fail: _Fail) -> dict[Any, int]:
     minutes = _mapping(value, key, fail)
     for name in required:
         if name not in minutes:

@@ -16,7 +16,9 @@ _SWEARS = re.compile(
     r"tabarnak|c[âa]lisse|crisse|ostie)\b",
     re.IGNORECASE,
 )
-_ANGRY_EMOJI = re.compile("[\U0001F621\U0001F92C\U0001F4A2\U0001F624\U0001F644\U0001F44E\U0001F595]")
+_ANGRY_EMOJI = re.compile(
+    "[\U0001F621\U0001F92C\U0001F4A2\U0001F624\U0001F644\U0001F44E\U0001F595]"
+)
 _LEGAL = re.compile(
     r"\b(lawyers?|attorneys?|sue|suing|lawsuit|legal action|court|small claims|eu ?261|"
     r"ec ?261|regulation 261|compensation|chargeback|charge back|dispute the charge|"

@@ -6,10 +6,11 @@ Numbers come from escalation.yml; the reasons are a fixed vocabulary (README).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -65,7 +66,7 @@ class Thresholds:
     problem_words: int = 2
 
     @classmethod
-    def from_file(cls, path: Path) -> "Thresholds":
+    def from_file(cls, path: Path) -> Thresholds:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
@@ -107,7 +108,7 @@ class Signals:
     same_request_before: int = 0
 
     @classmethod
-    def from_parse(cls, text: str, parse: Mapping[str, Any], **context: Any) -> "Signals":
+    def from_parse(cls, text: str, parse: Mapping[str, Any], **context: Any) -> Signals:
         """Signals from Rasa's parse of `text`; `context` adds what the conversation knows."""
         intent = parse.get("intent") or {}
         ranking = tuple(
@@ -115,7 +116,8 @@ class Signals:
             for r in parse.get("intent_ranking") or []
         )
         parts = tuple(
-            (str(p.get("name")), float(p.get("confidence") or 0.0)) for p in parse.get("parts") or []
+            (str(p.get("name")), float(p.get("confidence") or 0.0))
+            for p in parse.get("parts") or []
         )
         return cls(
             text=text,
@@ -142,7 +144,9 @@ class Decision:
 
 def is_misunderstood(intent: str, confidence: float, thresholds: Thresholds) -> bool:
     """True when the bot cannot answer this message as one of its own requests."""
-    return intent in (OUT_OF_SCOPE_INTENT, FALLBACK_INTENT) or confidence < thresholds.low_confidence
+    return (
+        intent in (OUT_OF_SCOPE_INTENT, FALLBACK_INTENT) or confidence < thresholds.low_confidence
+    )
 
 
 def several_requests(signals: Signals, t: Thresholds) -> bool:

@@ -23,7 +23,9 @@ class MissingText(RelaisError, KeyError):
 def catalog() -> dict[str, dict[str, str]]:
     """All texts, keyed by name then language (read once per process)."""
     data = yaml.safe_load(TEXTS_FILE.read_text(encoding="utf-8"))
-    return {str(key): {str(k): str(v).strip() for k, v in value.items()} for key, value in data.items()}
+    return {
+        str(key): {str(k): str(v).strip() for k, v in value.items()} for key, value in data.items()
+    }
 
 
 def say(key: str, lang: str, **values: Any) -> str:

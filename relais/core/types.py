@@ -8,7 +8,6 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-
 #: IATA special service request codes for assistance that a passenger can carry.
 SPECIAL_ASSISTANCE_CODES = ("WCHR", "WCHS", "WCHC", "BLND", "DEAF", "DPNA", "UMNR", "MAAS")
 

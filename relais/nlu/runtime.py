@@ -45,11 +45,11 @@ class LoadedModel:
 
 def load_model(path: Path) -> LoadedModel:
     """Loads the model archive at `path`; raises ModelNotLoaded if it cannot."""
+    if not path.exists():
+        raise ModelNotLoaded(f"model {path} does not exist: run `make train` first")
     quiet_rasa()
     from rasa.core.agent import Agent
 
-    if not path.exists():
-        raise ModelNotLoaded(f"model {path} does not exist: run `make train` first")
     loop = asyncio.new_event_loop()
     agent = Agent.load(str(path))
     if not agent.is_ready():

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import relationship
 
@@ -72,6 +73,13 @@ class Message(Base):
     processed_at = Column(DateTime)
     #: Logged into the Rasa tracker (messages handled by a person).
     in_tracker = Column(Boolean, nullable=False, default=False)
+    #: The router is about to send (or sent) this message to Rasa. Written before the call,
+    #: so that after a crash the router reads the replies from the tracker instead of asking
+    #: twice. The server default lets a worker of an older version insert messages too.
+    sent_to_rasa = Column(Boolean, nullable=False, default=False, server_default=false())
+    #: What goes to Rasa instead of `text`: a numbered choice's payload, or a burst's lines
+    #: joined (None: the text itself).
+    routed_text = Column(Text)
 
     conversation = relationship("Conversation", back_populates="messages")
 
@@ -119,7 +127,8 @@ class ChannelState(Base):
 
 
 class Lease(Base):
-    """Who may work on something shared by several Relais workers, until when (relais/storage/leases.py)."""
+    """Who may work on something shared by several Relais workers, until when
+    (relais/storage/leases.py)."""
 
     __tablename__ = "leases"
 

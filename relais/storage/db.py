@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, declarative_base
+from sqlalchemy.orm import DeclarativeMeta, Session, registry
 from sqlalchemy.pool import QueuePool
 
 from relais.core.config import settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # Named constraints, so that migrations and error messages can refer to them.
 NAMING_CONVENTION = {
@@ -26,7 +31,29 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-Base: Any = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+mapper_registry = registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class Base(metaclass=DeclarativeMeta):
+    """The models' base class: what `declarative_base()` builds, written out as a class so
+    that mypy sees each model as a class of its own rather than as Any."""
+
+    __abstract__ = True
+    registry = mapper_registry
+    metadata: MetaData = mapper_registry.metadata
+    # Declared for mypy only (no value, so declarative sees nothing): every model sets its
+    # __tablename__, and the mapping gives it its __table__.
+    __tablename__: ClassVar[str]
+    __table__: ClassVar[Table]
+
+    if TYPE_CHECKING:
+        # SQLAlchemy 1.4 is untyped, so the registry's constructor is Any to mypy, and a class
+        # whose __init__ is Any is itself Any: Customer(...) would be Any. This is what the
+        # constructor does: each keyword names a mapped attribute to set (TypeError if not).
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    else:
+        __init__ = mapper_registry.constructor
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -54,7 +81,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # SQLite ignores REFERENCES clauses unless asked on every new connection.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -110,7 +137,7 @@ _SQLITE_TURNS: dict[str, threading.Lock] = {}
 _SQLITE_TURNS_LOCK = threading.Lock()
 
 
-def _turn(engine: Engine) -> Any:
+def _turn(engine: Engine) -> AbstractContextManager[object]:
     """SQLite lets one writer in at a time and makes the others sleep and retry (for 1, 2,
     5… 100 ms); threads of one process queue far faster on a lock of their own. PostgreSQL
     needs none: its row locks do the work."""
@@ -135,7 +162,7 @@ def run_atomic(engine: Engine, work: Callable[[Session], T], attempts: int = 8) 
     raise AssertionError("unreachable")
 
 
-def alembic_config(url: str | None = None) -> Any:
+def alembic_config(url: str | None = None) -> Config:
     """Alembic's configuration for this repository's migrations/ and `url`."""
     from alembic.config import Config
 

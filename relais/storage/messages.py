@@ -5,21 +5,18 @@ step and its consequences (a bot reply and its outbox entry, say) commit togethe
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relais.storage.queries import customer_for_sender
+from relais.core.types import Author, Delivery, Processing, State, utcnow
 from relais.storage.conversations import Conversation, Message, OutboxItem
-from relais.core.types import Delivery
-from relais.core.types import Processing
-from relais.core.types import Author
-from relais.core.types import State
-from relais.core.types import utcnow
+from relais.storage.queries import customer_for_sender
 
 #: Longest text stored for one message; longer inbound text is cut, and flagged as cut.
 MAX_TEXT = 20_000

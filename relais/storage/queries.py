@@ -71,7 +71,8 @@ def recent_contact(
     refs = [r.upper() for r in references if r]
     query = select(Contact.id).where(Contact.created_at >= since)
     if refs:
-        query = query.join(Booking, Contact.booking_id == Booking.id).where(Booking.reference.in_(refs))
+        query = query.join(Booking, Contact.booking_id == Booking.id)
+        query = query.where(Booking.reference.in_(refs))
     elif customer is not None:
         query = query.where(Contact.customer_id == customer.id, Contact.topic == topic)
     else:

@@ -6,8 +6,6 @@ All datetimes are naive UTC; the airports' IANA time zones say how to show them 
 from __future__ import annotations
 
 import enum
-import re
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +29,23 @@ from sqlalchemy.orm import relationship, validates
 from sqlalchemy.types import TypeEngine
 
 from relais.core.codes import brand_codes
-from relais.core.types import BaggageKind, BaggageStatus, BookingStatus, Channel, FareFamily, FlightStatus, HandledBy, Language, LoyaltyTier, RefundStatus, SPECIAL_ASSISTANCE_CODES, StrEnum, utcnow
+from relais.core.types import (
+    SPECIAL_ASSISTANCE_CODES,
+    BaggageKind,
+    BaggageStatus,
+    BookingStatus,
+    Channel,
+    FareFamily,
+    FlightStatus,
+    HandledBy,
+    Language,
+    LoyaltyTier,
+    RefundStatus,
+    StrEnum,
+    utcnow,
+)
 from relais.storage.db import Base
+
 
 def _values(enum_class: type[enum.Enum]) -> list[str]:
     return [str(member.value) for member in enum_class]
@@ -67,7 +80,9 @@ class Money(TypeDecorator):
             return dialect.type_descriptor(Numeric(10, 2, asdecimal=False))
         return dialect.type_descriptor(Numeric(10, 2))
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+    def process_result_value(
+        self, value: float | Decimal | None, dialect: Dialect
+    ) -> Decimal | None:
         if value is None or isinstance(value, Decimal):
             return value
         return Decimal(f"{value:.2f}")
@@ -364,7 +379,7 @@ class Contact(Base):
 
 
 #: The record models, parents before children (the order to insert; reverse it to delete).
-RECORD_MODELS: tuple[type[Any], ...] = (
+RECORD_MODELS: tuple[type[Base], ...] = (
     Customer,
     Flight,
     Booking,

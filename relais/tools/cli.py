@@ -24,7 +24,7 @@ def _seed(args: argparse.Namespace) -> int:
         report = seed(session, anchor=anchor, reset=args.reset)
         agents = seed_agents(session)
     if agents:
-        print(f"{agents} demo agent(s) created (see README: Agent console)")
+        print(f"{agents} demo agent(s) created (see README: The two commands)")
     state = "created" if report.created else "already present (use --reset to recreate)"
     print(f"demo data {state} in {settings().database_url}")
     print(json.dumps(report.counts, sort_keys=True))
@@ -123,12 +123,12 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_seed)
 
     t = sub.add_parser("triage", help='JSON lines {"text": ...} on stdin → one decision per line')
-    t.add_argument("--model", help="model archive (default: the latest in models/)")
+    t.add_argument("--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)")
     t.set_defaults(func=_triage)
 
     e = sub.add_parser("eval", help="score triage on the public evaluation files")
     e.add_argument("--data", default=str(settings().repo_root.parent / "shared" / "data" / "eval"))
-    e.add_argument("--model", help="model archive (default: the latest in models/)")
+    e.add_argument("--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)")
     e.add_argument("--out", default=str(settings().repo_root / "reports" / "eval.json"))
     e.set_defaults(func=_eval)
 

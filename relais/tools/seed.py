@@ -1,23 +1,44 @@
 """Deterministic demo customer records: the fixed customers that docs and tests name, and a crowd.
 
-The rows depend only on the anchor date: every random choice comes from one fixed seed.
+The content lives in the YAML files of `relais/tools/demo/`: the airports; the routes, flight
+numbers, cabins and fares; the fixed records; what the crowd is drawn from. They are checked
+when read. The rows depend only on those files and the anchor date: every random choice comes
+from one fixed seed, in a fixed order.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from relais.core.codes import brand_codes
+from relais.core.errors import ConfigError
+from relais.core.types import (
+    SPECIAL_ASSISTANCE_CODES,
+    BaggageKind,
+    BaggageStatus,
+    BookingStatus,
+    Channel,
+    FareFamily,
+    FlightStatus,
+    HandledBy,
+    Language,
+    LoyaltyTier,
+    RefundStatus,
+)
 from relais.storage.records import (
     RECORD_MODELS,
     BaggageReport,
@@ -30,26 +51,13 @@ from relais.storage.records import (
     SeatAssignment,
     Segment,
 )
-from relais.core.types import (
-    BaggageKind,
-    BaggageStatus,
-    BookingStatus,
-    Channel,
-    FareFamily,
-    FlightStatus,
-    HandledBy,
-    Language,
-    LoyaltyTier,
-    RefundStatus,
-)
 
-#: The random seed of the demo data; change it and every generated row changes.
-DEMO_SEED = 3_621
-#: Flight numbers and booking references of the fixed records; generated ones avoid them.
-FIXED_FLIGHT_NUMBERS = ("XY007", "XY123", "XY221", "XY311", "XY330", "XY456", "XY602")
-FIXED_REFERENCES = ("XY4K2P", "XY9QW1", "XY7T2M", "XY3LB8", "XY5CX2", "XY8RT4", "XY2HN6")
-#: Days around the anchor that flights are spread over.
-FIRST_DAY, LAST_DAY = -30, 75
+#: The demo data files, shipped as package data.
+DEMO_DIR = Path(__file__).with_name("demo")
+
+
+class DemoDataError(ConfigError):
+    """A demo data file is missing, is not valid YAML or has an entry that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Airport:
     tz: str
     latitude: float
     longitude: float
-    terminals: tuple[str, ...] = ("1",)
+    terminals: tuple[str, ...]
 
     @property
     def label(self) -> str:
@@ -68,159 +76,255 @@ class Airport:
         return f"{self.city} ({self.code})"
 
 
-AIRPORTS: dict[str, Airport] = {
-    a.code: a
-    for a in (
-        # France: the airline's bases first.
-        Airport("CDG", "Paris", "FR", "Europe/Paris", 49.0097, 2.5479, ("2E", "2F", "2G")),
-        Airport("ORY", "Paris", "FR", "Europe/Paris", 48.7262, 2.3652, ("1", "2", "3", "4")),
-        Airport("LYS", "Lyon", "FR", "Europe/Paris", 45.7256, 5.0811, ("1", "2")),
-        Airport("NCE", "Nice", "FR", "Europe/Paris", 43.6584, 7.2159, ("1", "2")),
-        Airport("TLS", "Toulouse", "FR", "Europe/Paris", 43.6291, 1.3638, ("A", "B")),
-        Airport("BOD", "Bordeaux", "FR", "Europe/Paris", 44.8283, -0.7156, ("A", "B")),
-        Airport("MRS", "Marseille", "FR", "Europe/Paris", 43.4393, 5.2214, ("1A", "1B")),
-        # Europe
-        Airport("LHR", "London", "GB", "Europe/London", 51.4700, -0.4543, ("2", "4", "5")),
-        Airport("MAD", "Madrid", "ES", "Europe/Madrid", 40.4983, -3.5676, ("1", "2", "4")),
-        Airport("BCN", "Barcelona", "ES", "Europe/Madrid", 41.2974, 2.0833, ("1", "2")),
-        Airport("FCO", "Rome", "IT", "Europe/Rome", 41.8003, 12.2389, ("1", "3")),
-        Airport("AMS", "Amsterdam", "NL", "Europe/Amsterdam", 52.3105, 4.7683, ("1", "2", "3")),
-        Airport("BER", "Berlin", "DE", "Europe/Berlin", 52.3667, 13.5033, ("1", "2")),
-        Airport("LIS", "Lisbon", "PT", "Europe/Lisbon", 38.7742, -9.1342, ("1", "2")),
-        Airport("ATH", "Athens", "GR", "Europe/Athens", 37.9364, 23.9445, ("A", "B")),
-        Airport("DUB", "Dublin", "IE", "Europe/Dublin", 53.4213, -6.2701, ("1", "2")),
-        Airport("VIE", "Vienna", "AT", "Europe/Vienna", 48.1103, 16.5697, ("1", "3")),
-        Airport("CPH", "Copenhagen", "DK", "Europe/Copenhagen", 55.6180, 12.6508, ("2", "3")),
-        Airport("GVA", "Geneva", "CH", "Europe/Zurich", 46.2381, 6.1090, ("1",)),
-        # North America
-        Airport("JFK", "New York", "US", "America/New_York", 40.6413, -73.7781, ("1", "4")),
-        Airport("YUL", "Montréal", "CA", "America/Toronto", 45.4706, -73.7408, ("1",)),
-        Airport("YYZ", "Toronto", "CA", "America/Toronto", 43.6777, -79.6248, ("1", "3")),
-        Airport("BOS", "Boston", "US", "America/New_York", 42.3656, -71.0096, ("E",)),
-        Airport("LAX", "Los Angeles", "US", "America/Los_Angeles", 33.9416, -118.4085, ("B",)),
-        Airport("MIA", "Miami", "US", "America/New_York", 25.7959, -80.2870, ("N", "S")),
-        Airport("ORD", "Chicago", "US", "America/Chicago", 41.9742, -87.9073, ("5",)),
-        Airport("SFO", "San Francisco", "US", "America/Los_Angeles", 37.6213, -122.3790, ("I",)),
-        # North Africa
-        Airport("CMN", "Casablanca", "MA", "Africa/Casablanca", 33.3675, -7.5898, ("1", "2")),
-        Airport("RAK", "Marrakech", "MA", "Africa/Casablanca", 31.6069, -8.0363, ("1",)),
-        Airport("ALG", "Algiers", "DZ", "Africa/Algiers", 36.6910, 3.2154, ("1",)),
-        Airport("ORN", "Oran", "DZ", "Africa/Algiers", 35.6239, -0.6212, ("1",)),
-        Airport("TUN", "Tunis", "TN", "Africa/Tunis", 36.8510, 10.2272, ("1",)),
-        Airport("DJE", "Djerba", "TN", "Africa/Tunis", 33.8750, 10.7755, ("1",)),
-        Airport("CAI", "Cairo", "EG", "Africa/Cairo", 30.1219, 31.4056, ("2", "3")),
-    )
+@dataclass(frozen=True)
+class DemoData:
+    """The checked files: airports as Airport, the others as mappings shaped like the files
+    (enum values read as enums, times as `time`, amounts as Decimal; see the specs below)."""
+
+    airports: dict[str, Airport]
+    airline: dict[str, Any]
+    fixed: dict[str, Any]
+    crowd: dict[str, Any]
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The fixed bookings' references, in the file's order."""
+        return tuple(b["reference"] for c in self.fixed["customers"] for b in c.get("bookings", ()))
+
+
+# -- reading and checking the files ------------------------------------------------------------
+#
+# Each file is checked against a spec that also says what the generator gets:
+#   a Check, a function of (value, where it is): one value, checked and converted;
+#   [spec]: a list of one or more items, each checked against spec;
+#   {"field": spec, "other?": spec}: a mapping with these fields, "?" marking one that may be
+#       left out (then absent from the result); its _WHOLE key, if any, checks the entry whole;
+#   {Check: spec}: a mapping whose keys pass the Check and values the spec.
+# An error names the file, the entry and the field: "fixed.yml: customers[2] (Sophie Martin):
+# bookings[0] (XY3LB8): fare: expected one of light, standard, flex, got 'flexible'".
+
+Check = Callable[[Any, str], Any]
+_WHOLE = "*"
+
+
+def _is(test: Callable[[Any], Any], wanted: str,
+        convert: Callable[[Any], Any] = lambda value: value) -> Check:
+    def check(value: Any, where: str) -> Any:
+        if not test(value):
+            raise DemoDataError(f"{where}: expected {wanted}, got {value!r}")
+        return convert(value)
+    return check
+
+
+def _matches(pattern: str) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and re.fullmatch(pattern, value) is not None
+
+
+def _zone_exists(name: Any) -> bool:
+    try:
+        return isinstance(name, str) and ZoneInfo(name) is not None
+    except (LookupError, ValueError):  # ZoneInfoNotFoundError is a LookupError
+        return False
+
+
+def _enum(kind: Any) -> Check:
+    values = [member.value for member in kind]
+    return _is(lambda value: value in values, f"one of {', '.join(values)}", kind)
+
+
+def _among(known: Any, what: str) -> Check:
+    return _is(lambda value: isinstance(value, str) and value in known, what)
+
+
+def _new(seen: set[str], check: Check) -> Check:
+    """`check`, and a value listed only once."""
+    def new(value: Any, where: str) -> Any:
+        value = check(value, where)
+        if value in seen:
+            raise DemoDataError(f"{where}: {value} is listed twice")
+        seen.add(value)
+        return value
+    return new
+
+
+# Quotes are asked for where YAML would read the text as something else: 13:40 is a number.
+_TEXT = _is(lambda v: isinstance(v, str) and v.strip(), "some text")
+_INT = _is(lambda v: type(v) is int, "a whole number")
+_COUNT = _is(lambda v: type(v) is int and v >= 0, "a whole number, 0 or more")
+_POSITIVE = _is(lambda v: type(v) is int and v > 0, "a whole number, 1 or more")
+_BOOL = _is(lambda v: type(v) is bool, "true or false")
+_DEGREES = _is(lambda v: type(v) in (int, float) and -180 <= v <= 180, "degrees", float)
+_RANGE = _is(lambda v: isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
+             and v[0] <= v[1], "[lowest, highest], two whole numbers", tuple)
+_MONEY = _is(_matches(r"\d+\.\d\d"), 'an amount in quotes, like "12.50"', Decimal)
+_CLOCK = _is(_matches(r"([01]\d|2[0-3]):[0-5]\d"), 'a time in quotes, like "07:40"',
+             lambda v: time(int(v[:2]), int(v[3:])))
+_IATA = _is(_matches(r"[A-Z]{3}"), "a three-letter IATA airport code")
+_COUNTRY = _is(_matches(r"[A-Z]{2}"), 'a two-letter country code in quotes, like "FR"')
+_ZONE = _is(_zone_exists, "an IANA time zone, like Europe/Paris")
+_LETTERS = _is(_matches(r"[A-Z]+"), "capital letters")
+_ODD = _is(lambda v: type(v) is int and 0 < v < 998 and v % 2, "an odd number below 998")
+_FLIGHT_NUMBER = _is(_matches(r"XY\d{3}"), "a flight number like XY123")
+_REFERENCE = _is(_matches(r"XY[A-Z0-9]{4}"), "a booking reference like XY4K2P")
+_FILE = _is(_matches(r"[A-Z]{3}XY\d{5}"), "a baggage file reference like CDGXY10234")
+_SEAT = _is(lambda v: v is None or _matches(r"\d{1,2}[A-K]")(v), 'a seat like "12A", or null')
+_ASSISTANCE = _is(lambda v: v in SPECIAL_ASSISTANCE_CODES,
+                  f"one of {', '.join(SPECIAL_ASSISTANCE_CODES)}")
+
+
+def _summary(value: Any, where: str) -> str:
+    text = _TEXT(value, where)
+    try:
+        text.format(ref="XY0000")
+    except (LookupError, ValueError):
+        raise DemoDataError(f"{where}: only {{ref}} may stand in braces, got {text!r}") from None
+    return text
+
+
+def _walk(spec: Any, value: Any, where: str) -> Any:
+    """`value` checked against `spec` (see above) and converted, or DemoDataError."""
+    if callable(spec):
+        return spec(value, where)
+    if isinstance(spec, list):
+        items = _is(lambda v: isinstance(v, list) and v, "a list of one or more items")(
+            value, where)
+        return [_walk(spec[0], item, _labelled(f"{where}[{i}]", item))
+                for i, item in enumerate(items)]
+    if len(spec) == 1 and callable(key_check := next(iter(spec))):
+        mapping = _is(lambda v: isinstance(v, dict) and v, "a mapping")(value, where)
+        return {key_check(key, f"{where}: {key}"): _walk(spec[key_check], item, f"{where}: {key}")
+                for key, item in mapping.items()}
+    fields = {key.rstrip("?"): key for key in spec if key != _WHOLE}
+    if not isinstance(value, dict):
+        raise DemoDataError(f"{where}: expected a mapping of {', '.join(fields)}, got {value!r}")
+    if missing := [name for name, key in fields.items() if name not in value and key == name]:
+        raise DemoDataError(f"{where}: missing field(s): {', '.join(missing)}")
+    if unknown := [str(name) for name in value if name not in fields]:
+        raise DemoDataError(f"{where}: unknown field(s): {', '.join(unknown)} "
+                            f"(expected {', '.join(fields)})")
+    # In the spec's order, so that a Check may rely on the fields before it having been read.
+    entry = {name: _walk(spec[key], value[name], f"{where}: {name}")
+             for name, key in fields.items() if key == name or value.get(name) is not None}
+    if _WHOLE in spec:
+        spec[_WHOLE](entry, where)
+    return entry
+
+
+def _labelled(where: str, item: Any) -> str:
+    """"customers[2] (Sophie Martin)": an item of a list with its first field, when it is text."""
+    first = next(iter(item.values()), None) if isinstance(item, dict) else None
+    return f"{where} ({first})" if isinstance(first, str) else where
+
+
+def _per(kind: Any, spec: Any) -> Check:
+    """A mapping with an entry for each value of the enum `kind`, in the file's order."""
+    def read(value: Any, where: str) -> dict[Any, Any]:
+        entry = _walk({member.value: spec for member in kind}, value, where)
+        return {kind(name): entry[name] for name in value}
+    return read
+
+
+def _delay_fits(flight: dict[str, Any], where: str) -> None:
+    if (flight.get("status") is FlightStatus.DELAYED) != (flight.get("delay", 0) > 0):
+        raise DemoDataError(f"{where}: a delay (minutes) goes with status delayed, and only there")
+
+
+def _booking_fits(booking: dict[str, Any], where: str) -> None:
+    for i, passenger in enumerate(booking["passengers"]):
+        if len(passenger["seats"]) != len(booking["flights"]):
+            raise DemoDataError(f"{where}: passengers[{i}]: seats: one per flight "
+                                f"({len(booking['flights'])}), null when not chosen")
+    for i, report in enumerate(booking.get("baggage_reports", ())):
+        if report["flight"] not in booking["flights"]:
+            raise DemoDataError(f"{where}: baggage_reports[{i}]: flight: not one of the booking's")
+
+
+def _topics_fit(crowd: dict[str, Any], where: str) -> None:
+    # refund_status and lost_baggage: the generator adds them for bookings with a refund or a bag.
+    topics = [*crowd["topics"]["booking"], *crowd["topics"]["general"], "refund_status",
+              "lost_baggage"]
+    if missing := [topic for topic in topics if topic not in crowd["summaries"]]:
+        raise DemoDataError(f"{where}: summaries: none for topic(s) {', '.join(missing)}")
+
+
+_AIRPORT = {"city": _TEXT, "country": _COUNTRY, "tz": _ZONE, "latitude": _DEGREES,
+            "longitude": _DEGREES, "terminals": [_TEXT]}
+_FARE = {"changeable": _BOOL, "change_fee": _MONEY, "long_haul_change_fee?": _MONEY,
+         "refundable": _BOOL, "cancellation_fee": _MONEY, "checked_bags_included": _COUNT,
+         "cabin_bag_kg": _COUNT}
+_CABIN = {"rows": _POSITIVE, "letters": _LETTERS}
+_CROWD = {
+    "seed": _INT, "customers": _per(Language, _COUNT),
+    "tiers": _per(LoyaltyTier, {"points": _RANGE, "weight": _COUNT}),
+    "names": _per(Language, {"first": [_TEXT], "last": [_TEXT]}),
+    "bags": _per(Language, [_TEXT]), "delays": [_POSITIVE], "gate_letters": _LETTERS,
+    "assistance": [_ASSISTANCE], "extra_refunds": [{"reason": _TEXT, "amount": _RANGE}],
+    "reference_characters": _is(_matches("[A-Z0-9]+"), "capital letters and digits"),
+    "topics": {"booking": [_TEXT], "general": [_TEXT]}, "summaries": {_TEXT: _summary},
+    _WHOLE: _topics_fit,
 }
 
-_DESTINATIONS = {
-    "CDG": "LHR MAD BCN FCO AMS BER LIS ATH DUB VIE CPH GVA YYZ BOS LAX MIA ORD SFO "
-    "CMN ALG TUN CAI TLS BOD MRS",
-    "ORY": "NCE TLS BCN LIS RAK ALG ORN DJE",
-    "LYS": "LHR AMS FCO CMN ALG TUN YUL",
-    "NCE": "JFK AMS CPH BER TUN",
-}
-#: Generated routes from the bases (the fixed records' routes come on top); many flights of a
-#: route have a return flight some days later.
-ROUTES: tuple[tuple[str, str], ...] = tuple(
-    (origin, destination)
-    for origin, destinations in _DESTINATIONS.items()
-    for destination in destinations.split()
-)
 
-_FRENCH_FIRST = (
-    "Léa Manon Chloé Inès Jade Louise Emma Zoé Juliette Clara Margaux Élise Anaïs Mathilde "
-    "Pauline Lucas Louis Gabriel Arthur Jules Théo Nathan Raphaël Antoine Maxime Baptiste "
-    "Julien Nicolas Thomas Mehdi Yanis Amine Yasmine Océane Benoît"
-).split()
-_FRENCH_LAST = (
-    "Bernard Petit Robert Richard Durand Leroy Moreau Simon Laurent Lefebvre Michel Garcia "
-    "David Bertrand Roux Vincent Fournier Morel Girard André Mercier Blanc Guérin Boyer "
-    "Chevalier Haddad Mansouri Rousseau Faure Gauthier Lambert Lemaire Benoît Perrin"
-).split()
-_ENGLISH_FIRST = (
-    "Emily Jessica Sarah Hannah Grace Charlotte Amelia Sophia Isabella Ava Mia Harper Ella "
-    "Oliver Jack Harry George Noah Jacob Ethan Daniel Michael William Benjamin Samuel Henry "
-    "Ryan Aiden Priya Raj Mei Kenji Aisha Omar Connor Sean Zoe Chloe"
-).split()
-_ENGLISH_LAST = (
-    "Smith Johnson Williams Brown Jones Taylor Davies Wilson Evans Thompson Walker White "
-    "Harris Clarke Robinson Wright Green Hall Wood Hughes Patel Nguyen Kim Murphy Kelly Walsh "
-    "Campbell Anderson Scott Mitchell Cooper Khan Singh Lee Rodriguez Okafor"
-).split()
-_NAMES = {
-    Language.FR: (_FRENCH_FIRST, _FRENCH_LAST),
-    Language.EN: (_ENGLISH_FIRST, _ENGLISH_LAST),
-}
-_BAG_DESCRIPTIONS = {
-    Language.FR: (
-        "valise rigide noire",
-        "valise souple rouge",
-        "sac de voyage vert",
-        "valise cabine grise",
-        "sac à dos bleu marine",
-        "valise rigide argentée avec ruban jaune",
-        "housse de golf noire",
-    ),
-    Language.EN: (
-        "black hard-shell suitcase",
-        "red soft suitcase",
-        "green duffel bag",
-        "grey trolley case",
-        "navy backpack",
-        "silver suitcase with a yellow ribbon",
-        "black golf bag",
-    ),
-}
-_DELAYS = (15, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 90, 105, 120, 150, 180, 210, 240)
-_ASSISTANCE = ("WCHR", "WCHR", "WCHR", "WCHS", "WCHC", "BLND", "DEAF", "DPNA", "MAAS")
-_TIER_POINTS = {
-    LoyaltyTier.BASIC: (0, 4_999),
-    LoyaltyTier.SILVER: (5_000, 24_999),
-    LoyaltyTier.GOLD: (25_000, 79_999),
-    LoyaltyTier.PLATINUM: (80_000, 250_000),
-}
-_EXTRA_REFUNDS = (
-    ("unused seat upgrade", 40, 260),
-    ("extra bag charged twice", 35, 90),
-    ("lounge access not provided", 30, 60),
-    ("duplicate card payment", 80, 400),
-    ("special meal not served", 15, 35),
-)
-#: Internal notes of past contacts, per topic ({ref} is the booking reference).
-_SUMMARIES = {
-    "flight_status": "Asked whether the flight on {ref} was on time; gave the latest estimate.",
-    "change_booking": "Wanted to move {ref} to another day; explained the change conditions.",
-    "cancel_booking": "Asked how to cancel {ref}; explained the cancellation conditions.",
-    "refund_status": "Asked where the refund on {ref} was; gave its status and expected date.",
-    "lost_baggage": "Bag missing after the flight on {ref}; gave the baggage file and its status.",
-    "seat_selection": "Wanted seats together on {ref}; pointed to Manage booking.",
-    "baggage_allowance": "Asked how many bags {ref} includes; explained the fare's allowance.",
-    "special_assistance": "Asked for wheelchair assistance on {ref}; request passed to the team.",
-    "check_in": "Could not check in online for {ref}; explained when check-in opens.",
-    "loyalty_points": "Asked about missing loyalty points; balance explained.",
-    "contact_hours": "Asked when the team is available.",
-    "travel_documents": "Asked which documents are needed for the trip.",
-    "book_flight": "Asked about booking a new trip; sent the booking page.",
-    "complaint": "Unhappy with the service on the last trip; apology and follow-up by an agent.",
-}
-_BOOKING_TOPICS = (
-    "flight_status",
-    "change_booking",
-    "cancel_booking",
-    "seat_selection",
-    "baggage_allowance",
-    "special_assistance",
-    "check_in",
-)
-_GENERAL_TOPICS = (
-    "loyalty_points",
-    "contact_hours",
-    "travel_documents",
-    "book_flight",
-    "complaint",
-)
-_REFERENCE_CHARACTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no O/0 or I/1 to misread
+def _fixed_spec(airport: Check, topics: Any) -> dict[Any, Any]:
+    """fixed.yml's spec: flight numbers and references once each, bookings on listed flights."""
+    numbers: set[str] = set()
+    moment = {"day": _INT, "at": _CLOCK}
+    flight = {"number": _new(numbers, _FLIGHT_NUMBER), "origin": airport, "destination": airport,
+              "day": _INT, "departs": _CLOCK, "status?": _enum(FlightStatus), "delay?": _COUNT,
+              "gate?": _TEXT, "terminal?": _TEXT, _WHOLE: _delay_fits}
+    listed = _among(numbers, "a flight number of the flights above")
+    booking = {
+        "reference": _new(set(), _REFERENCE), "fare": _enum(FareFamily), "flights": [listed],
+        "passengers": [{"name": _TEXT, "seats": [_SEAT], "assistance?": _ASSISTANCE}],
+        "total": _MONEY, "booked": moment, "status?": _enum(BookingStatus),
+        "refunds?": [{"amount": _MONEY, "status": _enum(RefundStatus), "reason": _TEXT,
+                      "requested": moment, "expected_in_days?": _INT}],
+        "contacts?": [{"channel": _enum(Channel), "topic": _among(topics, "a topic of crowd.yml"),
+                       "handled_by": _enum(HandledBy), "when": moment}],
+        "baggage_reports?": [{
+            "file_reference": _FILE, "flight": listed, "kind": _enum(BaggageKind),
+            "status": _enum(BaggageStatus), "description": _TEXT, "last_seen": airport,
+            "minutes_after_arrival": _COUNT, "updated_hours_later": _COUNT}],
+        _WHOLE: _booking_fits,
+    }
+    customer = {"full_name": _TEXT, "language": _enum(Language), "tier": _enum(LoyaltyTier),
+                "points": _COUNT, "web": _TEXT, "telegram?": _TEXT, "x?": _TEXT, "since": _INT,
+                "bookings?": [booking]}
+    return {"flights": [flight], "customers": [customer]}
 
+
+def _load(directory: Path, name: str, spec: Any) -> Any:
+    path = directory / f"{name}.yml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DemoDataError(f"{path}: no such file") from None
+    except yaml.YAMLError as error:
+        raise DemoDataError(f"{path}: not valid YAML: {error}") from error
+    return _walk(spec, data, str(path))
+
+
+def load_demo(directory: Path = DEMO_DIR) -> DemoData:
+    """The demo files of `directory`, checked; DemoDataError names the first problem found."""
+    airports = {code: Airport(code, **{**entry, "terminals": tuple(entry["terminals"])})
+                for code, entry in _load(directory, "airports", {_IATA: _AIRPORT}).items()}
+    airport = _among(airports, "an airport code of airports.yml")
+    airline = _load(directory, "airline", {
+        "routes": {airport: [airport]}, "days": _RANGE,
+        "flight_numbers": {kind: _ODD for kind in ("long_haul", "europe", "africa", "france")},
+        "cabins": {"long_haul": _CABIN, "other": _CABIN}, "fares": _per(FareFamily, _FARE)})
+    crowd = _load(directory, "crowd", _CROWD)
+    fixed = _load(directory, "fixed", _fixed_spec(airport, crowd["summaries"]))
+    return DemoData(airports, airline, fixed, crowd)
+
+
+DEMO = load_demo()
+#: Booking references and flight numbers of the fixed records; generated ones avoid them.
+FIXED_REFERENCES: tuple[str, ...] = DEMO.references
+FIXED_FLIGHT_NUMBERS: tuple[str, ...] = tuple(sorted(f["number"] for f in DEMO.fixed["flights"]))
+
+
+# -- the rows ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SeedReport:
@@ -248,7 +352,7 @@ def seed(session: Session, *, anchor: date, reset: bool = False) -> SeedReport:
     elif session.execute(select(Customer.id).limit(1)).first() is not None:
         return SeedReport(created=False, counts=record_counts(session))
 
-    demo = _DemoRecords(anchor)
+    demo = _DemoRecords(anchor, DEMO)
     demo.build()
     for rows in demo.tables():
         # Always the same order of adds (and of cascades from them): the same ids everywhere.
@@ -273,10 +377,8 @@ def _utc(day: date, at: time, tz: str) -> datetime:
 
 def _distance_km(a: Airport, b: Airport) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (a.latitude, a.longitude, b.latitude, b.longitude))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
+    h = (math.sin((lat2 - lat1) / 2) ** 2
+         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
     return 2 * 6371 * math.asin(math.sqrt(h))
 
 
@@ -290,59 +392,22 @@ def _is_long_haul(a: Airport, b: Airport) -> bool:
     return _distance_km(a, b) > 3_500
 
 
-def _fold(text: str) -> str:
-    """Lower-case ASCII: "Élise O'Connor" → "elise o'connor"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def _slug(text: str) -> str:
-    folded = "".join(ch if ch.isalnum() else "-" for ch in _fold(text).replace("'", ""))
-    return "-".join(part for part in folded.split("-") if part)
-
-
-def _email(full_name: str) -> str:
-    return _slug(full_name).replace("-", ".") + "@example.com"
-
-
-def _fare_terms(fare: FareFamily, long_haul: bool) -> dict[str, Any]:
-    """The conditions each fare family sells (the same for the fixed and generated bookings)."""
-    zero = Decimal("0.00")
-    if fare is FareFamily.LIGHT:
-        return dict(
-            changeable=False,
-            change_fee=zero,
-            refundable=False,
-            cancellation_fee=zero,
-            checked_bags_included=0,
-            cabin_bag_kg=8,
-        )
-    if fare is FareFamily.STANDARD:
-        return dict(
-            changeable=True,
-            change_fee=Decimal("70.00" if long_haul else "40.00"),
-            refundable=False,
-            cancellation_fee=zero,
-            checked_bags_included=1,
-            cabin_bag_kg=12,
-        )
-    return dict(
-        changeable=True,
-        change_fee=zero,
-        refundable=True,
-        cancellation_fee=zero,
-        checked_bags_included=2,
-        cabin_bag_kg=12,
-    )
+    """Lower-case ASCII words joined by "-": "Élise O'Connor" → "elise-oconnor"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("'", "")
+    return "-".join(part for part in "".join(ch if ch.isalnum() else "-" for ch in folded)
+                    .split("-") if part)
 
 
 class _DemoRecords:
     """Builds every demo row in memory; nothing here touches the database."""
 
-    def __init__(self, anchor: date) -> None:
-        self.anchor = anchor
+    def __init__(self, anchor: date, demo: DemoData) -> None:
+        self.anchor, self.airports, self.airline = anchor, demo.airports, demo.airline
+        self.fixed, self.crowd = demo.fixed, demo.crowd
         self.start = datetime.combine(anchor, time())  # the anchor's midnight, naive UTC
-        self.rng = random.Random(DEMO_SEED)
+        self.rng = random.Random(self.crowd["seed"])
         self.customers: list[Customer] = []
         self.flights: list[Flight] = []
         self.bookings: list[Booking] = []
@@ -355,21 +420,19 @@ class _DemoRecords:
         self.booking_day: dict[Booking, int] = {}
         self.language: dict[Customer, Language] = {}
         self.seats_taken: dict[Flight, set[str]] = {}
-        self.references = set(FIXED_REFERENCES)
-        self.file_references = {"CDGXY10234"}
+        self.references = set(demo.references)
+        self.file_references = {
+            report["file_reference"] for customer in self.fixed["customers"]
+            for booking in customer.get("bookings", ())
+            for report in booking.get("baggage_reports", ())
+        }
         # Where the generated rows start, after the fixed ones.
         self.crowd_customers = 0
         self.crowd_bookings = 0
 
     def tables(self) -> list[Sequence[Any]]:
-        return [
-            self.flights,
-            self.customers,
-            self.bookings,
-            self.reports,
-            self.refunds,
-            self.contacts,
-        ]
+        return [self.flights, self.customers, self.bookings, self.reports, self.refunds,
+                self.contacts]
 
     def build(self) -> None:
         self.fixed_records()
@@ -381,110 +444,57 @@ class _DemoRecords:
         self.generated_refunds()
         self.generated_contacts()
 
-    # -- helpers -------------------------------------------------------------------------
-
     def at(self, day: int, hour: int, minute: int = 0) -> datetime:
         """A naive UTC moment `day` days from the anchor."""
         return self.start + timedelta(days=day, hours=hour, minutes=minute)
 
-    def flight(
-        self,
-        number: str,
-        origin: str,
-        destination: str,
-        day: int,
-        departs: time,
-        *,
-        status: FlightStatus = FlightStatus.ON_TIME,
-        delay: int = 0,
-        gate: str | None = None,
-        terminal: str | None = None,
-    ) -> Flight:
-        o, d = AIRPORTS[origin], AIRPORTS[destination]
+    def flight(self, number: str, origin: str, destination: str, day: int, departs: time, *,
+               status: FlightStatus = FlightStatus.ON_TIME, delay: int = 0,
+               gate: str | None = None, terminal: str | None = None) -> Flight:
+        o, d = self.airports[origin], self.airports[destination]
         departure = _utc(self.anchor + timedelta(days=day), departs, o.tz)
         arrival = departure + _block_time(o, d)
-        late = timedelta(minutes=delay)
+        late, delayed = timedelta(minutes=delay), status is FlightStatus.DELAYED
         flight = Flight(
-            number=number,
-            origin_code=o.code,
-            origin_city=o.city,
-            destination_code=d.code,
-            destination_city=d.city,
-            destination_country=d.country,
-            origin_tz=o.tz,
-            destination_tz=d.tz,
-            scheduled_departure=departure,
-            scheduled_arrival=arrival,
-            estimated_departure=departure + late if status is FlightStatus.DELAYED else None,
-            estimated_arrival=arrival + late if status is FlightStatus.DELAYED else None,
-            gate=gate,
-            terminal=terminal,
-            status=status,
+            number=number, origin_code=o.code, origin_city=o.city, destination_code=d.code,
+            destination_city=d.city, destination_country=d.country, origin_tz=o.tz,
+            destination_tz=d.tz, scheduled_departure=departure, scheduled_arrival=arrival,
+            estimated_departure=departure + late if delayed else None,
+            estimated_arrival=arrival + late if delayed else None,
+            gate=gate, terminal=terminal, status=status,
         )
         self.flights.append(flight)
         self.flight_day[flight] = day
         self.seats_taken[flight] = set()
         return flight
 
-    def customer(
-        self,
-        full_name: str,
-        language: Language,
-        tier: LoyaltyTier,
-        points: int,
-        *,
-        web: str,
-        telegram: str | None = None,
-        x: str | None = None,
-        since: int,
-    ) -> Customer:
+    def customer(self, full_name: str, language: Language, tier: LoyaltyTier, points: int, *,
+                 web: str, telegram: str | None = None, x: str | None = None, since: int,
+                 ) -> Customer:
         customer = Customer(
-            full_name=full_name,
-            email=_email(full_name),
-            preferred_language=language,
-            loyalty_tier=tier,
-            loyalty_points=points,
-            telegram_user_id=telegram,
-            x_user_id=x,
-            web_chat_id=web,
+            full_name=full_name, email=_slug(full_name).replace("-", ".") + "@example.com",
+            preferred_language=language, loyalty_tier=tier, loyalty_points=points,
+            telegram_user_id=telegram, x_user_id=x, web_chat_id=web,
             created_at=self.at(since, 10, 0),
         )
         self.customers.append(customer)
         self.language[customer] = language
         return customer
 
-    def booking(
-        self,
-        reference: str,
-        customer: Customer,
-        fare: FareFamily,
-        flights: Sequence[Flight],
-        passengers: Sequence[tuple[str, Sequence[str | None], str | None]],
-        *,
-        total: str,
-        day: int,
-        hour: int = 12,
-        minute: int = 0,
-        status: BookingStatus = BookingStatus.CONFIRMED,
-    ) -> Booking:
+    def booking(self, reference: str, customer: Customer, fare: FareFamily,
+                flights: Sequence[Flight],
+                passengers: Sequence[tuple[str, Sequence[str | None], str | None]], *,
+                total: str | Decimal, day: int, hour: int = 12, minute: int = 0,
+                status: BookingStatus = BookingStatus.CONFIRMED) -> Booking:
         """A booking; `passengers` are (name, seat per flight, assistance code)."""
-        long_haul = any(
-            _is_long_haul(AIRPORTS[f.origin_code], AIRPORTS[f.destination_code]) for f in flights
-        )
+        long_haul = any(self.long_haul(f) for f in flights)
         booking = Booking(
-            reference=reference,
-            customer=customer,
-            fare_family=fare,
-            total_paid=Decimal(total),
-            currency="EUR",
-            status=status,
-            created_at=self.at(day, hour, minute),
-            **_fare_terms(fare, long_haul),
+            reference=reference, customer=customer, fare_family=fare, total_paid=Decimal(total),
+            currency="EUR", status=status, created_at=self.at(day, hour, minute),
+            **self.fare_terms(fare, long_haul),
         )
-        people = [
-            Passenger(full_name=name, special_assistance=assistance)
-            for name, _, assistance in passengers
-        ]
+        people = [Passenger(full_name=name, special_assistance=assistance)
+                  for name, _, assistance in passengers]
         booking.passengers = people
         for sequence, flight in enumerate(flights, start=1):
             segment = Segment(sequence=sequence, flight=flight)
@@ -499,282 +509,123 @@ class _DemoRecords:
         self.references.add(reference)
         return booking
 
-    # -- the fixed records (tests and docs rely on every value) ---------------------------
+    def fare_terms(self, fare: FareFamily, long_haul: bool) -> dict[str, Any]:
+        """The conditions the fare sells (airline.yml), as Booking columns."""
+        terms = dict(self.airline["fares"][fare])
+        long_haul_fee = terms.pop("long_haul_change_fee", terms["change_fee"])
+        return {**terms, "change_fee": long_haul_fee} if long_haul else terms
+
+    def moment(self, moment: dict[str, Any]) -> datetime:
+        """A {day, at} of fixed.yml as a naive UTC datetime."""
+        return self.at(moment["day"], moment["at"].hour, moment["at"].minute)
+
+    def long_haul(self, flight: Flight) -> bool:
+        return _is_long_haul(self.airports[flight.origin_code],
+                             self.airports[flight.destination_code])
 
     def fixed_records(self) -> None:
-        cdg_lys = self.flight("XY311", "CDG", "LYS", 9, time(7, 40), gate="A34", terminal="2F")
-        cdg_nce = self.flight("XY221", "CDG", "NCE", 52, time(18, 5), terminal="2F")
-        cdg_yul = self.flight(
-            "XY123",
-            "CDG",
-            "YUL",
-            1,
-            time(13, 40),
-            status=FlightStatus.DELAYED,
-            delay=45,
-            gate="B12",
-            terminal="2E",
-        )
-        lys_cdg = self.flight("XY602", "LYS", "CDG", -2, time(7, 5), gate="B8", terminal="1")
-        nce_lhr = self.flight(
-            "XY456", "NCE", "LHR", 3, time(10, 15), status=FlightStatus.CANCELLED, terminal="2"
-        )
-        cdg_jfk = self.flight("XY007", "CDG", "JFK", 20, time(10, 30), terminal="2E")
-        cdg_mad = self.flight("XY330", "CDG", "MAD", 33, time(9, 15), terminal="2F")
+        """The records of fixed.yml, in the file's order (tests and docs rely on every value)."""
+        flights = {spec["number"]: self.flight(**spec) for spec in self.fixed["flights"]}
+        for spec in self.fixed["customers"]:
+            customer = self.customer(**{k: v for k, v in spec.items() if k != "bookings"})
+            for b in spec.get("bookings", ()):
+                day, at = b["booked"]["day"], b["booked"]["at"]
+                booking = self.booking(
+                    b["reference"], customer, b["fare"], [flights[n] for n in b["flights"]],
+                    [(p["name"], p["seats"], p.get("assistance")) for p in b["passengers"]],
+                    total=b["total"], day=day, hour=at.hour, minute=at.minute,
+                    status=b.get("status", BookingStatus.CONFIRMED))
+                for r in b.get("refunds", ()):
+                    expected = r.get("expected_in_days")
+                    self.refunds.append(Refund(
+                        booking=booking, amount=r["amount"], currency="EUR", status=r["status"],
+                        reason=r["reason"], requested_at=self.moment(r["requested"]),
+                        expected_date=None if expected is None
+                        else self.anchor + timedelta(days=expected)))
+                for c in b.get("contacts", ()):
+                    self.contacts.append(Contact(
+                        customer=customer, booking=booking, channel=c["channel"], topic=c["topic"],
+                        summary=self.crowd["summaries"][c["topic"]].format(ref=booking.reference),
+                        handled_by=c["handled_by"], created_at=self.moment(c["when"])))
+                for r in b.get("baggage_reports", ()):
+                    flight = flights[r["flight"]]
+                    reported = flight.scheduled_arrival + timedelta(
+                        minutes=r["minutes_after_arrival"])
+                    self.reports.append(BaggageReport(
+                        file_reference=r["file_reference"], booking=booking, flight=flight,
+                        kind=r["kind"], status=r["status"], description=r["description"],
+                        last_seen=self.airports[r["last_seen"]].label, expected_delivery=None,
+                        created_at=reported,
+                        updated_at=reported + timedelta(hours=r["updated_hours_later"])))
 
-        camille = self.customer(
-            "Camille Dubois",
-            Language.FR,
-            LoyaltyTier.GOLD,
-            48_210,
-            web="demo-camille",
-            telegram="100001",
-            x="200001",
-            since=-1460,
-        )
-        self.booking(
-            "XY4K2P",
-            camille,
-            FareFamily.FLEX,
-            [cdg_lys],
-            [("Camille Dubois", ["3A"], None)],
-            total="289.00",
-            day=-21,
-            hour=19,
-            minute=12,
-        )
-        self.booking(
-            "XY9QW1",
-            camille,
-            FareFamily.LIGHT,
-            [cdg_nce],
-            [("Camille Dubois", ["12A"], None), ("Hugo Dubois", [None], None)],
-            total="138.00",
-            day=-40,
-            hour=8,
-            minute=47,
-        )
-
-        james = self.customer(
-            "James Miller",
-            Language.EN,
-            LoyaltyTier.SILVER,
-            12_940,
-            web="demo-james",
-            telegram="100002",
-            x="200002",
-            since=-820,
-        )
-        xy7t2m = self.booking(
-            "XY7T2M",
-            james,
-            FareFamily.STANDARD,
-            [cdg_yul],
-            [("James Miller", ["27C"], None)],
-            total="742.00",
-            day=-35,
-            hour=21,
-            minute=3,
-        )
-        self.refunds.append(
-            Refund(
-                booking=xy7t2m,
-                amount=Decimal("182.40"),
-                currency="EUR",
-                status=RefundStatus.PROCESSING,
-                reason="unused seat upgrade",
-                requested_at=self.at(-12, 9, 31),
-                expected_date=self.anchor + timedelta(days=5),
-            )
-        )
-        self.contacts.append(
-            Contact(
-                customer=james,
-                booking=xy7t2m,
-                channel=Channel.X,
-                topic="refund_status",
-                summary=_SUMMARIES["refund_status"].format(ref="XY7T2M"),
-                handled_by=HandledBy.BOT,
-                created_at=self.at(-3, 16, 20),
-            )
-        )
-
-        sophie = self.customer(
-            "Sophie Martin",
-            Language.FR,
-            LoyaltyTier.PLATINUM,
-            131_500,
-            web="demo-sophie",
-            since=-2900,
-        )
-        xy3lb8 = self.booking(
-            "XY3LB8",
-            sophie,
-            FareFamily.STANDARD,
-            [lys_cdg],
-            [("Sophie Martin", ["4C"], None)],
-            total="118.00",
-            day=-18,
-            hour=14,
-            minute=2,
-        )
-        report_time = lys_cdg.scheduled_arrival + timedelta(minutes=50)
-        self.reports.append(
-            BaggageReport(
-                file_reference="CDGXY10234",
-                booking=xy3lb8,
-                flight=lys_cdg,
-                kind=BaggageKind.DELAYED,
-                status=BaggageStatus.SEARCHING,
-                description="valise rigide bleue",
-                last_seen=AIRPORTS["LYS"].label,
-                expected_delivery=None,
-                created_at=report_time,
-                updated_at=report_time + timedelta(hours=20),
-            )
-        )
-
-        liam = self.customer(
-            "Liam O'Connor",
-            Language.EN,
-            LoyaltyTier.BASIC,
-            820,
-            web="demo-liam",
-            since=-95,
-        )
-        self.booking(
-            "XY5CX2",
-            liam,
-            FareFamily.LIGHT,
-            [nce_lhr],
-            [("Liam O'Connor", [None], None)],
-            total="79.00",
-            day=-26,
-            hour=11,
-            minute=40,
-        )
-
-        self.customer(
-            "Nadia Benali", Language.FR, LoyaltyTier.BASIC, 0, web="demo-nadia", since=-30
-        )
-
-        olivia = self.customer(
-            "Olivia Chen",
-            Language.EN,
-            LoyaltyTier.GOLD,
-            41_275,
-            web="demo-olivia",
-            since=-1100,
-        )
-        self.booking(
-            "XY8RT4",
-            olivia,
-            FareFamily.FLEX,
-            [cdg_jfk],
-            [("Olivia Chen", ["9K"], None)],
-            total="1486.00",
-            day=-15,
-            hour=10,
-            minute=5,
-        )
-        self.booking(
-            "XY2HN6",
-            olivia,
-            FareFamily.STANDARD,
-            [cdg_mad],
-            [("Olivia Chen", ["15D"], None)],
-            total="214.00",
-            day=-9,
-            hour=18,
-            minute=44,
-        )
-
-    # -- the generated crowd --------------------------------------------------------------
+    # -- the generated crowd: every draw in a fixed order, so the same rows every time ---------
 
     def generated_customers(self) -> None:
-        rng = self.rng
-        languages = [Language.FR] * 24 + [Language.EN] * 36
+        rng, crowd = self.rng, self.crowd
+        languages = [language for language, count in crowd["customers"].items()
+                     for _ in range(count)]
         rng.shuffle(languages)
         names = {c.full_name for c in self.customers}
-        tiers = list(_TIER_POINTS)
+        tiers = list(crowd["tiers"])
+        weights = [tier["weight"] for tier in crowd["tiers"].values()]
         telegram_ids = (str(100_000 + n) for n in range(3, 1000))
         x_ids = (str(200_000 + n) for n in range(3, 1000))
         for language in languages:
-            firsts, lasts = _NAMES[language]
+            firsts, lasts = self.name_lists(language)
             name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
             while name in names:
                 name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
             names.add(name)
-            tier = rng.choices(tiers, weights=(45, 30, 17, 8))[0]
-            low, high = _TIER_POINTS[tier]
-            self.customer(
-                name,
-                language,
-                tier,
-                rng.randint(low, high),
-                web=f"demo-{_slug(name)}",
-                telegram=next(telegram_ids) if rng.random() < 0.5 else None,
-                x=next(x_ids) if rng.random() < 0.5 else None,
-                since=-rng.randint(200, 2500),
-            )
+            tier = rng.choices(tiers, weights=weights)[0]
+            low, high = crowd["tiers"][tier]["points"]
+            self.customer(name, language, tier, rng.randint(low, high), web=f"demo-{_slug(name)}",
+                          telegram=next(telegram_ids) if rng.random() < 0.5 else None,
+                          x=next(x_ids) if rng.random() < 0.5 else None,
+                          since=-rng.randint(200, 2500))
 
     def generated_flights(self) -> dict[Flight, Flight | None]:
-        """Flights on ROUTES, each outbound with its return flight (or None)."""
+        """Flights on the routes, each outbound with its return flight (or None)."""
         rng = self.rng
-        numbers = _RouteNumbers()
+        first_day, last_day = self.airline["days"]
+        numbers = _RouteNumbers(self.airline["flight_numbers"], FIXED_FLIGHT_NUMBERS)
         returns: dict[Flight, Flight | None] = {}
         # (number, day) pairs flown; two outbounds may otherwise come back on the same day.
         flown: set[tuple[str, int]] = set()
-        for origin, destination in ROUTES:
-            outbound_number = numbers.next_for(AIRPORTS[origin], AIRPORTS[destination])
+        routes = [(origin, destination) for origin, destinations in self.airline["routes"].items()
+                  for destination in destinations]
+        for origin, destination in routes:
+            outbound_number = numbers.next_for(self.airports[origin], self.airports[destination])
             inbound_number = f"XY{int(outbound_number[2:]) + 1:03d}"
             outbound_time = time(rng.randint(6, 20), 5 * rng.randint(0, 11))
             inbound_time = time(rng.randint(7, 21), 5 * rng.randint(0, 11))
-            days = sorted(rng.sample(range(FIRST_DAY, LAST_DAY + 1), rng.choice((1, 2, 2, 3))))
+            days = sorted(rng.sample(range(first_day, last_day + 1), rng.choice((1, 2, 2, 3))))
             for day in days:
-                outbound = self.generated_flight(
-                    outbound_number, origin, destination, day, outbound_time
-                )
+                outbound = self.generated_flight(outbound_number, origin, destination, day,
+                                                 outbound_time)
                 inbound = None
                 stay = rng.randint(2, 12)
                 back = (inbound_number, day + stay)
-                if rng.random() < 0.6 and day + stay <= LAST_DAY and back not in flown:
+                if rng.random() < 0.6 and day + stay <= last_day and back not in flown:
                     flown.add(back)
-                    inbound = self.generated_flight(
-                        inbound_number, destination, origin, day + stay, inbound_time
-                    )
+                    inbound = self.generated_flight(inbound_number, destination, origin,
+                                                    day + stay, inbound_time)
                 returns[outbound] = inbound
         return returns
 
-    def generated_flight(
-        self, number: str, origin: str, destination: str, day: int, departs: time
-    ) -> Flight:
+    def generated_flight(self, number: str, origin: str, destination: str, day: int,
+                         departs: time) -> Flight:
         rng = self.rng
         draw = rng.random()
-        status = (
-            FlightStatus.CANCELLED
-            if draw < 0.08
-            else FlightStatus.DELAYED
-            if draw < 0.28
-            else FlightStatus.ON_TIME
-        )
-        delay = rng.choice(_DELAYS) if status is FlightStatus.DELAYED else 0
-        terminal = rng.choice(AIRPORTS[origin].terminals)
+        status = (FlightStatus.CANCELLED if draw < 0.08
+                  else FlightStatus.DELAYED if draw < 0.28 else FlightStatus.ON_TIME)
+        delay = rng.choice(self.crowd["delays"]) if status is FlightStatus.DELAYED else 0
+        terminal = rng.choice(self.airports[origin].terminals)
         gate = None
         # Gates are published shortly before departure; later flights mostly have none yet.
         if status is not FlightStatus.CANCELLED and (day <= 1 or rng.random() < 0.4):
-            gate = f"{rng.choice('ABCDEFGKLM')}{rng.randint(1, 60)}"
-        return self.flight(
-            number,
-            origin,
-            destination,
-            day,
-            departs,
-            status=status,
-            delay=delay,
-            gate=gate,
-            terminal=terminal,
-        )
+            gate = f"{rng.choice(self.crowd['gate_letters'])}{rng.randint(1, 60)}"
+        return self.flight(number, origin, destination, day, departs, status=status, delay=delay,
+                           gate=gate, terminal=terminal)
 
     def generated_bookings(self, returns: dict[Flight, Flight | None]) -> None:
         rng = self.rng
@@ -788,39 +639,27 @@ class _DemoRecords:
                 if inbound is not None and rng.random() < 0.7:
                     flights.append(inbound)
                 fare = rng.choices(list(FareFamily), weights=(4, 4, 2))[0]
-                names = self.travellers(
-                    customer, language, rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0]
-                )
+                names = self.travellers(customer, language,
+                                        rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0])
                 seats = [self.seats(flight, fare, len(names)) for flight in flights]
                 passengers = [
-                    (
-                        name,
-                        [per_flight[i] for per_flight in seats],
-                        rng.choice(_ASSISTANCE) if rng.random() < 0.04 else None,
-                    )
+                    (name, [per_flight[i] for per_flight in seats],
+                     rng.choice(self.crowd["assistance"]) if rng.random() < 0.04 else None)
                     for i, name in enumerate(names)
                 ]
-                first_day = self.flight_day[outbound]
-                day = min(first_day, 0) - rng.randint(2, 100)
+                day = min(self.flight_day[outbound], 0) - rng.randint(2, 100)
                 cancelled_flight = any(f.status is FlightStatus.CANCELLED for f in flights)
                 cancelled = rng.random() < (0.4 if cancelled_flight else 0.06)
                 self.booking(
-                    self.new_reference(),
-                    customer,
-                    fare,
-                    flights,
-                    passengers,
-                    total=self.price(flights, fare, len(names)),
-                    day=day,
-                    hour=rng.randint(6, 22),
-                    minute=rng.randint(0, 59),
-                    status=BookingStatus.CANCELLED if cancelled else BookingStatus.CONFIRMED,
-                )
+                    self.new_reference(), customer, fare, flights, passengers,
+                    total=self.price(flights, fare, len(names)), day=day,
+                    hour=rng.randint(6, 22), minute=rng.randint(0, 59),
+                    status=BookingStatus.CANCELLED if cancelled else BookingStatus.CONFIRMED)
 
     def travellers(self, customer: Customer, language: Language, count: int) -> list[str]:
         """The customer (usually) and companions, often of the same family."""
         rng = self.rng
-        firsts, lasts = _NAMES[language]
+        firsts, lasts = self.name_lists(language)
         family = customer.full_name.split()[-1]
         names = [customer.full_name] if rng.random() < 0.92 else []
         while len(names) < count:
@@ -830,6 +669,11 @@ class _DemoRecords:
                 names.append(name)
         return names
 
+    def name_lists(self, language: Language) -> tuple[list[str], list[str]]:
+        """First names and last names to draw from for people speaking `language`."""
+        names = self.crowd["names"][language]
+        return names["first"], names["last"]
+
     def seats(self, flight: Flight, fare: FareFamily, count: int) -> list[str | None]:
         """Seats side by side for a party, or None each when they have not chosen yet."""
         rng = self.rng
@@ -837,8 +681,8 @@ class _DemoRecords:
         chance = 1.0 if departed else (0.35 if fare is FareFamily.LIGHT else 0.8)
         if rng.random() >= chance:
             return [None] * count
-        long_haul = _is_long_haul(AIRPORTS[flight.origin_code], AIRPORTS[flight.destination_code])
-        rows, letters = (42, "ABCDEFGHJK") if long_haul else (30, "ABCDEF")
+        cabin = self.airline["cabins"]["long_haul" if self.long_haul(flight) else "other"]
+        rows, letters = cabin["rows"], cabin["letters"]
         taken = self.seats_taken[flight]
         row = rng.randint(1, rows)
         chosen: list[str | None] = []
@@ -854,15 +698,17 @@ class _DemoRecords:
     def price(self, flights: Sequence[Flight], fare: FareFamily, travellers: int) -> str:
         multiplier = {FareFamily.LIGHT: 0.85, FareFamily.STANDARD: 1.0, FareFamily.FLEX: 1.45}[fare]
         one_person = sum(
-            39 + 0.085 * _distance_km(AIRPORTS[f.origin_code], AIRPORTS[f.destination_code])
-            for f in flights
-        )
+            39 + 0.085 * _distance_km(self.airports[f.origin_code],
+                                      self.airports[f.destination_code])
+            for f in flights)
         return f"{round(one_person * multiplier * travellers)}.00"
 
     def new_reference(self) -> str:
+        codes = brand_codes()
         while True:
-            reference = "XY" + "".join(self.rng.choice(_REFERENCE_CHARACTERS) for _ in range(4))
-            if reference not in self.references and brand_codes().booking_reference.fullmatch(reference):
+            reference = "XY" + "".join(self.rng.choice(self.crowd["reference_characters"])
+                                       for _ in range(4))
+            if reference not in self.references and codes.booking_reference.fullmatch(reference):
                 return reference
 
     def generated_baggage_reports(self) -> None:
@@ -886,12 +732,10 @@ class _DemoRecords:
                 status = rng.choice((BaggageStatus.SEARCHING, BaggageStatus.LOCATED))
             elif age <= 8:
                 status = rng.choice(
-                    (BaggageStatus.LOCATED, BaggageStatus.ON_ITS_WAY, BaggageStatus.DELIVERED)
-                )
+                    (BaggageStatus.LOCATED, BaggageStatus.ON_ITS_WAY, BaggageStatus.DELIVERED))
             else:
                 status = rng.choice(
-                    (BaggageStatus.DELIVERED, BaggageStatus.CLOSED, BaggageStatus.SEARCHING)
-                )
+                    (BaggageStatus.DELIVERED, BaggageStatus.CLOSED, BaggageStatus.SEARCHING))
             landed_at = flight.estimated_arrival or flight.scheduled_arrival
             created = landed_at + timedelta(minutes=rng.randint(30, 150))
             updated = created + (self.start - created) * rng.uniform(0.3, 0.95)
@@ -902,21 +746,15 @@ class _DemoRecords:
                 expected = self.at(0, rng.randint(14, 20))
             elif status is BaggageStatus.DELIVERED:
                 expected = min(created + timedelta(days=rng.randint(1, 3)), self.start)
-            origin, destination = AIRPORTS[flight.origin_code], AIRPORTS[flight.destination_code]
-            self.reports.append(
-                BaggageReport(
-                    file_reference=self.new_file_reference(destination.code),
-                    booking=booking,
-                    flight=flight,
-                    kind=kind,
-                    status=status,
-                    description=rng.choice(_BAG_DESCRIPTIONS[self.language[booking.customer]]),
-                    last_seen=(origin if status is BaggageStatus.SEARCHING else destination).label,
-                    expected_delivery=expected,
-                    created_at=created.replace(second=0, microsecond=0),
-                    updated_at=updated.replace(second=0, microsecond=0),
-                )
-            )
+            origin = self.airports[flight.origin_code]
+            destination = self.airports[flight.destination_code]
+            self.reports.append(BaggageReport(
+                file_reference=self.new_file_reference(destination.code), booking=booking,
+                flight=flight, kind=kind, status=status,
+                description=rng.choice(self.crowd["bags"][self.language[booking.customer]]),
+                last_seen=(origin if status is BaggageStatus.SEARCHING else destination).label,
+                expected_delivery=expected, created_at=created.replace(second=0, microsecond=0),
+                updated_at=updated.replace(second=0, microsecond=0)))
 
     def new_file_reference(self, station: str) -> str:
         while True:
@@ -937,15 +775,14 @@ class _DemoRecords:
                 if any(s.flight.status is FlightStatus.CANCELLED for s in booking.segments):
                     reason, amount = "flight cancelled by the airline", total
                 elif booking.refundable:
-                    reason, amount = (
-                        "booking cancelled (refundable fare)",
-                        total - booking.cancellation_fee,
-                    )
+                    reason = "booking cancelled (refundable fare)"
+                    amount = total - booking.cancellation_fee
                 else:
                     reason = "unused airport taxes on a cancelled booking"
                     amount = (total * Decimal("0.18")).quantize(Decimal("0.01"))
             else:
-                reason, low, high = rng.choice(_EXTRA_REFUNDS)
+                extra = rng.choice(self.crowd["extra_refunds"])
+                reason, (low, high) = extra["reason"], extra["amount"]
                 amount = Decimal(f"{rng.randint(low, high)}.{rng.choice(('00', '50', '90'))}")
             day = rng.randint(max(self.booking_day[booking] + 1, -60), -1)
             age = -day
@@ -956,13 +793,8 @@ class _DemoRecords:
             elif age <= 9:
                 status = RefundStatus.REJECTED if draw < 0.15 else RefundStatus.PROCESSING
             elif age <= 24:
-                status = (
-                    RefundStatus.REJECTED
-                    if draw < 0.15
-                    else RefundStatus.APPROVED
-                    if draw < 0.65
-                    else RefundStatus.PAID
-                )
+                status = (RefundStatus.REJECTED if draw < 0.15
+                          else RefundStatus.APPROVED if draw < 0.65 else RefundStatus.PAID)
             else:
                 status = RefundStatus.REJECTED if draw < 0.15 else RefundStatus.PAID
             requested = self.at(day, rng.randint(7, 21), rng.randint(0, 59))
@@ -977,18 +809,9 @@ class _DemoRecords:
             elif status is RefundStatus.PAID:
                 paid_at = self.at(day + rng.randint(5, age - 1), rng.randint(8, 17))
                 expected = paid_at.date()
-            self.refunds.append(
-                Refund(
-                    booking=booking,
-                    amount=amount,
-                    currency=booking.currency,
-                    status=status,
-                    reason=reason,
-                    requested_at=requested,
-                    expected_date=expected,
-                    paid_at=paid_at,
-                )
-            )
+            self.refunds.append(Refund(
+                booking=booking, amount=amount, currency=booking.currency, status=status,
+                reason=reason, requested_at=requested, expected_date=expected, paid_at=paid_at))
 
     def generated_contacts(self) -> None:
         rng = self.rng
@@ -1009,58 +832,44 @@ class _DemoRecords:
                     self.contact(customer, booking, topic, -rng.randint(7, 30), channels)
             for _ in range(rng.choice((1, 1, 2, 3))):
                 booking = rng.choice(bookings) if bookings and rng.random() < 0.8 else None
-                topic = self.booking_topic(booking) if booking else rng.choice(_GENERAL_TOPICS)
+                topic = (self.booking_topic(booking) if booking
+                         else rng.choice(self.crowd["topics"]["general"]))
                 self.contact(customer, booking, topic, -rng.randint(8, 120), channels)
 
     def booking_topic(self, booking: Booking) -> str:
-        topics = list(_BOOKING_TOPICS)
+        topics = list(self.crowd["topics"]["booking"])
         if booking.refunds:
             topics += ["refund_status"] * 3
         if booking.baggage_reports:
             topics += ["lost_baggage"] * 3
         return self.rng.choice(topics)
 
-    def contact(
-        self,
-        customer: Customer,
-        booking: Booking | None,
-        topic: str,
-        day: int,
-        channels: Sequence[Channel],
-    ) -> None:
+    def contact(self, customer: Customer, booking: Booking | None, topic: str, day: int,
+                channels: Sequence[Channel]) -> None:
         rng = self.rng
         if booking is not None:
             day = min(max(day, self.booking_day[booking] + 1), -1)
         channel = rng.choice(channels)
         by_bot = channel not in (Channel.EMAIL, Channel.PHONE) and rng.random() < 0.6
-        self.contacts.append(
-            Contact(
-                customer=customer,
-                booking=booking,
-                channel=channel,
-                topic=topic,
-                summary=_SUMMARIES[topic].format(ref=booking.reference if booking else "-"),
-                handled_by=HandledBy.BOT if by_bot else HandledBy.AGENT,
-                created_at=self.at(day, rng.randint(7, 22), rng.randint(0, 59)),
-            )
-        )
+        self.contacts.append(Contact(
+            customer=customer, booking=booking, channel=channel, topic=topic,
+            summary=self.crowd["summaries"][topic].format(
+                ref=booking.reference if booking else "-"),
+            handled_by=HandledBy.BOT if by_bot else HandledBy.AGENT,
+            created_at=self.at(day, rng.randint(7, 22), rng.randint(0, 59))))
 
 
 class _RouteNumbers:
-    """Flight numbers by kind of route: long-haul XY0xx, Europe XY1xx, Africa XY5xx, France XY6xx.
+    """Flight numbers by kind of route (airline.yml): outbound numbers are odd and the return
+    is the next even number, as airlines do; numbers of the fixed flights are skipped."""
 
-    Outbound numbers are odd and the return is the next even number, as airlines do.
-    """
-
-    _FIRST = {"long": 11, "europe": 141, "africa": 501, "france": 611}
-
-    def __init__(self) -> None:
-        self.next = dict(self._FIRST)
-        self.reserved = {int(n[2:]) for n in FIXED_FLIGHT_NUMBERS}
+    def __init__(self, first: dict[str, int], fixed: Sequence[str]) -> None:
+        self.next = dict(first)
+        self.reserved = {int(number[2:]) for number in fixed}
 
     def next_for(self, origin: Airport, destination: Airport) -> str:
         if _is_long_haul(origin, destination) and destination.tz.startswith("America/"):
-            kind = "long"
+            kind = "long_haul"
         elif destination.tz.startswith("Africa/"):
             kind = "africa"
         elif destination.country == "FR":

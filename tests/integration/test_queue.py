@@ -16,12 +16,11 @@ from relais.storage.messages import Inbound, conversation_for, store_inbound
 from handoff.auth import agent_for_token, check_password, hash_password, log_in
 from relais.storage.escalations import Agent, Escalation
 from relais.core.types import EscalationStatus
-from handoff.queue import QueueError, claim, claim_next, requeue_silent
+from handoff.queue import QueueError, claim, claim_next, requeue_silent, transfer, waiting
 from handoff.wait import estimate_wait
 from handoff.intake import open_escalation
+from relais.core.handoff import HandoffPayload
 from relais.storage.db import run_atomic
-    transfer, waiting,
-)
 from handoff.settings import HandoffSettings
 from handoff.wait import duration
 from handoff.wait import wait_message
@@ -48,8 +47,8 @@ def escalate(engine: Engine, sender: str, priority: int, now: datetime = OPEN,
     with session_scope(engine) as s:
         conversation = conversation_for(s, channel, sender)
         escalation, created = open_escalation(
-            s, conversation, {"reasons": list(reasons), "priority": priority, "summary": "s",
-                              "language": "en", "intent": "complaint"}, now, load_brand())
+            s, conversation, HandoffPayload(reasons=reasons, priority=priority, summary="s",
+                                            language="en", intent="complaint"), now, load_brand())
         assert created
         s.flush()
         return escalation.id
@@ -85,7 +84,8 @@ def test_a_second_payload_joins_the_open_escalation(engine: Engine) -> None:
     first = escalate(engine, "a", 3, reasons=("human_request",))
     with session_scope(engine) as s:
         again, created = open_escalation(s, s.get(Conversation, "web:a"),
-                                         {"reasons": ["anger"], "priority": 1}, OPEN, load_brand())
+                                         HandoffPayload(reasons=("anger",), priority=1), OPEN,
+                                         load_brand())
         assert not created and again.id == first
         assert again.reasons == ["human_request", "anger"] and again.priority == 1
 

@@ -1,4 +1,4 @@
-"""Relais's own emotion lexicons (English and French), and the features the anger model reads from them.
+"""Relais's own emotion lexicons (English, French) and the features the anger model reads from them.
 
 The word lists are written by the team (`emotions_en.txt`, `emotions_fr.txt` beside this file).
 Each line is `category<TAB>term<TAB>weight`:
@@ -20,10 +20,10 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from relais.core.errors import ConfigError
 
@@ -38,8 +38,8 @@ _CLAUSE_END = re.compile(r"[.,;:!?…()\n]")
 #: Words that turn the feeling of the next few words around ("not happy", "pas content").
 #: French "ne" is left out: "je ne suis que content" is not a negation, and "pas" follows it anyway.
 _NEGATORS = frozenset({
-    "not", "no", "never", "hardly", "nothing", "nobody", "pas", "jamais", "aucun", "aucune", "guère",
-    "dont", "cant", "isnt", "wasnt", "didnt", "doesnt", "wont", "aint", "arent", "werent",
+    "not", "no", "never", "hardly", "nothing", "nobody", "pas", "jamais", "aucun", "aucune",
+    "guère", "dont", "cant", "isnt", "wasnt", "didnt", "doesnt", "wont", "aint", "arent", "werent",
     "havent", "hasnt", "couldnt", "wouldnt", "shouldnt", "cannot",
 })
 #: How many words before a term a negator still reaches ("not at all happy", "pas du tout content").
@@ -236,7 +236,8 @@ def default_lexicon() -> Lexicon:
 
 @lru_cache(maxsize=1)
 def files_digest() -> str:
-    """A fingerprint of the shipped lexicon files: a model trained on other files reads its own copy."""
+    """A fingerprint of the shipped lexicon files: a model trained on other files reads its
+    own copy."""
     digest = hashlib.sha256()
     for path in FILES:
         digest.update(path.read_bytes())
@@ -257,7 +258,7 @@ def totals(text: str, lexicon: Lexicon | None = None) -> dict[str, int]:
     """The weights of the terms found in `text`, added up per category."""
     if lexicon is None and len(text) <= _CACHED_LENGTH:
         # The anger model and the policy both read a message: it is matched once.
-        return dict(zip(CATEGORIES, _shipped_totals(text)))
+        return dict(zip(CATEGORIES, _shipped_totals(text), strict=True))
     found = dict.fromkeys(CATEGORIES, 0)
     for category, weight in (lexicon or default_lexicon()).matches(text):
         found[category] += weight

@@ -1,4 +1,5 @@
-"""A seeded demo database and real Rasa + action servers, shared by the server tests."""
+"""The end-to-end tier's fixtures: a seeded demo database, real Rasa + action servers and the
+Relais app, started once per session and shared by the tests that talk to them."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,7 +11,7 @@ import pytest
 from relais.storage.db import create_all, make_engine, session_scope
 from relais.tools.seed import seed
 from handoff.seed import seed_agents
-from tests.integration.servers import Servers, relais_app, running
+from tests.e2e.servers import Servers, relais_app, running
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.integration.servers import Servers
+from tests.e2e.servers import Servers
 
 pytestmark = pytest.mark.slow
 

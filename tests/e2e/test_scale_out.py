@@ -25,7 +25,7 @@ from bench.stack import Stack
 from relais.storage.conversations import Message
 from relais.core.types import Author
 from relais.storage.db import make_engine, session_scope
-from tests.integration.servers import eventually
+from tests.e2e.servers import eventually
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from relais.storage.db import make_engine, session_scope
 from relais.storage.records import Booking, Customer, Flight
-from tests.integration.servers import Servers
+from tests.e2e.servers import Servers
 
 pytestmark = pytest.mark.slow
 

@@ -10,16 +10,28 @@ from typing import Iterator
 import pytest
 
 from bot.fakes.telegram import FakeTelegram
-from tests.integration.proxy import CuttableProxy
-from tests.integration.servers import Servers, eventually, free_port, start_relais_app
+from tests.e2e.proxy import CuttableProxy
+from tests.e2e.servers import Servers, eventually, free_port, start_relais_app
 
 pytestmark = pytest.mark.slow
 
-#: Telegram users no other test writes as, with requests that each get exactly one reply,
-#: and a word showing which request a reply answers.
+#: Telegram users no other test writes as (not in the demo records: the bot answers from what
+#: each message names), with requests that each get exactly one reply, and the marker only
+#: that request's reply contains: the flight or booking it names, which no other reply in
+#: SCRIPTS mentions. A reply sent to the other customer, or a customer's replies delivered
+#: out of order, puts a reply next to a request whose marker it lacks. The flight markers
+#: read the same in English and French ("Your flight XY311 Paris → Lyon" / "Votre vol …").
 SCRIPTS = {
-    880001: [("hello", ""), ("when can I reach a person?", ""), ("thanks a lot", "")],
-    880002: [("bonjour", ""), ("quels sont vos horaires ?", ""), ("merci beaucoup", "")],
+    880001: [
+        ("is flight XY311 on time?", "XY311 Paris → Lyon"),
+        ("where is my refund for XY7T2M?", "XY7T2M"),  # €182.40, being processed
+        ("is flight XY007 on time?", "XY007 Paris → New York"),
+    ],
+    880002: [
+        ("mon vol XY221 est-il à l'heure ?", "XY221 Paris → Nice"),
+        ("combien de bagages pour la réservation XY8RT4 ?", "XY8RT4"),  # tarif Flex
+        ("le vol XY123 a-t-il du retard ?", "XY123 Paris → Montréal"),  # 45 min de retard
+    ],
 }
 
 
@@ -37,7 +49,14 @@ def check_answers(fake: FakeTelegram, upto: int) -> None:
         texts = fake.texts_to(chat)
         assert len(texts) == upto, (chat, texts)
         for (question, marker), reply in zip(script[:upto], texts):
-            assert marker in reply, (question, reply)
+            assert marker in reply, (chat, question, marker, texts)
+
+
+def test_each_marker_tells_one_request_from_the_others() -> None:
+    # An empty marker, or one shared by two requests, would let a misdelivered reply pass.
+    markers = [marker for script in SCRIPTS.values() for _, marker in script]
+    assert all(markers) and len(set(markers)) == len(markers)
+    assert not [(a, b) for a in markers for b in markers if a != b and a in b]
 
 
 def test_outage_and_kill_lose_nothing_and_answer_once(

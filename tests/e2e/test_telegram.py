@@ -1,5 +1,6 @@
 """Telegram end to end through python-telegram-bot against the local Bot API stand-in:
-polling and webhook, attachments, groups, buttons, rate limits; and the pieces alone."""
+polling and webhook, attachments, groups, buttons, rate limits; and sending alone.
+(Splitting text and numbering buttons, plain functions, are in tests/unit/test_split_text.py.)"""
 from __future__ import annotations
 
 import time
@@ -9,9 +10,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from bot.channels.common import numbered_options, split_text
 from bot.fakes.telegram import FakeTelegram
-from tests.integration.servers import Servers, eventually, free_port, relais_app
+from tests.e2e.servers import Servers, eventually, free_port, relais_app
 
 pytestmark = pytest.mark.slow
 JAMES = 100002  # James Miller's Telegram id in the demo records
@@ -128,14 +128,3 @@ def test_webhook_checks_the_secret_and_stores_each_update_once(
         fake.customer_text(CAMILLE, "merci !")
         eventually(lambda: len(fake.texts_to(CAMILLE)) == 2)
         assert fake.webhook_statuses[-1] == 200
-
-
-def test_long_replies_split_cleanly_and_buttons_become_numbers() -> None:
-    text = ("Your trip is confirmed. " * 400).strip()
-    pieces = split_text(text, 4096)
-    assert all(len(p) <= 4096 for p in pieces) and len(pieces) == 3
-    assert all(p.endswith(".") for p in pieces)
-    assert " ".join(pieces) == text
-    assert split_text("x" * 5000, 4096) == ["x" * 4096, "x" * 904]
-    assert numbered_options("Which trip?", [{"title": "Lyon"}, {"title": "Nice"}]) == \
-        "Which trip?\n\n1. Lyon\n2. Nice"

@@ -1,7 +1,6 @@
 """`relais triage` and the live bot make the same handoff decisions on the same messages."""
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -9,8 +8,7 @@ import uuid
 
 import pytest
 
-from relais.tools.triage import read_inputs
-from tests.integration.servers import MODEL, ROOT, Servers
+from tests.e2e.servers import MODEL, ROOT, Servers
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +60,6 @@ def test_triage_keeps_order_and_reports_bad_lines() -> None:
     assert rows[0]["text"] == "bonjour"
     assert "not JSON" in rows[1]["error"] and "string" in rows[2]["error"]
     assert rows[3]["text"] == "" and rows[4]["text"] == "bye"
-
-
-def test_input_reader_skips_blank_lines() -> None:
-    parsed = list(read_inputs(io.StringIO('\n{"text": "a"}\n\n[1]\n')))
-    assert parsed == [("a", None), (None, 'line 4: expected an object with a string "text"')]
 
 
 def test_sarcastic_thanks_and_failures_the_bot_cannot_fix_are_complaints() -> None:

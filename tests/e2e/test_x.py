@@ -23,7 +23,7 @@ from bot.router import Router
 from handoff.settings import HandoffSettings
 from relais.core.brand import load_brand
 from relais.storage.db import make_engine, session_scope
-from tests.integration.servers import Servers, eventually, free_port, relais_app
+from tests.e2e.servers import Servers, eventually, free_port, relais_app
 
 pytestmark = pytest.mark.slow
 JAMES_X = "200002"  # James Miller's X id in the demo records

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.servers import MODEL, ROOT
+from tests.e2e.servers import MODEL, ROOT
 
 pytestmark = pytest.mark.slow
 RASA = str(Path(sys.executable).parent / "rasa")

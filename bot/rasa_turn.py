@@ -1,0 +1,212 @@
+"""What happens to one customer message once the router has taken it (bot/router.py).
+
+- While the bot holds the conversation, its text goes to Rasa's REST channel with the
+  message's metadata (or what stands for it: a numbered choice's payload, a burst's joined
+  lines), and the replies are stored with their outbox entries. A reply carrying the handoff
+  payload (relais/core/handoff.py) opens an escalation and tells the customer the wait.
+- While a person holds it (`waiting`, `with_agent`), the message is only logged in the Rasa
+  tracker (paused, so the bot says nothing).
+- A photo, file, voice note… without words gets one question from the bot, or is logged for
+  the agents.
+
+Crash recovery: the router marks a message `sent_to_rasa` before the REST call. When an
+attempt finds it marked, the process may have died after Rasa got the message, so the
+replies are read from the tracker (`replies_from_tracker`) rather than asking twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bot.rasa_client import RasaClient
+from handoff.intake import hand_over
+from handoff.settings import HandoffSettings
+from relais.core.brand import Brand
+from relais.core.errors import RasaUnavailable
+from relais.core.handoff import HandoffPayload, carries_handoff
+from relais.core.texts import LANGUAGES, has_text, say
+from relais.core.types import Author, State, utcnow
+from relais.storage.conversations import Conversation, Message
+from relais.storage.db import run_atomic
+from relais.storage.messages import add_outgoing, mark_processed
+
+T = TypeVar("T")
+
+
+def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
+    """A customer message as a Rasa tracker event (with Rasa's own parse of it), to log it
+    without it being answered."""
+    return {
+        "event": "user", "text": message.text, "timestamp": message.sent_at.timestamp(),
+        "input_channel": message.channel, "parse_data": parse,
+        "metadata": {"relais_message_id": message.id, "handled_by": "agent"},
+    }
+
+
+def replies_from_tracker(events: Sequence[dict[str, Any]], message_id: int
+                         ) -> list[dict[str, Any]] | None:
+    """The bot's replies to message `message_id` as the tracker's events recorded them; None
+    if Rasa never got the message. Raises RasaUnavailable while its turn is unfinished."""
+    start = next((i for i, e in enumerate(events) if e.get("event") == "user"
+                  and (e.get("metadata") or {}).get("relais_message_id") == message_id), None)
+    if start is None:
+        return None
+    replies: list[dict[str, Any]] = []
+    for event in events[start + 1:]:
+        kind = event.get("event")
+        if kind == "bot":
+            data = event.get("data") or {}
+            reply: dict[str, Any] = {"text": event.get("text")}
+            if data.get("buttons"):
+                reply["buttons"] = data["buttons"]
+            if data.get("custom"):
+                reply["custom"] = data["custom"]
+            replies.append(reply)
+        elif kind == "pause" or (kind == "action" and event.get("name") == "action_listen"):
+            return replies
+        elif kind == "user":  # the turn was cut short (the action server died): move on
+            return replies
+    raise RasaUnavailable(f"the turn of message {message_id} is not finished in Rasa yet")
+
+
+def attachment_question(kinds: Sequence[str], lang: str) -> str:
+    """The one question asked about a photo, file, voice note… sent without words."""
+    lang = lang if lang in LANGUAGES else "en"
+    kind = kinds[0] if kinds else ""
+    key = f"attachment.kind.{kind}"
+    # A kind a channel added without a text here is named as the channel named it.
+    thing = say(key, lang) if kind and has_text(key) else kind
+    return say("attachment.question", lang, thing=thing)
+
+
+def recent_attachments(session: Session, conversation_id: str, limit: int = 10
+                       ) -> list[dict[str, Any]]:
+    """The files the customer sent in this conversation lately, newest last (for agents)."""
+    rows = session.execute(
+        select(Message.id, Message.attachments, Message.sent_at)
+        .where(Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER)
+        .order_by(Message.id.desc()).limit(50)
+    ).all()
+    found = [{**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
+             for r in reversed(rows) for a in (r.attachments or [])]
+    return found[-limit:]
+
+
+class RasaTurn:
+    """Routes one taken message (see the module's docstring); the router calls `route`."""
+
+    def __init__(self, engine: Engine, rasa: RasaClient, brand: Brand,
+                 settings: HandoffSettings, clock: Callable[[], datetime],
+                 worker_id: str) -> None:
+        self.engine = engine
+        self.rasa = rasa
+        self.brand = brand
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = worker_id
+
+    async def route(self, message: Message, state: State, sent_before: bool,
+                    started: float) -> None:
+        """`message` (detached) was taken while `state` held its conversation, at
+        `started` (time.perf_counter); `sent_before`: an earlier attempt reached, or may have
+        reached, Rasa. Raises RasaUnavailable to leave the message pending."""
+        if not message.text.strip() and message.attachments:
+            await self._attachment_only(message, state)
+        elif state in (State.WAITING, State.WITH_AGENT):
+            await self._log_for_agents(message)
+        else:
+            await self._ask_rasa(message, sent_before, started)
+
+    async def _log_for_agents(self, message: Message) -> None:
+        parse = await self.rasa.parse(message.text)
+        await self.rasa.append_events(message.conversation_id, [user_event(message, parse)])
+        summary = {"intent": (parse.get("intent") or {}).get("name"), "anger": parse.get("anger")}
+
+        def logged(session: Session) -> None:
+            stored = session.get(Message, message.id)
+            mark_processed(session, stored, routed="human", parse=summary)
+            stored.in_tracker = True
+
+        await self._atomic(logged)
+
+    async def _ask_rasa(self, message: Message, sent_before: bool, started: float) -> None:
+        replies: list[dict[str, Any]] | None = None
+        if sent_before:
+            # An earlier attempt may have reached Rasa before this process died: take the
+            # replies from the tracker rather than asking twice.
+            tracker = await self.rasa.tracker(message.conversation_id)
+            replies = replies_from_tracker(tracker.get("events") or [], message.id)
+        asked = time.perf_counter()
+        if replies is None:
+            replies = await self.rasa.send(
+                message.conversation_id, message.routed_text or message.text,
+                metadata={"relais_message_id": message.id, "channel": message.channel,
+                          "attachments": message.attachments})
+        answered = time.perf_counter()
+        # Where this message's time went (read by bench/profile.py): waiting to be routed
+        # (stored → routing starts), our reads before Rasa, Rasa's turn (NLU, policies,
+        # actions), and storing the replies is what the rest of the total is.
+        timings = {"waited": (utcnow() - message.created_at).total_seconds() * 1000
+                   - (answered - started) * 1000,
+                   "before_rasa": (asked - started) * 1000, "rasa": (answered - asked) * 1000}
+        answer = replies  # bound here: the closure would not know it is no longer None
+        await self._atomic(lambda s: self._store_replies(s, message.id, answer, timings, started))
+
+    async def _attachment_only(self, message: Message, state: State) -> None:
+        """A photo, file, voice note, sticker or place without words: kept for the agents
+        (and for a later handoff); with the bot, one question about what it is."""
+        kinds = [str(a.get("kind")) for a in message.attachments]
+        if state in (State.WAITING, State.WITH_AGENT):
+            label = " ".join(f"[{kind}]" for kind in kinds)
+            event = user_event(message, {"text": label, "intent": {"name": "out_of_scope",
+                                                                    "confidence": 1.0},
+                                         "entities": []})
+            event["text"] = label
+            await self.rasa.append_events(message.conversation_id, [event])
+
+        def store(session: Session) -> None:
+            stored = session.get(Message, message.id)
+            conversation = session.get(Conversation, stored.conversation_id)
+            if state == State.BOT:
+                lang = conversation.language or self.brand.default_language
+                add_outgoing(session, conversation, Author.BOT, attachment_question(kinds, lang),
+                             details={"kind": "attachment_question"})
+            mark_processed(session, stored, routed="attachment", kinds=kinds)
+
+        await self._atomic(store)
+
+    def _store_replies(self, session: Session, message_id: int, replies: list[dict[str, Any]],
+                       timings: dict[str, float], started: float) -> None:
+        message = session.get(Message, message_id)
+        conversation = session.get(Conversation, message.conversation_id)
+        payload = None
+        sent = 0
+        for reply in replies:
+            custom = reply.get("custom")
+            if carries_handoff(custom):
+                payload = HandoffPayload.from_custom(custom)
+                continue
+            text = reply.get("text") or reply.get("image") or ""
+            if text or reply.get("buttons"):
+                add_outgoing(session, conversation, Author.BOT, text, reply.get("buttons") or [])
+                sent += 1
+        if payload is not None and conversation.state == State.BOT:
+            files = recent_attachments(session, conversation.id)
+            if files:
+                payload = dataclasses.replace(payload, attachments=tuple(files))
+            hand_over(session, conversation, payload, self.clock(), self.brand, self.settings)
+        session.flush()
+        timings["total"] = (time.perf_counter() - started) * 1000
+        mark_processed(session, message, routed="bot", replies=sent, worker=self.worker_id,
+                       timings_ms={k: round(v, 1) for k, v in timings.items()})
+
+    async def _atomic(self, work: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(run_atomic, self.engine, work)

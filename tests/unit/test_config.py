@@ -1,0 +1,125 @@
+"""Every environment variable is read by relais/core/config.py; the channels, the human side's
+settings and the demo seed take their values from `settings()`."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.channels.config import describe, telegram_settings, x_settings
+from handoff.settings import HandoffSettings, load_handoff_settings
+from relais.core.config import DEMO_PASSWORD, Settings, repo_root, settings
+from relais.core.errors import ConfigError
+
+X_ENV = {"X_ACCOUNT_ID": "42", "X_CONSUMER_KEY": "key", "X_CONSUMER_SECRET": "secret",
+         "X_ACCESS_TOKEN": "token", "X_ACCESS_TOKEN_SECRET": "token-secret"}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """No channel variable set, no credentials file: each test sets what it needs."""
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_MODE", "TELEGRAM_WEBHOOK_SECRET",
+                 "TELEGRAM_API_URL", "TELEGRAM_WEBHOOK_URL", *X_ENV, "X_MODE", "X_API_URL",
+                 "RELAIS_HANDOFF_FILE", "RELAIS_DEMO_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RELAIS_CREDENTIALS_FILE", str(tmp_path / "none.yml"))
+    settings.cache_clear()
+    load_handoff_settings.cache_clear()
+    yield monkeypatch
+    settings.cache_clear()
+    load_handoff_settings.cache_clear()
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    found = Settings.from_env({})
+    root = repo_root()
+    assert found.handoff_file == root / "handoff.yml"
+    assert found.credentials_file == root / "credentials.yml"
+    assert found.demo_password == DEMO_PASSWORD == "relais-demo"
+    assert found.telegram.bot_token is None and found.x.account_id is None
+
+
+def test_variables_are_read_and_an_empty_one_counts_as_unset() -> None:
+    found = Settings.from_env({"RELAIS_HANDOFF_FILE": "/etc/relais/handoff.yml",
+                               "RELAIS_CREDENTIALS_FILE": "/etc/relais/credentials.yml",
+                               "RELAIS_DEMO_PASSWORD": "", "TELEGRAM_BOT_TOKEN": "123:abc",
+                               "TELEGRAM_MODE": "webhook", "X_MODE": "polling", **X_ENV})
+    assert found.handoff_file == Path("/etc/relais/handoff.yml")
+    assert found.credentials_file == Path("/etc/relais/credentials.yml")
+    assert found.demo_password == DEMO_PASSWORD
+    assert (found.telegram.bot_token, found.telegram.mode) == ("123:abc", "webhook")
+    assert (found.x.account_id, found.x.consumer_secret) == ("42", "secret")
+    assert found.x.mode == "polling"
+
+
+def test_secrets_stay_out_of_the_repr() -> None:
+    shown = repr(Settings.from_env({"TELEGRAM_BOT_TOKEN": "123:abc", "RELAIS_DEMO_PASSWORD":
+                                    "hunter2-long", **X_ENV}))
+    assert "123:abc" not in shown and "hunter2-long" not in shown and "token-secret" not in shown
+    assert "account_id='42'" in shown
+
+
+def test_channels_take_their_variables_from_settings(clean_env: pytest.MonkeyPatch) -> None:
+    assert telegram_settings() is None and x_settings() is None
+    clean_env.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    for name, value in X_ENV.items():
+        clean_env.setenv(name, value)
+    settings.cache_clear()
+    telegram, x = telegram_settings(), x_settings()
+    assert telegram is not None and (telegram.token, telegram.mode) == ("123:abc", "polling")
+    assert x is not None and (x.account_id, x.mode) == ("42", "webhook")
+    assert "Telegram: on (polling)" in describe() and "X: on (webhook)" in describe()
+
+
+def test_an_env_mapping_still_overrides_the_process_settings(
+        clean_env: pytest.MonkeyPatch) -> None:
+    telegram = telegram_settings({"TELEGRAM_BOT_TOKEN": "9:z", "TELEGRAM_MODE": "webhook",
+                                  "TELEGRAM_WEBHOOK_SECRET": "s3cret"})
+    assert telegram is not None
+    assert (telegram.mode, telegram.webhook_secret) == ("webhook", "s3cret")
+    x = x_settings({**X_ENV, "X_MODE": "polling", "X_API_URL": "http://127.0.0.1:1"})
+    assert x is not None and (x.mode, x.api_url) == ("polling", "http://127.0.0.1:1")
+
+
+def test_the_credentials_file_fills_what_the_variables_leave_out(
+        clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials.yml"
+    credentials.write_text("relais:\n  telegram:\n    token: '5:file'\n    mode: webhook\n"
+                           "    webhook_secret: from-file\n", encoding="utf-8")
+    clean_env.setenv("RELAIS_CREDENTIALS_FILE", str(credentials))
+    settings.cache_clear()
+    telegram = telegram_settings({"TELEGRAM_BOT_TOKEN": "6:env"})
+    assert telegram is not None
+    assert (telegram.token, telegram.mode) == ("6:env", "webhook")
+    assert telegram.webhook_secret == "from-file"
+
+
+def test_misconfigured_channels_raise_config_errors(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET"):
+        telegram_settings({"TELEGRAM_BOT_TOKEN": "1:a", "TELEGRAM_MODE": "webhook"})
+    with pytest.raises(ConfigError, match="X_ACCESS_TOKEN_SECRET"):
+        x_settings({name: v for name, v in X_ENV.items() if name != "X_ACCESS_TOKEN_SECRET"})
+    clean_env.setenv("TELEGRAM_BOT_TOKEN", "1:a")
+    clean_env.setenv("TELEGRAM_MODE", "carrier-pigeon")
+    settings.cache_clear()
+    assert "Telegram: misconfigured: TELEGRAM_MODE must be webhook or polling" in describe()
+
+
+def test_the_handoff_file_comes_from_settings(clean_env: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    handoff = tmp_path / "handoff.yml"
+    handoff.write_text("online_minutes: 7\n", encoding="utf-8")
+    clean_env.setenv("RELAIS_HANDOFF_FILE", str(handoff))
+    settings.cache_clear()
+    assert load_handoff_settings().online_minutes == 7
+    handoff.write_text("online_minutes: -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="online_minutes must be a positive number"):
+        HandoffSettings.from_file(handoff)
+
+
+def test_the_demo_password_comes_from_settings(clean_env: pytest.MonkeyPatch) -> None:
+    assert settings().demo_password == "relais-demo"
+    clean_env.setenv("RELAIS_DEMO_PASSWORD", "another-demo-password")
+    settings.cache_clear()
+    assert settings().demo_password == "another-demo-password"

@@ -14,6 +14,7 @@ These are durations on one machine: a test asserting a ceiling on them failed a 
 (5.101 ms against 5.0 ms) without anything in Relais having changed, so they live here, as
 figures to read and compare on the same machine, and not in a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ if str(ROOT) not in sys.path:
     # `python bench/triage_cost.py` works as well as `python -m bench.triage_cost`.
     sys.path.insert(0, str(ROOT))
 
+from relais.core.config import settings  # noqa: E402
 from relais.tools.triage import Triage, TriageError  # noqa: E402
 
 #: Our own messages, written for this benchmark: varied lengths, both languages, the intents
@@ -102,8 +104,12 @@ def measure(triage: Triage, rounds: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="model archive (default: RELAIS_MODEL, or models/relais.tar.gz)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds over the messages (default 5)")
+    parser.add_argument(
+        "--model", help="model archive (default: RELAIS_MODEL, or models/relais.tar.gz)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds over the messages (default 5)"
+    )
     parser.add_argument("--out", default=str(ROOT / "reports" / "triage-cost.json"))
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -118,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": str(args.model or os.environ.get("RELAIS_MODEL") or "models/relais.tar.gz"),
+        "model": str(Path(args.model) if args.model else settings().model_path),
         # The figures only compare with others from the same kind of machine.
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+        },
         "distinct_messages": len(MESSAGES),
         "rounds": args.rounds,
         **cost,
@@ -131,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    print(f"triage cost over {cost['messages']} messages ({len(MESSAGES)} distinct x {args.rounds} "
-          f"rounds, after one warm-up round), {report['machine']['processor']}, "
-          f"{report['machine']['cpus']} CPUs")
+    print(
+        f"triage cost over {cost['messages']} messages ({len(MESSAGES)} distinct x {args.rounds} "
+        f"rounds, after one warm-up round), {report['machine']['processor']}, "
+        f"{report['machine']['cpus']} CPUs"
+    )
     print(f"  Rasa parse, median (includes Relais's components)  {cost['parse_ms_median']:8.3f} ms")
     print(f"  added by Relais, median                            {cost['added_ms_median']:8.3f} ms")
     print(f"  added by Relais, 95th percentile                   {cost['added_ms_p95']:8.3f} ms")

@@ -10,7 +10,7 @@ failed, so that it does not hold up the ones after it.
 Taking a message is where the customer's intent is settled before Rasa sees it: a burst's
 lines are joined (bot/bursts.py), "2" becomes the second button's payload (bot/choices.py),
 and the message is marked as sent to Rasa before it is (crash recovery, bot/rasa_turn.py).
-Those modules are pure; the database reads they need are here.
+Bursts and choices are pure functions; the database reads they need are here.
 """
 from __future__ import annotations
 

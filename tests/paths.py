@@ -3,6 +3,7 @@
 Kept apart from tests/e2e/servers.py so that the evaluation guard can find the model without
 importing the code that starts servers.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

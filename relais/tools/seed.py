@@ -587,7 +587,8 @@ class _DemoRecords:
         """Flights on the routes, each outbound with its return flight (or None)."""
         rng = self.rng
         first_day, last_day = self.airline["days"]
-        numbers = _RouteNumbers(self.airline["flight_numbers"], FIXED_FLIGHT_NUMBERS)
+        numbers = _RouteNumbers(self.airline["flight_numbers"],
+                                [flight["number"] for flight in self.fixed["flights"]])
         returns: dict[Flight, Flight | None] = {}
         # (number, day) pairs flown; two outbounds may otherwise come back on the same day.
         flown: set[tuple[str, int]] = set()

@@ -10,8 +10,6 @@ Only accuracy figures are guarded. What triage costs in milliseconds depends on 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.paths import MODEL, ROOT

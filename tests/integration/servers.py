@@ -4,6 +4,7 @@ end-to-end tier's business, not the database tier's).
 Only bench/channels.py (`make bench-channels`) still imports it from here; this re-export
 keeps that benchmark running until its import names tests.e2e.servers. No test uses it.
 """
+
 from __future__ import annotations
 
 from tests.e2e.servers import free_port, running, start_relais_app

@@ -2,6 +2,7 @@
 
 (Moved out of tests/e2e/test_telegram.py: these are plain functions, no Telegram stand-in.)
 """
+
 from __future__ import annotations
 
 from bot.channels.common import numbered_options, split_text
@@ -14,5 +15,7 @@ def test_long_replies_split_cleanly_and_buttons_become_numbers() -> None:
     assert all(p.endswith(".") for p in pieces)
     assert " ".join(pieces) == text
     assert split_text("x" * 5000, 4096) == ["x" * 4096, "x" * 904]
-    assert numbered_options("Which trip?", [{"title": "Lyon"}, {"title": "Nice"}]) == \
-        "Which trip?\n\n1. Lyon\n2. Nice"
+    assert (
+        numbered_options("Which trip?", [{"title": "Lyon"}, {"title": "Nice"}])
+        == "Which trip?\n\n1. Lyon\n2. Nice"
+    )

@@ -1,4 +1,5 @@
 """Special assistance and travel documents for the customer's trip."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -43,7 +44,8 @@ class SpecialAssistance(RelaisAction):
         }
         if booked:
             listed = ", ".join(
-                f"{p.full_name} ({ctx.say_text('assistance.' + p.special_assistance)})" for p in booked
+                f"{p.full_name} ({ctx.say_text('assistance.' + p.special_assistance)})"
+                for p in booked
             )
             ctx.say("assistance.booked", passengers=listed, **values)
         elif ctx.now > flight.scheduled_departure - ASSISTANCE_NOTICE:

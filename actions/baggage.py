@@ -1,4 +1,5 @@
 """Baggage allowance per fare and missing or damaged bags, from the records."""
+
 from __future__ import annotations
 
 from actions import formatting as fmt

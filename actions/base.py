@@ -1,4 +1,5 @@
 """The base of every Relais action: context, the escalation policy, then a grounded answer."""
+
 from __future__ import annotations
 
 import importlib
@@ -8,16 +9,13 @@ import re
 from datetime import timedelta
 from typing import Any, ClassVar
 
-import actions
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+import actions
 from actions.context import Context, booking_city, fold
 from actions.handoff import escalate
-from relais.storage import queries
-from relais.core.texts import has_text, say
 from relais.core.brand import load_brand
-from relais.storage.db import session_scope
 from relais.core.language import OTHER
 from relais.core.policy import (
     REMARK_INTENTS,
@@ -27,14 +25,17 @@ from relais.core.policy import (
     is_misunderstood,
     load_thresholds,
 )
+from relais.core.texts import has_text, say
+from relais.storage import queries
+from relais.storage.db import session_scope
 
 logger = logging.getLogger(__name__)
 
 #: Answers for a pending request, by intent; filled by RelaisAction subclasses.
-HANDLERS: dict[str, "type[RelaisAction]"] = {}
+HANDLERS: dict[str, type[RelaisAction]] = {}
 
 
-def handler(intent: str | None) -> "type[RelaisAction] | None":
+def handler(intent: str | None) -> type[RelaisAction] | None:
     """The action class answering `intent`; imports every topic module the first time."""
     if not _imported:
         for module in pkgutil.iter_modules(actions.__path__):
@@ -90,7 +91,11 @@ class RelaisAction(Action):
             ctx.say("input.no_words", topics=ctx.say_text("capabilities"))
             return
         if mildly_annoyed(ctx):
-            ctx.say(f"apology.{self.intent}" if has_text(f"apology.{self.intent}") else "apology.general")
+            ctx.say(
+                f"apology.{self.intent}"
+                if has_text(f"apology.{self.intent}")
+                else "apology.general"
+            )
         pending = handler(ctx.slot("pending_intent"))
         if pending is not None and pending is not type(self) and self.follows_pending(ctx):
             ctx.set("misunderstood_streak", 0)
@@ -111,7 +116,8 @@ class RelaisAction(Action):
                 loyalty_tier=str(ctx.customer.loyalty_tier) if ctx.customer else None,
                 repeat_contact=queries.recent_contact(
                     ctx.session,
-                    references=turn.references() + [ctx.tracker.get_slot("booking_reference") or ""],
+                    references=turn.references()
+                    + [ctx.tracker.get_slot("booking_reference") or ""],
                     customer=ctx.customer,
                     topic=turn.intent,
                     since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
@@ -146,7 +152,12 @@ class RelaisAction(Action):
 
 
 #: Messages that get no apology: courtesy, and what the bot does not answer itself.
-_NOT_ANSWERED_REQUESTS = REMARK_INTENTS | {"out_of_scope", "nlu_fallback", "human_request", "complaint"}
+_NOT_ANSWERED_REQUESTS = REMARK_INTENTS | {
+    "out_of_scope",
+    "nlu_fallback",
+    "human_request",
+    "complaint",
+}
 #: Words of someone asking again ("3rd time asking", "toujours rien").
 _ASKING_AGAIN = re.compile(
     r"\b(again|still|(2nd|3rd|\d+th|second|third) time|encore|toujours|relance|[23]e fois)\b|\?\?",

@@ -1,4 +1,5 @@
 """New bookings, changes, cancellations, seats, and references the customer sends."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -34,8 +35,12 @@ class BookFlight(RelaisAction):
     def answer(self, ctx: Context) -> None:
         link = ctx.brand.links["booking"]
         if ctx.customer is not None:
-            ctx.say("book.known", name=ctx.first_name,
-                    tier=ctx.say_text(f"tier.{ctx.customer.loyalty_tier}"), link=link)
+            ctx.say(
+                "book.known",
+                name=ctx.first_name,
+                tier=ctx.say_text(f"tier.{ctx.customer.loyalty_tier}"),
+                link=link,
+            )
         else:
             ctx.say("book.anonymous", link=link)
 
@@ -62,7 +67,11 @@ class ChangeBooking(RelaisAction):
             ctx.say("change.free", **values)
             ctx.set("pending_offer", "handoff")
         else:
-            ctx.say("change.fee", fee=fmt.money(booking.change_fee, booking.currency, ctx.lang), **values)
+            ctx.say(
+                "change.fee",
+                fee=fmt.money(booking.change_fee, booking.currency, ctx.lang),
+                **values,
+            )
             ctx.set("pending_offer", "handoff")
 
 
@@ -110,9 +119,9 @@ class SeatSelection(RelaisAction):
             ctx.say("booking.no_flights", ref=booking.reference)
             return
         none = ctx.say_text("seat.none")
-        seats = ", ".join(
-            f"{a.passenger.full_name} {a.seat or none}" for a in segment.seats
-        ) or none
+        seats = (
+            ", ".join(f"{a.passenger.full_name} {a.seat or none}" for a in segment.seats) or none
+        )
         values = trip_values(ctx, booking)
         key = "seat.paid" if booking.fare_family == "light" else "seat.included"
         ctx.say(key, seats=seats, link=ctx.brand.links["manage_booking"], **values)

@@ -1,4 +1,5 @@
 """Support hours, and whether the team is there right now."""
+
 from __future__ import annotations
 
 from datetime import timezone

@@ -1,10 +1,11 @@
 """What an action knows about the current turn: the message, the customer, the language."""
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -12,12 +13,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from relais.storage import queries
-from relais.core.texts import say
 from relais.core.brand import Brand
 from relais.core.codes import brand_codes
-from relais.core.types import utcnow
 from relais.core.language import OTHER, SUPPORTED
+from relais.core.texts import say
+from relais.core.types import utcnow
+from relais.storage import queries
 from relais.storage.records import Booking, Customer
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -38,7 +39,7 @@ class Turn:
     ranking: list[dict[str, Any]]
 
     @classmethod
-    def from_tracker(cls, tracker: Tracker) -> "Turn":
+    def from_tracker(cls, tracker: Tracker) -> Turn:
         latest = tracker.latest_message or {}
         intent = latest.get("intent") or {}
         return cls(
@@ -63,7 +64,10 @@ class Turn:
         return list(dict.fromkeys(r for r in found if codes.booking_reference.fullmatch(r)))
 
     def flight_numbers(self) -> list[str]:
-        found = [m.group(0).replace(" ", "").upper() for m in brand_codes().flight_in_text.finditer(self.text)]
+        found = [
+            m.group(0).replace(" ", "").upper()
+            for m in brand_codes().flight_in_text.finditer(self.text)
+        ]
         return list(dict.fromkeys(found))
 
     @property
@@ -92,7 +96,7 @@ class Context:
         dispatcher: CollectingDispatcher,
         session: Session,
         brand: Brand,
-    ) -> "Context":
+    ) -> Context:
         turn = Turn.from_tracker(tracker)
         customer = queries.customer_for_sender(session, tracker.sender_id)
         return cls(
@@ -121,7 +125,11 @@ class Context:
 
     def slot(self, name: str) -> Any:
         for event in reversed(self.events):
-            if isinstance(event, dict) and event.get("event") == "slot" and event.get("name") == name:
+            if (
+                isinstance(event, dict)
+                and event.get("event") == "slot"
+                and event.get("name") == name
+            ):
                 return event.get("value")
         return self.tracker.get_slot(name)
 

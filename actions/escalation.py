@@ -1,4 +1,5 @@
 """The two actions that don't answer a request themselves: escalate, and the fallback."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,9 +13,19 @@ from relais.core.policy import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT
 
 #: Intents the fallback may suggest ("did you mean…"), with their button payloads.
 SUGGESTABLE = (
-    "flight_status", "change_booking", "cancel_booking", "refund_status", "baggage_allowance",
-    "lost_baggage", "check_in", "seat_selection", "special_assistance", "loyalty_points",
-    "travel_documents", "contact_hours", "book_flight",
+    "flight_status",
+    "change_booking",
+    "cancel_booking",
+    "refund_status",
+    "baggage_allowance",
+    "lost_baggage",
+    "check_in",
+    "seat_selection",
+    "special_assistance",
+    "loyalty_points",
+    "travel_documents",
+    "contact_hours",
+    "book_flight",
 )
 
 
@@ -70,9 +81,11 @@ class Fallback(RelaisAction):
             ctx.say(
                 "fallback.did_you_mean",
                 options=ctx.say_text("list.or", first=titles[0], last=titles[1])
-                if len(titles) == 2 else titles[0],
+                if len(titles) == 2
+                else titles[0],
                 buttons=[
-                    {"title": title, "payload": f"/{name}"} for name, title in zip(suggestions, titles)
+                    {"title": title, "payload": f"/{name}"}
+                    for name, title in zip(suggestions, titles)
                 ],
             )
             return
@@ -81,8 +94,9 @@ class Fallback(RelaisAction):
         if reference:
             trip = reference
         if trip:
-            ctx.say("fallback.out_of_scope_with_booking", ref=trip,
-                    topics=ctx.say_text("capabilities"))
+            ctx.say(
+                "fallback.out_of_scope_with_booking", ref=trip, topics=ctx.say_text("capabilities")
+            )
         else:
             ctx.say("fallback.out_of_scope", topics=ctx.say_text("capabilities"))
 
@@ -90,7 +104,8 @@ class Fallback(RelaisAction):
 def _suggestions(ctx: Context) -> list[str]:
     """The two likeliest of our requests for an unclear message, if they are plausible."""
     ranked: list[dict[str, Any]] = [
-        r for r in ctx.turn.ranking
+        r
+        for r in ctx.turn.ranking
         if r.get("name") in SUGGESTABLE and float(r.get("confidence") or 0) >= 0.15
     ]
     if ctx.turn.intent != FALLBACK_INTENT:

@@ -1,13 +1,14 @@
 """Flight status and check-in, from the flight records."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 from actions import formatting as fmt
 from actions import lookup
-from relais.storage import queries
 from actions.base import RelaisAction
 from actions.context import Context
+from relais.storage import queries
 from relais.storage.records import Booking, Flight, Segment
 
 #: Online check-in window, before departure.
@@ -27,7 +28,9 @@ def next_segment(ctx: Context, booking: Booking) -> Segment | None:
 def flight_values(ctx: Context, flight: Flight) -> dict[str, str]:
     """The pieces every flight sentence uses, in the conversation's language."""
     departure = fmt.local(flight.scheduled_departure, flight.origin_tz)
-    estimated = fmt.local(flight.estimated_departure or flight.scheduled_departure, flight.origin_tz)
+    estimated = fmt.local(
+        flight.estimated_departure or flight.scheduled_departure, flight.origin_tz
+    )
     return {
         "flight": flight.number,
         "origin": flight.origin_city,
@@ -51,7 +54,9 @@ def tell_status(ctx: Context, flight: Flight, booking: Booking | None) -> None:
         )
         ctx.set("pending_offer", "handoff")
     elif flight.scheduled_departure < ctx.now - timedelta(hours=2):
-        arrival = fmt.local(flight.estimated_arrival or flight.scheduled_arrival, flight.destination_tz)
+        arrival = fmt.local(
+            flight.estimated_arrival or flight.scheduled_arrival, flight.destination_tz
+        )
         values["arrival"] = fmt.time(arrival, ctx.lang)
         ctx.say("flight.departed", **values)
     elif flight.status == "delayed":
@@ -105,10 +110,18 @@ class CheckIn(RelaisAction):
         opens, closes = departure - CHECK_IN_OPENS, departure - CHECK_IN_CLOSES
         link = ctx.brand.links["manage_booking"]
         if ctx.now < opens:
-            ctx.say("check_in.not_yet", opens=fmt.day_time(fmt.local(opens, flight.origin_tz), ctx.lang),
-                    link=link, **values)
+            ctx.say(
+                "check_in.not_yet",
+                opens=fmt.day_time(fmt.local(opens, flight.origin_tz), ctx.lang),
+                link=link,
+                **values,
+            )
         elif ctx.now < closes:
-            ctx.say("check_in.open", closes=fmt.time(fmt.local(closes, flight.origin_tz), ctx.lang),
-                    link=link, **values)
+            ctx.say(
+                "check_in.open",
+                closes=fmt.time(fmt.local(closes, flight.origin_tz), ctx.lang),
+                link=link,
+                **values,
+            )
         else:
             ctx.say("check_in.closed", **values)

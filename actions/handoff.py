@@ -3,6 +3,7 @@
 The payload (relais/core/handoff.py) travels in the bot's response as a custom JSON message
 `{"relais_handoff": {...}}`; the gateway (bot/) turns it into an escalation in the agents' queue.
 """
+
 from __future__ import annotations
 
 from typing import Any

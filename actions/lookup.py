@@ -2,13 +2,14 @@
 
 When it can't be found for sure, the customer gets one specific question and the action stops.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from actions import formatting as fmt
-from relais.storage import queries
 from actions.context import Context, booking_city, fold
+from relais.storage import queries
 from relais.storage.records import Booking
 
 BookingFilter = Callable[[Booking], bool]
@@ -112,7 +113,11 @@ def resolve(
             ctx.say("booking.none_on_account", name=ctx.first_name)
             ctx.set("pending_intent", intent)
         return None
-    named = [b for b in candidates if fold(booking_city(b)) and fold(booking_city(b)) in fold(ctx.turn.text)]
+    named = [
+        b
+        for b in candidates
+        if fold(booking_city(b)) and fold(booking_city(b)) in fold(ctx.turn.text)
+    ]
     if len(named) == 1:
         return _chosen(ctx, named[0])
     if ask:

@@ -1,4 +1,5 @@
 """Loyalty tier and points, from the customer record."""
+
 from __future__ import annotations
 
 from actions import formatting as fmt

@@ -1,4 +1,5 @@
 """Refund status, from the refund records."""
+
 from __future__ import annotations
 
 from actions import formatting as fmt
@@ -30,4 +31,3 @@ class RefundStatus(RelaisAction):
             "paid": fmt.day(refund.paid_at, ctx.lang) if refund.paid_at else "—",
         }
         ctx.say(f"refund.{refund.status}", **values)
-

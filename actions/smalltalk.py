@@ -1,4 +1,5 @@
 """Greetings, thanks, goodbyes, yes and no — each tied to this customer and conversation."""
+
 from __future__ import annotations
 
 from actions import lookup
@@ -12,7 +13,9 @@ def next_trip(ctx: Context) -> str | None:
     """'XY4K2P to Lyon on Wed 2 Dec' for the customer's next trip, if any."""
     if ctx.customer is None:
         return None
-    ahead = [b for b in ctx.customer.bookings if lookup.upcoming(ctx)(b) and b.status != "cancelled"]
+    ahead = [
+        b for b in ctx.customer.bookings if lookup.upcoming(ctx)(b) and b.status != "cancelled"
+    ]
     if not ahead:
         return None
     return lookup.describe(ctx, min(ahead, key=lookup.departure))

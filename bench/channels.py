@@ -12,6 +12,7 @@ Printed and written to reports/bench-channels.json:
 - p50_ms / p99_ms: from a message leaving the customer to the first reply reaching the
   stand-in; msgs_per_s: inbound messages handled per second of wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,16 @@ from tests.integration.servers import free_port, running, start_relais_app  # no
 
 #: Ten requests that each get one reply from an unknown customer, none repeated.
 SCRIPT = (
-    "hello", "what are your opening hours?", "how many bags can I take?", "when does check-in open?",
-    "I need a wheelchair at the airport", "do I need a visa for Canada?", "can I choose my seat?",
-    "how do I earn points?", "thanks a lot", "bye",
+    "hello",
+    "what are your opening hours?",
+    "how many bags can I take?",
+    "when does check-in open?",
+    "I need a wheelchair at the airport",
+    "do I need a visa for Canada?",
+    "can I choose my seat?",
+    "how do I earn points?",
+    "thanks a lot",
+    "bye",
 )
 
 
@@ -66,11 +74,18 @@ def main() -> int:
     telegram, x = FakeTelegram(), FakeX()
     telegram.start_in_thread(free_port())
     x.start_in_thread(free_port())
-    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url,
-           "TELEGRAM_MODE": "polling",
-           "X_ACCOUNT_ID": x.account_id, "X_CONSUMER_KEY": "key",
-           "X_CONSUMER_SECRET": x.consumer_secret, "X_ACCESS_TOKEN": "token",
-           "X_ACCESS_TOKEN_SECRET": "secret", "X_MODE": "webhook", "X_API_URL": x.url}
+    env = {
+        "TELEGRAM_BOT_TOKEN": telegram.token,
+        "TELEGRAM_API_URL": telegram.url,
+        "TELEGRAM_MODE": "polling",
+        "X_ACCOUNT_ID": x.account_id,
+        "X_CONSUMER_KEY": "key",
+        "X_CONSUMER_SECRET": x.consumer_secret,
+        "X_ACCESS_TOKEN": "token",
+        "X_ACCESS_TOKEN_SECRET": "secret",
+        "X_MODE": "webhook",
+        "X_API_URL": x.url,
+    }
     latencies: list[float] = []
     lock = threading.Lock()
     with running(work, url) as servers:
@@ -78,11 +93,15 @@ def main() -> int:
         app = start_relais_app(work, url, servers.rasa_url, port, env)
         hook = f"http://127.0.0.1:{port}/x/webhook"
         try:
-            customers = [("telegram", 5_000_000 + i) if i % 2 == 0 else ("x", str(6_000_000 + i))
-                         for i in range(args.customers)]
+            customers = [
+                ("telegram", 5_000_000 + i) if i % 2 == 0 else ("x", str(6_000_000 + i))
+                for i in range(args.customers)
+            ]
 
             def replies(channel: str, who: object) -> int:
-                return len(telegram.texts_to(int(who)) if channel == "telegram" else x.texts_to(str(who)))
+                return len(
+                    telegram.texts_to(int(who)) if channel == "telegram" else x.texts_to(str(who))
+                )
 
             def customer(channel: str, who: object) -> None:
                 for n, text in enumerate(SCRIPT[:per_customer]):
@@ -118,14 +137,17 @@ def main() -> int:
     answered_twice = sum(max(0, c - per_customer) for c in counts)
     unanswered = sum(max(0, per_customer - c) for c in counts)
     report = {
-        "customers": len(customers), "messages": messages,
+        "customers": len(customers),
+        "messages": messages,
         "answered_once": messages - unanswered - answered_twice,
-        "answered_twice": answered_twice, "unanswered": unanswered,
+        "answered_twice": answered_twice,
+        "unanswered": unanswered,
         "order_violations": order_violations,
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
         "msgs_per_s": round(messages / wall, 1),
-        "wall_s": round(wall, 1), "channels": {"telegram": "polling", "x": "webhook"},
+        "wall_s": round(wall, 1),
+        "channels": {"telegram": "polling", "x": "webhook"},
         "machine": "2 cores; Relais app, Rasa, action server and both stand-ins on one machine",
     }
     out = Path(args.out)
@@ -140,16 +162,16 @@ def _order_violations(engine: object) -> int:
     """Inbound messages routed before an older message of the same conversation."""
     from sqlalchemy import select
 
-    from relais.storage.conversations import Message
-
     from relais.core.types import Author
+    from relais.storage.conversations import Message
     from relais.storage.db import session_scope
 
     violations = 0
     with session_scope(engine) as session:  # type: ignore[arg-type]
         rows = session.execute(
             select(Message.conversation_id, Message.id, Message.processed_at)
-            .where(Message.author == Author.CUSTOMER).order_by(Message.conversation_id, Message.id)
+            .where(Message.author == Author.CUSTOMER)
+            .order_by(Message.conversation_id, Message.id)
         ).all()
     last: dict[str, object] = {}
     for row in rows:

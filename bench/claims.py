@@ -11,6 +11,7 @@ unclaimed: escalations nobody claimed, or left waiting), and in the database eac
 escalation and its conversation are held by the agent that claimed it (mismatched).
 Printed and written to reports/bench-queue.json; exits with 1 if any check fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,15 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from relais.storage.conversations import Conversation
-from relais.storage.messages import conversation_for
-from relais.storage.escalations import Agent, Escalation
-from relais.core.types import EscalationStatus
-from handoff.queue import claim_next
 from handoff.intake import open_escalation
-from relais.core.handoff import HandoffPayload
-from relais.storage.db import run_atomic
+from handoff.queue import claim_next
 from relais.core.brand import load_brand
-from relais.storage.db import create_all, make_engine, session_scope
-from relais.core.types import utcnow
+from relais.core.handoff import HandoffPayload
+from relais.core.types import EscalationStatus, utcnow
+from relais.storage.conversations import Conversation
+from relais.storage.db import create_all, make_engine, run_atomic, session_scope
+from relais.storage.escalations import Agent, Escalation
+from relais.storage.messages import conversation_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/relais_bench_queue"
@@ -67,8 +66,12 @@ def drop_database(url: str) -> None:
 
 def _on_server(url: str, *statements: str) -> None:
     """Runs `statements` outside a transaction from the server's `postgres` database."""
-    admin = create_engine(make_url(url).set(database="postgres"), future=True,
-                          isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        make_url(url).set(database="postgres"),
+        future=True,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+    )
     try:
         with admin.connect() as connection:
             for statement in statements:
@@ -90,16 +93,27 @@ def fill(engine: Engine, conversations: int, agents: int, now: datetime) -> list
         with session_scope(engine) as session:
             for i in range(start, min(start + BATCH, conversations)):
                 conversation = conversation_for(session, CHANNELS[i % len(CHANNELS)], f"bench-{i}")
-                payload = HandoffPayload(reasons=("human_request",), priority=chance.randint(1, 4),
-                                         summary=f"Benchmark conversation {i}.", intent="complaint",
-                                         language=chance.choice(("en", "fr")))
+                payload = HandoffPayload(
+                    reasons=("human_request",),
+                    priority=chance.randint(1, 4),
+                    summary=f"Benchmark conversation {i}.",
+                    intent="complaint",
+                    language=chance.choice(("en", "fr")),
+                )
                 arrived = now - timedelta(seconds=conversations - i)
                 _, created = open_escalation(session, conversation, payload, arrived, brand)
                 assert created, f"conversation {conversation.id} was already in the queue"
     with session_scope(engine) as session:
-        added = [Agent(username=f"bench-agent-{i}", display_name=f"Agent {i}",
-                       password_hash="x", capacity=conversations, last_seen_at=now)
-                 for i in range(agents)]
+        added = [
+            Agent(
+                username=f"bench-agent-{i}",
+                display_name=f"Agent {i}",
+                password_hash="x",
+                capacity=conversations,
+                last_seen_at=now,
+            )
+            for i in range(agents)
+        ]
         session.add_all(added)
         session.flush()
         return [agent.id for agent in added]
@@ -141,8 +155,9 @@ def race(engine: Engine, agent_ids: list[int]) -> tuple[list[AgentRun], float]:
     """Every agent claims at once until the queue is empty; returns their runs and the wall time."""
     runs = [AgentRun(agent_id) for agent_id in agent_ids]
     start = threading.Barrier(len(runs) + 1)
-    threads = [threading.Thread(target=agent_loop, args=(engine, run, start), daemon=True)
-               for run in runs]
+    threads = [
+        threading.Thread(target=agent_loop, args=(engine, run, start), daemon=True) for run in runs
+    ]
     for thread in threads:
         thread.start()
     start.wait()
@@ -162,17 +177,31 @@ def check(engine: Engine, runs: list[AgentRun]) -> dict[str, int]:
             claimer[escalation_id] = run.agent_id
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Escalation.id, Escalation.status, Escalation.agent_id,
-                   Conversation.agent_id.label("conversation_agent_id"))
-            .join(Conversation, Conversation.id == Escalation.conversation_id)
+            select(
+                Escalation.id,
+                Escalation.status,
+                Escalation.agent_id,
+                Conversation.agent_id.label("conversation_agent_id"),
+            ).join(Conversation, Conversation.id == Escalation.conversation_id)
         ).all()
-    unclaimed = sum(1 for row in rows
-                    if row.id not in claimer or row.status == EscalationStatus.WAITING)
-    mismatched = sum(1 for row in rows if row.id in claimer and (
-        row.status != EscalationStatus.CLAIMED or row.agent_id != claimer[row.id]
-        or row.conversation_agent_id != claimer[row.id]))
-    return {"double_claims": sum(1 for n in counts.values() if n > 1),
-            "unclaimed": unclaimed, "mismatched": mismatched}
+    unclaimed = sum(
+        1 for row in rows if row.id not in claimer or row.status == EscalationStatus.WAITING
+    )
+    mismatched = sum(
+        1
+        for row in rows
+        if row.id in claimer
+        and (
+            row.status != EscalationStatus.CLAIMED
+            or row.agent_id != claimer[row.id]
+            or row.conversation_agent_id != claimer[row.id]
+        )
+    )
+    return {
+        "double_claims": sum(1 for n in counts.values() if n > 1),
+        "unclaimed": unclaimed,
+        "mismatched": mismatched,
+    }
 
 
 def server_version(engine: Engine) -> str:
@@ -184,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=50, help="agents claiming at once")
     parser.add_argument("--conversations", type=int, default=10000, help="waiting at the start")
-    parser.add_argument("--database-url", default=DEFAULT_URL,
-                        help="PostgreSQL database to create, use and drop (dropped first if it exists)")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_URL,
+        help="PostgreSQL database to create, use and drop (dropped first if it exists)",
+    )
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench-queue.json"))
     args = parser.parse_args(argv)
     if make_url(args.database_url).get_backend_name() != "postgresql":

@@ -5,16 +5,14 @@ conversations, so that every answer is looked up in that customer's own records.
 customer gets a copy of a demo booking (same flights, new reference "XYL###", their own
 name as passenger) and a web chat id "load-###".
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relais.core.types import Language, LoyaltyTier
 from relais.storage.records import Booking, Customer, Passenger, Segment
-
-from relais.core.types import LoyaltyTier
-
-from relais.core.types import Language
 
 #: Demo bookings copied for load customers: (reference, language of the customer).
 TEMPLATES = (("XY7T2M", Language.EN), ("XY9QW1", Language.FR))
@@ -32,7 +30,9 @@ def add_load_customers(session: Session, count: int) -> list[str]:
         raise ValueError("at most 1000 load customers (references XYL000-XYL999)")
     templates = []
     for reference, language in TEMPLATES:
-        booking = session.execute(select(Booking).where(Booking.reference == reference)).scalar_one()
+        booking = session.execute(
+            select(Booking).where(Booking.reference == reference)
+        ).scalar_one()
         templates.append((booking, language))
     senders = []
     for index in range(count):
@@ -42,16 +42,27 @@ def add_load_customers(session: Session, count: int) -> list[str]:
             continue
         template, language = templates[index % len(templates)]
         name = f"{FIRST[index % len(FIRST)]} {LAST[(index // len(FIRST)) % len(LAST)]}"
-        customer = Customer(full_name=name, email=f"{sender}@example.org",
-                            preferred_language=language, loyalty_tier=LoyaltyTier.BASIC,
-                            loyalty_points=1000 + index, web_chat_id=sender)
+        customer = Customer(
+            full_name=name,
+            email=f"{sender}@example.org",
+            preferred_language=language,
+            loyalty_tier=LoyaltyTier.BASIC,
+            loyalty_points=1000 + index,
+            web_chat_id=sender,
+        )
         booking = Booking(
-            reference=f"XYL{index:03d}", customer=customer, fare_family=template.fare_family,
-            changeable=template.changeable, change_fee=template.change_fee,
-            refundable=template.refundable, cancellation_fee=template.cancellation_fee,
-            total_paid=template.total_paid, currency=template.currency,
+            reference=f"XYL{index:03d}",
+            customer=customer,
+            fare_family=template.fare_family,
+            changeable=template.changeable,
+            change_fee=template.change_fee,
+            refundable=template.refundable,
+            cancellation_fee=template.cancellation_fee,
+            total_paid=template.total_paid,
+            currency=template.currency,
             checked_bags_included=template.checked_bags_included,
-            cabin_bag_kg=template.cabin_bag_kg, status=template.status,
+            cabin_bag_kg=template.cabin_bag_kg,
+            status=template.status,
         )
         booking.passengers.append(Passenger(full_name=name))
         for segment in template.segments:

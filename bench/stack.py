@@ -10,6 +10,7 @@ talks to Rasa server i (modulo their number). With several Rasa servers, `shared
 gives them what they need to share conversations: the SQL tracker store on PostgreSQL and
 the Redis lock store (README, "Scale-out").
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODEL = settings().model_path
 DEFAULT_MODEL = ROOT / "models" / "bench" / "rasa-default.tar.gz"
-QUIET = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
-         "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+QUIET = {
+    "RASA_TELEMETRY_ENABLED": "false",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+}
 
 
 def free_port() -> int:
@@ -52,14 +56,18 @@ class Service:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited during start-up:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited during start-up:\n{self.log.read_text()[-3000:]}"
+                )
             try:
                 if requests.get(self.url + health_path, timeout=2).ok:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.3)
-        raise RuntimeError(f"{self.name} did not answer in {limit:.0f}s:\n{self.log.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"{self.name} did not answer in {limit:.0f}s:\n{self.log.read_text()[-3000:]}"
+        )
 
     def peak_memory_mib(self) -> float:
         """The largest resident size the process (and its children) reached, from /proc."""
@@ -134,7 +142,7 @@ class Stack:
     def rasa_urls(self) -> list[str]:
         return [s.url for s in self.services if s.name.startswith("rasa-")]
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self.start()
@@ -152,8 +160,13 @@ class Stack:
     def _spawn(self, name: str, command: list[str], port: int, env: dict[str, str]) -> Service:
         log = self.workdir / f"{name}.log"
         with log.open("w") as out:
-            process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                       env={**os.environ, **QUIET, **env, **self.extra_env})
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **QUIET, **env, **self.extra_env},
+            )
         service = Service(name, f"http://127.0.0.1:{port}", process, log)
         self.services.append(service)
         return service
@@ -162,24 +175,64 @@ class Stack:
         env = {"DATABASE_URL": self.database_url} if self.database_url else {}
         if self.plain:
             port = free_port()
-            rasa = self._spawn("rasa-1", [str(BIN / "rasa"), "run", "--enable-api", "--port",
-                                          str(port), "--model", str(DEFAULT_MODEL)], port, env)
+            rasa = self._spawn(
+                "rasa-1",
+                [
+                    str(BIN / "rasa"),
+                    "run",
+                    "--enable-api",
+                    "--port",
+                    str(port),
+                    "--model",
+                    str(DEFAULT_MODEL),
+                ],
+                port,
+                env,
+            )
             rasa.wait_ready("/status")
             return
         actions = []
         for i in range(1, self.action_servers + 1):
             port = self._port(1, i)
-            actions.append(self._spawn(f"actions-{i}", [str(BIN / "rasa"), "run", "actions",
-                                                        "--actions", "actions", "--port", str(port)],
-                                       port, env))
+            actions.append(
+                self._spawn(
+                    f"actions-{i}",
+                    [
+                        str(BIN / "rasa"),
+                        "run",
+                        "actions",
+                        "--actions",
+                        "actions",
+                        "--port",
+                        str(port),
+                    ],
+                    port,
+                    env,
+                )
+            )
         rasa = []
         for i in range(1, self.rasa_servers + 1):
             port = self._port(0, i)
             endpoints = self.workdir / f"endpoints-{i}.yml"
             endpoints.write_text(self.endpoints(actions[(i - 1) % len(actions)].url))
-            rasa.append(self._spawn(f"rasa-{i}", [str(BIN / "rasa"), "run", "--enable-api",
-                                                  "--port", str(port), "--model", str(self.model),
-                                                  "--endpoints", str(endpoints)], port, env))
+            rasa.append(
+                self._spawn(
+                    f"rasa-{i}",
+                    [
+                        str(BIN / "rasa"),
+                        "run",
+                        "--enable-api",
+                        "--port",
+                        str(port),
+                        "--model",
+                        str(self.model),
+                        "--endpoints",
+                        str(endpoints),
+                    ],
+                    port,
+                    env,
+                )
+            )
         for service in actions:
             service.wait_ready("/health")
         for service in rasa:
@@ -187,10 +240,22 @@ class Stack:
         workers = []
         for i in range(1, self.workers + 1):
             port = self._port(2, i)
-            workers.append(self._spawn(
-                f"relais-{i}", [sys.executable, "-m", "bot.web", "--port", str(port),
-                                "--worker-id", f"worker-{i}"],
-                port, {**env, "RASA_URL": rasa[(i - 1) % len(rasa)].url}))
+            workers.append(
+                self._spawn(
+                    f"relais-{i}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "bot.web",
+                        "--port",
+                        str(port),
+                        "--worker-id",
+                        f"worker-{i}",
+                    ],
+                    port,
+                    {**env, "RASA_URL": rasa[(i - 1) % len(rasa)].url},
+                )
+            )
         for service in workers:
             service.wait_ready("/healthz")
 
@@ -226,44 +291,72 @@ def main() -> int:
     import signal
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--servers", type=int, default=2,
-                        help="how many Rasa servers, action servers and Relais workers")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                        help="PostgreSQL for the application data (default: $DATABASE_URL)")
-    parser.add_argument("--tracker-database-url", default=os.environ.get(
-        "RASA_TRACKER_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/relais_rasa"))
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
-                                                              "redis://127.0.0.1:6379/1"))
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=2,
+        help="how many Rasa servers, action servers and Relais workers",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="PostgreSQL for the application data (default: $DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--tracker-database-url",
+        default=os.environ.get(
+            "RASA_TRACKER_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/relais_rasa"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
+    )
     parser.add_argument("--workdir", default=str(ROOT / "var" / "scale-out"))
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
-        parser.error("the scale-out configuration needs PostgreSQL: set DATABASE_URL, e.g. "
-                     "postgresql://postgres@127.0.0.1:5432/relais")
+        parser.error(
+            "the scale-out configuration needs PostgreSQL: set DATABASE_URL, e.g. "
+            "postgresql://postgres@127.0.0.1:5432/relais"
+        )
     from relais.storage.db import create_all, make_engine
 
     engine = make_engine(args.database_url)
     create_all(engine)
     engine.dispose()
-    stack = Stack(Path(args.workdir), database_url=args.database_url, rasa_servers=args.servers,
-                  action_servers=args.servers, workers=args.servers, shared_rasa=True,
-                  tracker_database_url=args.tracker_database_url, redis_url=args.redis_url,
-                  ports=(5005, 5055, 8000))
+    stack = Stack(
+        Path(args.workdir),
+        database_url=args.database_url,
+        rasa_servers=args.servers,
+        action_servers=args.servers,
+        workers=args.servers,
+        shared_rasa=True,
+        tracker_database_url=args.tracker_database_url,
+        redis_url=args.redis_url,
+        ports=(5005, 5055, 8000),
+    )
     with stack:
         print("Relais (scale-out) is running; logs and endpoints files in " + args.workdir)
         for service in stack.services:
             print(f"  {service.name:<10} {service.url}")
-        print("Put the Relais workers behind one address (a load balancer, or start them with "
-              "--reuse-port); Ctrl-C stops everything.", flush=True)
+        print(
+            "Put the Relais workers behind one address (a load balancer, or start them with "
+            "--reuse-port); Ctrl-C stops everything.",
+            flush=True,
+        )
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+        signal.signal(
+            signal.SIGINT, signal.default_int_handler
+        )  # also when started in the background
         try:
             while all(s.process.poll() is None for s in stack.services):
                 time.sleep(1)
         except KeyboardInterrupt:
             return 0
         dead = next(s for s in stack.services if s.process.poll() is not None)
-        print(f"{dead.name} stopped; the end of {dead.log}:\n{dead.log.read_text()[-2000:]}",
-              file=sys.stderr)
+        print(
+            f"{dead.name} stopped; the end of {dead.log}:\n{dead.log.read_text()[-2000:]}",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -5,6 +5,7 @@ and the writing): whether the customer is in the middle of a burst, so the route
 moment, and which pending lines join the first one into a single message for Rasa. Every
 line stays in the transcript either way.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -5,6 +5,7 @@ any channel's buttons that way: "2" then stands for the second button's payload.
 functions: the router reads the bot's latest buttons and sends the payload to Rasa instead
 of the text.
 """
+
 from __future__ import annotations
 
 import re

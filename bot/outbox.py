@@ -5,23 +5,24 @@ pushes registers a `Sender`; `deliver_due` sends each pending entry in order per
 conversation, marks it delivered with the platform's ids, and on failure schedules a retry
 (exponential backoff, or the platform's own "retry after"), giving up after `max_attempts`.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from relais.storage.leases import acquire, release
-from relais.storage.conversations import Message, OutboxItem
-from relais.core.types import Delivery
-from relais.storage.db import run_atomic
 from relais.core.errors import SendFailed
-from relais.core.types import utcnow
+from relais.core.types import Delivery, utcnow
+from relais.storage.conversations import Message, OutboxItem
+from relais.storage.db import run_atomic
+from relais.storage.leases import acquire, release
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,14 @@ class Sender(Protocol):
 
 
 class Outbox:
-    def __init__(self, engine: Engine, senders: dict[str, Sender], max_attempts: int = 8,
-                 clock: Callable[[], datetime] = utcnow, worker_id: str = "relais") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        senders: dict[str, Sender],
+        max_attempts: int = 8,
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str = "relais",
+    ) -> None:
         self.engine = engine
         #: Only the worker holding "deliver:<conversation>" sends its entries (relais/storage/leases.py).
         self.worker_id = worker_id
@@ -59,21 +66,34 @@ class Outbox:
         rows = session.execute(
             select(OutboxItem, Message)
             .join(Message, Message.id == OutboxItem.message_id)
-            .where(OutboxItem.status == Delivery.PENDING,
-                   OutboxItem.channel.in_(list(self.senders)))
-            .order_by(OutboxItem.id).limit(limit)
+            .where(
+                OutboxItem.status == Delivery.PENDING, OutboxItem.channel.in_(list(self.senders))
+            )
+            .order_by(OutboxItem.id)
+            .limit(limit)
         ).all()
-        return [(item.channel, item.next_attempt_at <= now,
-                 Outgoing(item.id, item.recipient, message.text, list(message.buttons or []),
-                          already_sent=len(item.platform_ids or [])))
-                for item, message in rows]
+        return [
+            (
+                item.channel,
+                item.next_attempt_at <= now,
+                Outgoing(
+                    item.id,
+                    item.recipient,
+                    message.text,
+                    list(message.buttons or []),
+                    already_sent=len(item.platform_ids or []),
+                ),
+            )
+            for item, message in rows
+        ]
 
     async def deliver_due(self, limit: int = 500) -> int:
         """Sends what is due; returns how many were delivered. An entry waiting for a retry
         holds back the later entries of its conversation (order per conversation), and a
         conversation another worker is delivering to is left to that worker."""
-        pending = await asyncio.to_thread(run_atomic, self.engine,
-                                          lambda s: self._pending(s, limit))
+        pending = await asyncio.to_thread(
+            run_atomic, self.engine, lambda s: self._pending(s, limit)
+        )
         blocked: set[str] = set()
         leased: list[str] = []
         delivered = 0
@@ -86,31 +106,40 @@ class Outbox:
                     blocked.add(conversation)
                     continue
                 outbox_id = outgoing.outbox_id
-                if not await asyncio.to_thread(run_atomic, self.engine,
-                                               lambda s, i=outbox_id: self._still_pending(s, i)):
+                if not await asyncio.to_thread(
+                    run_atomic, self.engine, lambda s, i=outbox_id: self._still_pending(s, i)
+                ):
                     continue  # delivered by another worker since we read the list
                 try:
                     ids = await self.senders[channel].send(outgoing)
                 except SendFailed as error:
                     blocked.add(conversation)
-                    await asyncio.to_thread(run_atomic, self.engine,
-                                            lambda s, i=outbox_id, e=error: self._failed(s, i, e))
+                    await asyncio.to_thread(
+                        run_atomic,
+                        self.engine,
+                        lambda s, i=outbox_id, e=error: self._failed(s, i, e),
+                    )
                     continue
-                await asyncio.to_thread(run_atomic, self.engine,
-                                        lambda s, i=outbox_id, p=ids: self._delivered(s, i, p))
+                await asyncio.to_thread(
+                    run_atomic, self.engine, lambda s, i=outbox_id, p=ids: self._delivered(s, i, p)
+                )
                 delivered += 1
         finally:
             if leased:
-                await asyncio.to_thread(run_atomic, self.engine, lambda s: [
-                    release(s, f"deliver:{c}", self.worker_id) for c in leased])
+                await asyncio.to_thread(
+                    run_atomic,
+                    self.engine,
+                    lambda s: [release(s, f"deliver:{c}", self.worker_id) for c in leased],
+                )
         return delivered
 
     async def _lease(self, conversation: str, leased: list[str]) -> bool:
         if conversation in leased:
             return True
         name = f"deliver:{conversation}"
-        if await asyncio.to_thread(run_atomic, self.engine,
-                                   lambda s: acquire(s, name, self.worker_id, self.clock())):
+        if await asyncio.to_thread(
+            run_atomic, self.engine, lambda s: acquire(s, name, self.worker_id, self.clock())
+        ):
             leased.append(conversation)
             return True
         return False
@@ -137,6 +166,6 @@ class Outbox:
             item.status = Delivery.FAILED
             logger.error("outbox %s failed for good: %s", outbox_id, error)
             return
-        wait = error.retry_after if error.retry_after is not None else min(300, 2 ** item.attempts)
+        wait = error.retry_after if error.retry_after is not None else min(300, 2**item.attempts)
         item.next_attempt_at = self.clock() + timedelta(seconds=wait)
         logger.warning("outbox %s: retry in %.0fs (%s)", outbox_id, wait, error)

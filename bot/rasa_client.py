@@ -8,6 +8,7 @@
 The server must run with `--enable-api` (make run does). Errors become `RasaUnavailable`,
 which the router treats as "try again later": the message stays pending, in order.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,9 @@ class RasaClient:
         if self._session is not None:
             await self._session.close()
 
-    async def _request(self, method: str, path: str, body: Any = None,
-                       params: dict[str, str] | None = None) -> Any:
+    async def _request(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
         params = dict(params or {})
         if self._token:
             params["token"] = self._token
@@ -52,13 +54,16 @@ class RasaClient:
                     raise RasaUnavailable(f"{method} {path}: HTTP {reply.status} {text[:200]}")
                 if reply.status >= 400:
                     text = await reply.text()
-                    raise ValueError(f"Rasa refused {method} {path}: HTTP {reply.status} {text[:200]}")
+                    raise ValueError(
+                        f"Rasa refused {method} {path}: HTTP {reply.status} {text[:200]}"
+                    )
                 return await reply.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as error:
             raise RasaUnavailable(f"{method} {path}: {error!r}") from error
 
-    async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None
-                   ) -> list[dict[str, Any]]:
+    async def send(
+        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """The bot's replies to `text` from `sender`, in order (empty while the bot is paused)."""
         body = {"sender": sender, "message": text, "metadata": metadata or {}}
         replies = await self._request("POST", "/webhooks/rest/webhook", body)
@@ -72,15 +77,19 @@ class RasaClient:
 
     async def append_events(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
         await self._request(
-            "POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events", events,
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
+            events,
             params={"include_events": "NONE"},
         )
 
-    async def trigger_intent(self, conversation_id: str, intent: str,
-                             entities: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def trigger_intent(
+        self, conversation_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Runs the bot as if the customer had sent `intent`; returns what it says."""
         answer = await self._request(
-            "POST", f"/conversations/{quote(conversation_id, safe='')}/trigger_intent",
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/trigger_intent",
             {"name": intent, "entities": entities or {}},
             params={"include_events": "NONE"},
         )
@@ -88,7 +97,8 @@ class RasaClient:
 
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
         return await self._request(
-            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker",
+            "GET",
+            f"/conversations/{quote(conversation_id, safe='')}/tracker",
             params={"include_events": "ALL"},
         )
 

@@ -13,6 +13,7 @@ Crash recovery: the router marks a message `sent_to_rasa` before the REST call. 
 attempt finds it marked, the process may have died after Rasa got the message, so the
 replies are read from the tracker (`replies_from_tracker`) rather than asking twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,22 +46,33 @@ def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
     """A customer message as a Rasa tracker event (with Rasa's own parse of it), to log it
     without it being answered."""
     return {
-        "event": "user", "text": message.text, "timestamp": message.sent_at.timestamp(),
-        "input_channel": message.channel, "parse_data": parse,
+        "event": "user",
+        "text": message.text,
+        "timestamp": message.sent_at.timestamp(),
+        "input_channel": message.channel,
+        "parse_data": parse,
         "metadata": {"relais_message_id": message.id, "handled_by": "agent"},
     }
 
 
-def replies_from_tracker(events: Sequence[dict[str, Any]], message_id: int
-                         ) -> list[dict[str, Any]] | None:
+def replies_from_tracker(
+    events: Sequence[dict[str, Any]], message_id: int
+) -> list[dict[str, Any]] | None:
     """The bot's replies to message `message_id` as the tracker's events recorded them; None
     if Rasa never got the message. Raises RasaUnavailable while its turn is unfinished."""
-    start = next((i for i, e in enumerate(events) if e.get("event") == "user"
-                  and (e.get("metadata") or {}).get("relais_message_id") == message_id), None)
+    start = next(
+        (
+            i
+            for i, e in enumerate(events)
+            if e.get("event") == "user"
+            and (e.get("metadata") or {}).get("relais_message_id") == message_id
+        ),
+        None,
+    )
     if start is None:
         return None
     replies: list[dict[str, Any]] = []
-    for event in events[start + 1:]:
+    for event in events[start + 1 :]:
         kind = event.get("event")
         if kind == "bot":
             data = event.get("data") or {}
@@ -87,25 +99,36 @@ def attachment_question(kinds: Sequence[str], lang: str) -> str:
     return say("attachment.question", lang, thing=thing)
 
 
-def recent_attachments(session: Session, conversation_id: str, limit: int = 10
-                       ) -> list[dict[str, Any]]:
+def recent_attachments(
+    session: Session, conversation_id: str, limit: int = 10
+) -> list[dict[str, Any]]:
     """The files the customer sent in this conversation lately, newest last (for agents)."""
     rows = session.execute(
         select(Message.id, Message.attachments, Message.sent_at)
         .where(Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER)
-        .order_by(Message.id.desc()).limit(50)
+        .order_by(Message.id.desc())
+        .limit(50)
     ).all()
-    found = [{**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
-             for r in reversed(rows) for a in (r.attachments or [])]
+    found = [
+        {**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
+        for r in reversed(rows)
+        for a in (r.attachments or [])
+    ]
     return found[-limit:]
 
 
 class RasaTurn:
     """Routes one taken message (see the module's docstring); the router calls `route`."""
 
-    def __init__(self, engine: Engine, rasa: RasaClient, brand: Brand,
-                 settings: HandoffSettings, clock: Callable[[], datetime],
-                 worker_id: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rasa: RasaClient,
+        brand: Brand,
+        settings: HandoffSettings,
+        clock: Callable[[], datetime],
+        worker_id: str,
+    ) -> None:
         self.engine = engine
         self.rasa = rasa
         self.brand = brand
@@ -113,8 +136,9 @@ class RasaTurn:
         self.clock = clock
         self.worker_id = worker_id
 
-    async def route(self, message: Message, state: State, sent_before: bool,
-                    started: float) -> None:
+    async def route(
+        self, message: Message, state: State, sent_before: bool, started: float
+    ) -> None:
         """`message` (detached) was taken while `state` held its conversation, at
         `started` (time.perf_counter); `sent_before`: an earlier attempt reached, or may have
         reached, Rasa. Raises RasaUnavailable to leave the message pending."""
@@ -147,16 +171,24 @@ class RasaTurn:
         asked = time.perf_counter()
         if replies is None:
             replies = await self.rasa.send(
-                message.conversation_id, message.routed_text or message.text,
-                metadata={"relais_message_id": message.id, "channel": message.channel,
-                          "attachments": message.attachments})
+                message.conversation_id,
+                message.routed_text or message.text,
+                metadata={
+                    "relais_message_id": message.id,
+                    "channel": message.channel,
+                    "attachments": message.attachments,
+                },
+            )
         answered = time.perf_counter()
         # Where this message's time went (read by bench/profile.py): waiting to be routed
         # (stored → routing starts), our reads before Rasa, Rasa's turn (NLU, policies,
         # actions), and storing the replies is what the rest of the total is.
-        timings = {"waited": (utcnow() - message.created_at).total_seconds() * 1000
-                   - (answered - started) * 1000,
-                   "before_rasa": (asked - started) * 1000, "rasa": (answered - asked) * 1000}
+        timings = {
+            "waited": (utcnow() - message.created_at).total_seconds() * 1000
+            - (answered - started) * 1000,
+            "before_rasa": (asked - started) * 1000,
+            "rasa": (answered - asked) * 1000,
+        }
         answer = replies  # bound here: the closure would not know it is no longer None
         await self._atomic(lambda s: self._store_replies(s, message.id, answer, timings, started))
 
@@ -166,9 +198,14 @@ class RasaTurn:
         kinds = [str(a.get("kind")) for a in message.attachments]
         if state in (State.WAITING, State.WITH_AGENT):
             label = " ".join(f"[{kind}]" for kind in kinds)
-            event = user_event(message, {"text": label, "intent": {"name": "out_of_scope",
-                                                                    "confidence": 1.0},
-                                         "entities": []})
+            event = user_event(
+                message,
+                {
+                    "text": label,
+                    "intent": {"name": "out_of_scope", "confidence": 1.0},
+                    "entities": [],
+                },
+            )
             event["text"] = label
             await self.rasa.append_events(message.conversation_id, [event])
 
@@ -177,14 +214,25 @@ class RasaTurn:
             conversation = session.get(Conversation, stored.conversation_id)
             if state == State.BOT:
                 lang = conversation.language or self.brand.default_language
-                add_outgoing(session, conversation, Author.BOT, attachment_question(kinds, lang),
-                             details={"kind": "attachment_question"})
+                add_outgoing(
+                    session,
+                    conversation,
+                    Author.BOT,
+                    attachment_question(kinds, lang),
+                    details={"kind": "attachment_question"},
+                )
             mark_processed(session, stored, routed="attachment", kinds=kinds)
 
         await self._atomic(store)
 
-    def _store_replies(self, session: Session, message_id: int, replies: list[dict[str, Any]],
-                       timings: dict[str, float], started: float) -> None:
+    def _store_replies(
+        self,
+        session: Session,
+        message_id: int,
+        replies: list[dict[str, Any]],
+        timings: dict[str, float],
+        started: float,
+    ) -> None:
         message = session.get(Message, message_id)
         conversation = session.get(Conversation, message.conversation_id)
         payload = None
@@ -205,8 +253,14 @@ class RasaTurn:
             hand_over(session, conversation, payload, self.clock(), self.brand, self.settings)
         session.flush()
         timings["total"] = (time.perf_counter() - started) * 1000
-        mark_processed(session, message, routed="bot", replies=sent, worker=self.worker_id,
-                       timings_ms={k: round(v, 1) for k, v in timings.items()})
+        mark_processed(
+            session,
+            message,
+            routed="bot",
+            replies=sent,
+            worker=self.worker_id,
+            timings_ms={k: round(v, 1) for k, v in timings.items()},
+        )
 
     async def _atomic(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(run_atomic, self.engine, work)

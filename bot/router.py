@@ -12,6 +12,7 @@ lines are joined (bot/bursts.py), "2" becomes the second button's payload (bot/c
 and the message is marked as sent to Rasa before it is (crash recovery, bot/rasa_turn.py).
 Bursts and choices are pure functions; the database reads they need are here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,9 +65,15 @@ class Taken:
 
 
 class Router:
-    def __init__(self, engine: Engine, rasa: RasaClient, brand: Brand,
-                 settings: HandoffSettings, clock: Callable[[], datetime] = utcnow,
-                 worker_id: str = "relais") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rasa: RasaClient,
+        brand: Brand,
+        settings: HandoffSettings,
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str = "relais",
+    ) -> None:
         self.engine = engine
         #: This worker's name in the leases it holds (unique among the workers of a database).
         self.worker_id = worker_id
@@ -97,6 +104,7 @@ class Router:
 
     async def store(self, inbound: Inbound) -> tuple[int, bool]:
         """Stores the message once per platform id: (message id, whether it was new)."""
+
         def work(session: Session) -> tuple[int, bool]:
             message, created = store_inbound(session, inbound)
             return message.id, created
@@ -141,8 +149,11 @@ class Router:
         take the next or let the lease go."""
         routed, paused = 0, False
         while True:
-            taken = await self._atomic(functools.partial(
-                self._take, conversation_id=conversation_id, lease=lease, paused=paused))
+            taken = await self._atomic(
+                functools.partial(
+                    self._take, conversation_id=conversation_id, lease=lease, paused=paused
+                )
+            )
             if taken.burst:
                 # Many lines in a few seconds: let the customer finish, answer them at once.
                 await asyncio.sleep(bursts.BURST_PAUSE_S)
@@ -162,8 +173,9 @@ class Router:
                 return routed
             except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
                 logger.exception("message %s could not be routed", message_id)
-                await self._atomic(functools.partial(
-                    mark_failed, message_id=message_id, error=repr(error)[:500]))
+                await self._atomic(
+                    functools.partial(mark_failed, message_id=message_id, error=repr(error)[:500])
+                )
             routed += 1
             self.wake(conversation_id)
 
@@ -176,10 +188,19 @@ class Router:
         now = self.clock()
         if not acquire(session, lease, self.worker_id, now):
             return Taken()  # another worker routes this conversation, this message included
-        pending = session.execute(
-            select(Message.id).where(Message.conversation_id == conversation_id,
-                                     Message.processing == Processing.PENDING)
-            .order_by(Message.id).limit(2)).scalars().all()
+        pending = (
+            session.execute(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.processing == Processing.PENDING,
+                )
+                .order_by(Message.id)
+                .limit(2)
+            )
+            .scalars()
+            .all()
+        )
         if not pending:
             release(session, lease, self.worker_id)
             return Taken()
@@ -188,8 +209,9 @@ class Router:
                 return Taken(burst=True)
             merged = merge_burst(session, conversation_id)
             if merged:
-                logger.info("%s: %d messages in a burst answered as one",
-                            conversation_id, merged + 1)
+                logger.info(
+                    "%s: %d messages in a burst answered as one", conversation_id, merged + 1
+                )
         message = session.get(Message, pending[0])
         conversation = session.get(Conversation, conversation_id)
         if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
@@ -238,11 +260,16 @@ class Router:
 
 def in_burst(session: Session, conversation_id: str, now: datetime, pending: int) -> bool:
     """True when the customer is sending many lines at once (`pending` of them wait)."""
-    times = session.execute(
-        select(Message.created_at)
-        .where(Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER)
-        .order_by(Message.created_at.desc()).limit(BURST_MESSAGES)
-    ).scalars().all()
+    times = (
+        session.execute(
+            select(Message.created_at)
+            .where(Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER)
+            .order_by(Message.created_at.desc())
+            .limit(BURST_MESSAGES)
+        )
+        .scalars()
+        .all()
+    )
     return is_burst(list(times), pending, now)
 
 
@@ -253,11 +280,16 @@ def merge_burst(session: Session, conversation_id: str) -> int:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.state not in (State.BOT, State.CLOSED):
         return 0
-    pending = list(session.execute(
-        select(Message).where(Message.conversation_id == conversation_id,
-                              Message.processing == Processing.PENDING)
-        .order_by(Message.id).limit(200)
-    ).scalars())
+    pending = list(
+        session.execute(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id, Message.processing == Processing.PENDING
+            )
+            .order_by(Message.id)
+            .limit(200)
+        ).scalars()
+    )
     # A first message already sent to Rasa was answered (or is being) with its own text.
     if len(pending) < 2 or pending[0].sent_to_rasa:
         return 0
@@ -265,7 +297,7 @@ def merge_burst(session: Session, conversation_id: str) -> int:
     if not burst.joined:
         return 0
     first = pending[0]
-    for message in pending[1:burst.joined + 1]:
+    for message in pending[1 : burst.joined + 1]:
         mark_processed(session, message, routed="merged", merged_into=first.id)
     first.routed_text = burst.text
     first.details = {**(first.details or {}), "merged": burst.joined}
@@ -279,9 +311,18 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
 
 def latest_buttons(session: Session, message: Message) -> list[dict[str, Any]]:
     """The buttons of the bot's latest message before `message` (none: an empty list)."""
-    buttons = session.execute(
-        select(Message.buttons).where(Message.conversation_id == message.conversation_id,
-                                      Message.author == Author.BOT, Message.id < message.id)
-        .order_by(Message.id.desc()).limit(1)
-    ).scalars().first()
+    buttons = (
+        session.execute(
+            select(Message.buttons)
+            .where(
+                Message.conversation_id == message.conversation_id,
+                Message.author == Author.BOT,
+                Message.id < message.id,
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
     return list(buttons or [])

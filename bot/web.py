@@ -4,6 +4,7 @@
 
 Pages: /chat (customer side), /console (agents), /console/metrics (supervisors).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,22 +20,20 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.outbox import Outbox
-from relais.storage.conversations import Conversation
-from relais.core.types import Author
 from bot.rasa_client import RasaClient
 from bot.router import Router
-from relais.storage.messages import Inbound, mark_delivered, transcript
 from handoff.desk import Desk
-from handoff.web import CONSOLE, Console, add_console_routes
 from handoff.queue import requeue_silent
-from relais.storage.db import run_atomic
 from handoff.settings import load_handoff_settings
+from handoff.web import CONSOLE, Console, add_console_routes
 from relais.core.brand import load_brand
 from relais.core.config import settings
 from relais.core.http import json_error, json_errors
-from relais.storage.db import create_all, get_engine
+from relais.core.types import Author
+from relais.storage.conversations import Conversation
+from relais.storage.db import create_all, get_engine, run_atomic
+from relais.storage.messages import Inbound, mark_delivered, transcript
 from relais.storage.records import Customer
-from relais.core.types import utcnow
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -48,8 +47,12 @@ ROUTER = web.AppKey("router", Router)
 OUTBOX = web.AppKey("outbox", Outbox)
 
 
-def make_app(database_url: str | None = None, rasa_url: str | None = None,
-             background: bool = True, worker_id: str = "relais") -> web.Application:
+def make_app(
+    database_url: str | None = None,
+    rasa_url: str | None = None,
+    background: bool = True,
+    worker_id: str = "relais",
+) -> web.Application:
     engine = get_engine(database_url)
     create_all(engine)
     rasa = RasaClient(rasa_url or settings().rasa_url)
@@ -77,6 +80,7 @@ def make_app(database_url: str | None = None, rasa_url: str | None = None,
 def _page(name: str) -> Any:
     async def page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / name)
+
     return page
 
 
@@ -90,8 +94,9 @@ def _add_channels(app: web.Application, router: Router) -> None:
     if found is None:
         logger.info("Telegram is off: no TELEGRAM_BOT_TOKEN")
     else:
-        telegram = TelegramChannel(found.token, router, found.webhook_secret, found.api_url,
-                                   found.webhook_url)
+        telegram = TelegramChannel(
+            found.token, router, found.webhook_secret, found.api_url, found.webhook_url
+        )
         senders["telegram"] = telegram
         app.router.add_post("/telegram/webhook", telegram.webhook)
         app.cleanup_ctx.append(_run_channel(telegram, polling=found.mode == "polling"))
@@ -103,8 +108,15 @@ def _add_channels(app: web.Application, router: Router) -> None:
     if found_x is None:
         logger.info("X is off: no X_* credentials")
     else:
-        x = XChannel(router, found_x.account_id, found_x.consumer_key, found_x.consumer_secret,
-                     found_x.access_token, found_x.access_token_secret, found_x.api_url)
+        x = XChannel(
+            router,
+            found_x.account_id,
+            found_x.consumer_key,
+            found_x.consumer_secret,
+            found_x.access_token,
+            found_x.access_token_secret,
+            found_x.api_url,
+        )
         senders["x"] = x
         app.router.add_get("/x/webhook", x.crc)
         app.router.add_post("/x/webhook", x.webhook)
@@ -125,6 +137,7 @@ def _run_channel(channel: Any, polling: bool) -> Any:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await channel.stop()
+
     return context
 
 
@@ -142,8 +155,9 @@ async def _background(app: web.Application) -> Any:
                 await desk.sync_tracker()
                 if ticks % 15 == 0:
                     now = router.clock()
-                    moved = await asyncio.to_thread(run_atomic, router.engine,
-                                                    lambda s: requeue_silent(s, now, router.settings))
+                    moved = await asyncio.to_thread(
+                        run_atomic, router.engine, lambda s: requeue_silent(s, now, router.settings)
+                    )
                     if moved:
                         router.changed.set()
             except Exception:  # keep the loop alive; the next tick retries
@@ -168,10 +182,18 @@ async def health(request: web.Request) -> web.Response:
 
 async def demo_customers(request: web.Request) -> web.Response:
     def read(session: Any) -> list[dict[str, Any]]:
-        rows = session.execute(select(Customer).where(Customer.web_chat_id.is_not(None))
-                               .order_by(Customer.id)).scalars()
-        return [{"sender": c.web_chat_id, "name": c.full_name, "tier": str(c.loyalty_tier),
-                 "language": str(c.preferred_language)} for c in rows]
+        rows = session.execute(
+            select(Customer).where(Customer.web_chat_id.is_not(None)).order_by(Customer.id)
+        ).scalars()
+        return [
+            {
+                "sender": c.web_chat_id,
+                "name": c.full_name,
+                "tier": str(c.loyalty_tier),
+                "language": str(c.preferred_language),
+            }
+            for c in rows
+        ]
 
     customers = await asyncio.to_thread(run_atomic, request.app[ROUTER].engine, read)
     return web.json_response({"customers": customers})
@@ -207,8 +229,9 @@ async def post_message(request: web.Request) -> web.Response:
     message_id, created = await router.store(inbound)
     if created:
         router.schedule(inbound.conversation_id)
-    return web.json_response({"message_id": message_id, "duplicate": not created},
-                             status=201 if created else 200)
+    return web.json_response(
+        {"message_id": message_id, "duplicate": not created}, status=201 if created else 200
+    )
 
 
 async def get_messages(request: web.Request) -> web.Response:
@@ -239,9 +262,16 @@ async def get_messages(request: web.Request) -> web.Response:
         mark_delivered(session, outgoing)
         return {
             "state": str(conversation.state) if conversation else "bot",
-            "messages": [{"id": m.id, "author": str(m.author), "text": m.text,
-                          "buttons": m.buttons or [], "at": m.sent_at.isoformat() + "Z"}
-                         for m in rows],
+            "messages": [
+                {
+                    "id": m.id,
+                    "author": str(m.author),
+                    "text": m.text,
+                    "buttons": m.buttons or [],
+                    "at": m.sent_at.isoformat() + "Z",
+                }
+                for m in rows
+            ],
         }
 
     loop = asyncio.get_running_loop()
@@ -257,8 +287,9 @@ async def get_messages(request: web.Request) -> web.Response:
             # Woken by this worker's router at once; replies written by another worker (or
             # by an agent) are seen at the next look.
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(woken.wait(), max(0.0, min(LONG_POLL_LOOK_S,
-                                                                  deadline - loop.time())))
+                await asyncio.wait_for(
+                    woken.wait(), max(0.0, min(LONG_POLL_LOOK_S, deadline - loop.time()))
+                )
         finally:
             router.unlisten(conversation_id, woken)
 
@@ -267,17 +298,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="the Relais app: web chat and agent console")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--worker-id", help="this worker's name among the workers sharing the "
-                        "database (default: <hostname>:<port>); keep it across restarts")
-    parser.add_argument("--reuse-port", action="store_true",
-                        help="let several workers listen on the same port (SO_REUSEPORT)")
+    parser.add_argument(
+        "--worker-id",
+        help="this worker's name among the workers sharing the "
+        "database (default: <hostname>:<port>); keep it across restarts",
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let several workers listen on the same port (SO_REUSEPORT)",
+    )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     worker_id = args.worker_id or f"{socket.gethostname()}:{args.port}"
     if args.reuse_port and not args.worker_id:
         parser.error("--reuse-port needs --worker-id: the workers share a port")
-    web.run_app(make_app(worker_id=worker_id), host=args.host, port=args.port, print=None,
-                reuse_port=args.reuse_port or None)
+    web.run_app(
+        make_app(worker_id=worker_id),
+        host=args.host,
+        port=args.port,
+        print=None,
+        reuse_port=args.reuse_port or None,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Agent logins: scrypt password hashes, and session tokens of which only a hash is stored."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,14 @@ def check_password(password: str, stored: str) -> bool:
         return False
     if kind != "scrypt":
         return False
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                               p=int(p), dklen=len(digest) // 2)
+    candidate = hashlib.scrypt(
+        password.encode(),
+        salt=bytes.fromhex(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(digest) // 2,
+    )
     return hmac.compare_digest(candidate.hex(), digest)
 
 
@@ -39,16 +46,26 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def log_in(session: Session, username: str, password: str, now: datetime, hours: float
-           ) -> tuple[Agent, str] | None:
+def log_in(
+    session: Session, username: str, password: str, now: datetime, hours: float
+) -> tuple[Agent, str] | None:
     """(agent, token for the cookie) when the password is right, else None."""
-    agent = session.execute(select(Agent).where(Agent.username == username.strip().lower())
-                            ).scalars().first()
+    agent = (
+        session.execute(select(Agent).where(Agent.username == username.strip().lower()))
+        .scalars()
+        .first()
+    )
     if agent is None or not agent.active or not check_password(password, agent.password_hash):
         return None
     token = secrets.token_urlsafe(32)
-    session.add(AgentSession(token_hash=_token_hash(token), agent_id=agent.id, created_at=now,
-                             expires_at=now + timedelta(hours=hours)))
+    session.add(
+        AgentSession(
+            token_hash=_token_hash(token),
+            agent_id=agent.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
     session.execute(delete(AgentSession).where(AgentSession.expires_at < now))
     agent.last_seen_at = now
     return agent, token

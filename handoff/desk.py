@@ -4,29 +4,27 @@ Database first, Rasa second: an agent's reply is stored with its outbox entry be
 written into the Rasa tracker as a bot event marked with the agent; if Rasa is down at that
 moment, `sync_tracker` writes it later (the reply still reaches the customer).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from relais.storage.leases import acquire, release
-from relais.storage.conversations import Conversation, Message
-from relais.core.types import Author
-from relais.core.types import State
-from relais.core.errors import RasaUnavailable
-from relais.storage.messages import add_outgoing, add_system
-from relais.storage.escalations import Agent, Escalation
-from relais.core.types import EscalationStatus
-from relais.core.types import Role
 from handoff.queue import QueueError
+from relais.core.errors import RasaUnavailable
+from relais.core.types import Author, EscalationStatus, Role, State, utcnow
+from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
-from relais.core.types import utcnow
+from relais.storage.escalations import Agent, Escalation
+from relais.storage.leases import acquire, release
+from relais.storage.messages import add_outgoing, add_system
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +50,12 @@ def held_escalation(session: Session, agent: Agent, escalation_id: int) -> Escal
 
 
 def agent_event(message: Message, agent: Agent) -> dict[str, Any]:
-    return {"event": "bot", "text": message.text, "timestamp": message.sent_at.timestamp(),
-            "metadata": {"agent": agent.username, "relais_message_id": message.id}}
+    return {
+        "event": "bot",
+        "text": message.text,
+        "timestamp": message.sent_at.timestamp(),
+        "metadata": {"agent": agent.username, "relais_message_id": message.id},
+    }
 
 
 class BotTracker(Protocol):
@@ -66,9 +68,14 @@ class BotTracker(Protocol):
 
 
 class Desk:
-    def __init__(self, engine: Engine, rasa: BotTracker,
-                 clock: Callable[[], datetime] = utcnow,
-                 changed: asyncio.Event | None = None, worker_id: str = "relais") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rasa: BotTracker,
+        clock: Callable[[], datetime] = utcnow,
+        changed: asyncio.Event | None = None,
+        worker_id: str = "relais",
+    ) -> None:
         self.engine = engine
         self.rasa = rasa
         self.clock = clock
@@ -79,8 +86,9 @@ class Desk:
     async def _atomic(self, work: Callable[[Session], Any]) -> Any:
         return await asyncio.to_thread(run_atomic, self.engine, work)
 
-    async def reply(self, agent_id: int, escalation_id: int, text: str,
-                    client_id: str | None = None) -> tuple[int, bool]:
+    async def reply(
+        self, agent_id: int, escalation_id: int, text: str, client_id: str | None = None
+    ) -> tuple[int, bool]:
         """Sends an agent's reply; returns (message id, whether it is new). The console sends
         its own id with each reply, so a double click or a retried request sends it once."""
         text = text.strip()
@@ -92,7 +100,11 @@ class Desk:
 
         def write(session: Session) -> tuple[int, str, dict[str, Any] | None]:
             if key is not None:
-                sent = session.execute(select(Message).where(Message.platform_id == key)).scalars().first()
+                sent = (
+                    session.execute(select(Message).where(Message.platform_id == key))
+                    .scalars()
+                    .first()
+                )
                 if sent is not None:
                     return sent.id, sent.conversation_id, None
             agent = session.get(Agent, agent_id)
@@ -116,8 +128,9 @@ class Desk:
         await self._log_to_tracker(conversation_id, message_id, event)
         return message_id, True
 
-    async def _log_to_tracker(self, conversation_id: str, message_id: int,
-                              event: dict[str, Any]) -> None:
+    async def _log_to_tracker(
+        self, conversation_id: str, message_id: int, event: dict[str, Any]
+    ) -> None:
         try:
             await self.rasa.append_events(conversation_id, [event])
         except RasaUnavailable as error:
@@ -126,25 +139,35 @@ class Desk:
 
     async def sync_tracker(self) -> int:
         """Writes agent replies that Rasa missed (it was down) into their trackers, in order."""
+
         def pending(session: Session) -> list[tuple[int, str, dict[str, Any]]]:
             rows = session.execute(
-                select(Message).where(Message.author == Author.AGENT,
-                                      Message.in_tracker.is_(False)).order_by(Message.id).limit(200)
+                select(Message)
+                .where(Message.author == Author.AGENT, Message.in_tracker.is_(False))
+                .order_by(Message.id)
+                .limit(200)
             ).scalars()
-            return [(m.id, m.conversation_id, agent_event(m, session.get(Agent, m.agent_id)))
-                    for m in rows if m.agent_id is not None]
+            return [
+                (m.id, m.conversation_id, agent_event(m, session.get(Agent, m.agent_id)))
+                for m in rows
+                if m.agent_id is not None
+            ]
 
         done = 0
         for message_id, conversation_id, event in await self._atomic(pending):
             # The conversation's routing lease: another worker syncing it would log it twice.
             lease = f"route:{conversation_id}"
-            if not await self._atomic(lambda s, n=lease: acquire(s, n, self.worker_id, self.clock())):
+            if not await self._atomic(
+                lambda s, n=lease: acquire(s, n, self.worker_id, self.clock())
+            ):
                 continue
             try:
                 if not await self._atomic(lambda s, i=message_id: not s.get(Message, i).in_tracker):
                     continue  # logged by another worker meanwhile
                 await self.rasa.append_events(conversation_id, [event])
-                await self._atomic(lambda s, i=message_id: setattr(s.get(Message, i), "in_tracker", True))
+                await self._atomic(
+                    lambda s, i=message_id: setattr(s.get(Message, i), "in_tracker", True)
+                )
             except RasaUnavailable:
                 break
             finally:
@@ -155,7 +178,8 @@ class Desk:
     async def resolve(self, agent_id: int, escalation_id: int) -> None:
         """Closes the conversation; the customer's next message starts again with the bot."""
         conversation_id = await self._atomic(
-            lambda s: self._close(s, agent_id, escalation_id, EscalationStatus.RESOLVED))
+            lambda s: self._close(s, agent_id, escalation_id, EscalationStatus.RESOLVED)
+        )
         await self.rasa.append_events(conversation_id, RESUME)
         self.changed.set()
 
@@ -163,6 +187,7 @@ class Desk:
         """Gives the conversation back to the bot, which resumes with the whole transcript and
         its slots, leaves the messages of the handoff period unanswered, and sends one short
         follow-up. Returns the follow-up's message ids."""
+
         def check(session: Session) -> str:
             agent = session.get(Agent, agent_id)
             return held_escalation(session, agent, escalation_id).conversation_id
@@ -179,9 +204,14 @@ class Desk:
             sent = []
             for reply in replies:
                 if reply.get("text") or reply.get("buttons"):
-                    message = add_outgoing(session, conversation, Author.BOT,
-                                           reply.get("text") or "", reply.get("buttons") or [],
-                                           details={"kind": "handed_back"})
+                    message = add_outgoing(
+                        session,
+                        conversation,
+                        Author.BOT,
+                        reply.get("text") or "",
+                        reply.get("buttons") or [],
+                        details={"kind": "handed_back"},
+                    )
                     session.flush()
                     sent.append(message.id)
             return sent
@@ -190,8 +220,9 @@ class Desk:
         self.changed.set()
         return sent
 
-    def _close(self, session: Session, agent_id: int, escalation_id: int,
-               status: EscalationStatus) -> str:
+    def _close(
+        self, session: Session, agent_id: int, escalation_id: int, status: EscalationStatus
+    ) -> str:
         agent = session.get(Agent, agent_id)
         escalation = held_escalation(session, agent, escalation_id)
         now = self.clock()
@@ -201,8 +232,16 @@ class Desk:
         conversation = session.get(Conversation, escalation.conversation_id)
         conversation.state = State.CLOSED if status == EscalationStatus.RESOLVED else State.BOT
         conversation.agent_id = None
-        verb = "resolved the conversation" if status == EscalationStatus.RESOLVED \
+        verb = (
+            "resolved the conversation"
+            if status == EscalationStatus.RESOLVED
             else "handed the conversation back to the bot"
-        add_system(session, conversation, f"{agent.display_name} {verb}.",
-                   {"event": status.value, "escalation_id": escalation.id}, agent_id=agent.id)
+        )
+        add_system(
+            session,
+            conversation,
+            f"{agent.display_name} {verb}.",
+            {"event": status.value, "escalation_id": escalation.id},
+            agent_id=agent.id,
+        )
         return conversation.id

@@ -7,6 +7,7 @@
 - handoff rate: escalations / conversations, by reason and by intent;
 - SLA breaches: first agent reply after the deadline, or still unanswered past it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,9 +20,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from relais.storage.conversations import Message
-
 from relais.core.types import Author
+from relais.storage.conversations import Message
 from relais.storage.escalations import Escalation
 
 
@@ -29,26 +29,38 @@ def _summary(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"count": 0, "median_s": None, "p90_s": None}
     ordered = sorted(values)
-    return {"count": len(values), "median_s": round(statistics.median(ordered), 1),
-            "p90_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], 1)}
+    return {
+        "count": len(values),
+        "median_s": round(statistics.median(ordered), 1),
+        "p90_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], 1),
+    }
 
 
 def metrics(session: Session, now: datetime) -> dict[str, Any]:
     escalations = list(session.execute(select(Escalation).order_by(Escalation.id)).scalars())
     conversations = session.execute(
-        select(func.count(func.distinct(Message.conversation_id)))
-        .where(Message.author == Author.CUSTOMER)).scalar_one()
-    first_message = dict(session.execute(
-        select(Message.conversation_id, func.min(Message.sent_at)).group_by(Message.conversation_id)
-    ).all())
+        select(func.count(func.distinct(Message.conversation_id))).where(
+            Message.author == Author.CUSTOMER
+        )
+    ).scalar_one()
+    first_message = dict(
+        session.execute(
+            select(Message.conversation_id, func.min(Message.sent_at)).group_by(
+                Message.conversation_id
+            )
+        ).all()
+    )
     bot_first = _bot_first_responses(session)
-    human_first = [(e.first_reply_at - e.created_at).total_seconds()
-                   for e in escalations if e.first_reply_at]
+    human_first = [
+        (e.first_reply_at - e.created_at).total_seconds() for e in escalations if e.first_reply_at
+    ]
     waits = [(e.claimed_at - e.created_at).total_seconds() for e in escalations if e.claimed_at]
-    to_handoff = [(e.created_at - first_message[e.conversation_id]).total_seconds()
-                  for e in escalations if e.conversation_id in first_message]
-    breaches = [e for e in escalations
-                if (e.first_reply_at or now) > e.deadline]
+    to_handoff = [
+        (e.created_at - first_message[e.conversation_id]).total_seconds()
+        for e in escalations
+        if e.conversation_id in first_message
+    ]
+    breaches = [e for e in escalations if (e.first_reply_at or now) > e.deadline]
     by_reason = Counter(r for e in escalations for r in e.reasons)
     by_intent = Counter(e.intent or "unknown" for e in escalations)
     per_day = Counter(e.created_at.date().isoformat() for e in escalations)
@@ -67,9 +79,11 @@ def metrics(session: Session, now: datetime) -> dict[str, Any]:
         "handoffs_by_intent": dict(by_intent.most_common()),
         # Share of all conversations handed over for each reason / from each intent.
         "handoff_rate_by_reason": {k: round(v / conversations, 4) for k, v in by_reason.items()}
-        if conversations else {},
+        if conversations
+        else {},
         "handoff_rate_by_intent": {k: round(v / conversations, 4) for k, v in by_intent.items()}
-        if conversations else {},
+        if conversations
+        else {},
         "handoffs_by_day": dict(sorted(per_day.items())),
     }
 

@@ -1,4 +1,5 @@
 """What the console shows of a customer's records, and replies suggested from them."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,9 +17,14 @@ def customer(session: Session, customer_id: int | None) -> dict[str, Any] | None
     found = session.get(Customer, customer_id) if customer_id else None
     if found is None:
         return None
-    return {"id": found.id, "name": found.full_name, "email": found.email,
-            "tier": str(found.loyalty_tier), "points": found.loyalty_points,
-            "language": str(found.preferred_language)}
+    return {
+        "id": found.id,
+        "name": found.full_name,
+        "email": found.email,
+        "tier": str(found.loyalty_tier),
+        "points": found.loyalty_points,
+        "language": str(found.preferred_language),
+    }
 
 
 def records(session: Session, conversation: Conversation, now: datetime) -> dict[str, Any]:
@@ -28,26 +34,56 @@ def records(session: Session, conversation: Conversation, now: datetime) -> dict
         return {"customer": None, "bookings": [], "contacts": []}
     bookings = []
     for b in found.bookings:
-        bookings.append({
-            "reference": b.reference, "status": str(b.status), "fare": str(b.fare_family),
-            "paid": f"{b.total_paid} {b.currency}",
-            "flights": [{"number": s.flight.number, "from": s.flight.origin_city,
-                         "to": s.flight.destination_city,
-                         "departure": s.flight.scheduled_departure.isoformat() + "Z",
-                         "status": str(s.flight.status),
-                         "estimated": (s.flight.estimated_departure.isoformat() + "Z")
-                         if s.flight.estimated_departure else None,
-                         "gate": s.flight.gate} for s in b.segments],
-            "bags": [{"file": r.file_reference, "kind": str(r.kind), "status": str(r.status),
-                      "last_seen": r.last_seen} for r in b.baggage_reports],
-            "refunds": [{"amount": f"{r.amount} {r.currency}", "status": str(r.status),
-                         "expected": r.expected_date.isoformat() if r.expected_date else None}
-                        for r in b.refunds],
-        })
-    contacts = [{"at": c.created_at.isoformat() + "Z", "channel": str(c.channel), "topic": c.topic,
-                 "summary": c.summary, "handled_by": str(c.handled_by),
-                 "booking": c.booking.reference if c.booking else None}
-                for c in sorted(found.contacts, key=lambda c: c.created_at, reverse=True)[:10]]
+        bookings.append(
+            {
+                "reference": b.reference,
+                "status": str(b.status),
+                "fare": str(b.fare_family),
+                "paid": f"{b.total_paid} {b.currency}",
+                "flights": [
+                    {
+                        "number": s.flight.number,
+                        "from": s.flight.origin_city,
+                        "to": s.flight.destination_city,
+                        "departure": s.flight.scheduled_departure.isoformat() + "Z",
+                        "status": str(s.flight.status),
+                        "estimated": (s.flight.estimated_departure.isoformat() + "Z")
+                        if s.flight.estimated_departure
+                        else None,
+                        "gate": s.flight.gate,
+                    }
+                    for s in b.segments
+                ],
+                "bags": [
+                    {
+                        "file": r.file_reference,
+                        "kind": str(r.kind),
+                        "status": str(r.status),
+                        "last_seen": r.last_seen,
+                    }
+                    for r in b.baggage_reports
+                ],
+                "refunds": [
+                    {
+                        "amount": f"{r.amount} {r.currency}",
+                        "status": str(r.status),
+                        "expected": r.expected_date.isoformat() if r.expected_date else None,
+                    }
+                    for r in b.refunds
+                ],
+            }
+        )
+    contacts = [
+        {
+            "at": c.created_at.isoformat() + "Z",
+            "channel": str(c.channel),
+            "topic": c.topic,
+            "summary": c.summary,
+            "handled_by": str(c.handled_by),
+            "booking": c.booking.reference if c.booking else None,
+        }
+        for c in sorted(found.contacts, key=lambda c: c.created_at, reverse=True)[:10]
+    ]
     return {"customer": customer(session, found.id), "bookings": bookings, "contacts": contacts}
 
 
@@ -63,19 +99,43 @@ def suggestions(records: dict[str, Any], escalation: Escalation | None, lang: st
         if reference and booking["reference"] != reference:
             continue
         for refund in booking["refunds"]:
-            out.append(say("suggest.refund", lang, hello=hello, amount=refund["amount"],
-                           ref=booking["reference"], status=refund["status"],
-                           when=refund["expected"] or say("suggest.refund_soon", lang)))
+            out.append(
+                say(
+                    "suggest.refund",
+                    lang,
+                    hello=hello,
+                    amount=refund["amount"],
+                    ref=booking["reference"],
+                    status=refund["status"],
+                    when=refund["expected"] or say("suggest.refund_soon", lang),
+                )
+            )
         for bag in booking["bags"]:
-            out.append(say("suggest.bag", lang, hello=hello, file=bag["file"], status=bag["status"],
-                           seen=bag["last_seen"] or say("suggest.bag_unknown", lang)))
+            out.append(
+                say(
+                    "suggest.bag",
+                    lang,
+                    hello=hello,
+                    file=bag["file"],
+                    status=bag["status"],
+                    seen=bag["last_seen"] or say("suggest.bag_unknown", lang),
+                )
+            )
         for flight in booking["flights"]:
             if flight["status"] != "on_time":
                 # "on_time", the one status with an underscore, is never suggested, so the
                 # French text (which quotes the raw status) reads the same.
-                out.append(say("suggest.flight", lang, hello=hello, flight=flight["number"],
-                               origin=flight["from"], destination=flight["to"],
-                               status=flight["status"].replace("_", " ")))
+                out.append(
+                    say(
+                        "suggest.flight",
+                        lang,
+                        hello=hello,
+                        flight=flight["number"],
+                        origin=flight["from"],
+                        destination=flight["to"],
+                        status=flight["status"].replace("_", " "),
+                    )
+                )
     if not out:
         out.append(say("suggest.ask_reference", lang, hello=hello))
     return out[:4]

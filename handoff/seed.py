@@ -1,13 +1,14 @@
 """Demo agents and canned replies (`relais seed` adds them; idempotent)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.auth import hash_password
-from relais.storage.escalations import Agent, CannedResponse
 from relais.core.config import settings
 from relais.core.types import Role
+from relais.storage.escalations import Agent, CannedResponse
 
 DEMO_AGENTS = (
     ("alice", "Alice Martin", Role.AGENT, 3),
@@ -15,12 +16,36 @@ DEMO_AGENTS = (
     ("sam", "Sam Okafor", Role.SUPERVISOR, 2),
 )
 CANNED = (
-    ("Looking into it", "en", "Thanks for your patience — I'm checking this with the team now and will come back to you here."),
-    ("Need the reference", "en", "Could you send me your booking reference (6 characters, starting with XY)?"),
-    ("Bag claim", "en", "I've added your details to the baggage file; the courier will contact you before delivery."),
-    ("Je regarde", "fr", "Merci de votre patience — je vérifie avec l'équipe et je reviens vers vous ici."),
-    ("Référence", "fr", "Pouvez-vous m'envoyer votre référence de réservation (6 caractères, commençant par XY) ?"),
-    ("Dossier bagage", "fr", "J'ai complété votre dossier bagage ; le livreur vous contactera avant la livraison."),
+    (
+        "Looking into it",
+        "en",
+        "Thanks for your patience — I'm checking this with the team now and will come back to you here.",
+    ),
+    (
+        "Need the reference",
+        "en",
+        "Could you send me your booking reference (6 characters, starting with XY)?",
+    ),
+    (
+        "Bag claim",
+        "en",
+        "I've added your details to the baggage file; the courier will contact you before delivery.",
+    ),
+    (
+        "Je regarde",
+        "fr",
+        "Merci de votre patience — je vérifie avec l'équipe et je reviens vers vous ici.",
+    ),
+    (
+        "Référence",
+        "fr",
+        "Pouvez-vous m'envoyer votre référence de réservation (6 caractères, commençant par XY) ?",
+    ),
+    (
+        "Dossier bagage",
+        "fr",
+        "J'ai complété votre dossier bagage ; le livreur vous contactera avant la livraison.",
+    ),
 )
 
 
@@ -31,9 +56,18 @@ def seed_agents(session: Session) -> int:
     for username, name, role, capacity in DEMO_AGENTS:
         if session.execute(select(Agent).where(Agent.username == username)).scalars().first():
             continue
-        session.add(Agent(username=username, display_name=name, role=role, capacity=capacity,
-                          password_hash=hash_password(password)))
+        session.add(
+            Agent(
+                username=username,
+                display_name=name,
+                role=role,
+                capacity=capacity,
+                password_hash=hash_password(password),
+            )
+        )
         created += 1
     if not session.execute(select(CannedResponse)).first():
-        session.add_all(CannedResponse(title=t, language=lang, text=text) for t, lang, text in CANNED)
+        session.add_all(
+            CannedResponse(title=t, language=lang, text=text) for t, lang, text in CANNED
+        )
     return created

@@ -1,4 +1,5 @@
 """The human side's settings, from handoff.yml (`settings().handoff_file`, RELAIS_HANDOFF_FILE)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -21,7 +22,7 @@ class HandoffSettings:
     session_hours: float = 12
 
     @classmethod
-    def from_file(cls, path: Path) -> "HandoffSettings":
+    def from_file(cls, path: Path) -> HandoffSettings:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))

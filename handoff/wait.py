@@ -3,6 +3,7 @@
 With free slots for everyone ahead, the wait is the usual pickup time; otherwise each
 conversation ahead beyond the free slots waits for a slot to free up.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ class WaitEstimate:
     back_at: datetime | None = None  #: when agents are back (brand's time zone), if closed
 
 
-def estimate_wait(session: Session, escalation: Escalation, now: datetime, brand: Brand,
-                  settings: HandoffSettings) -> WaitEstimate:
+def estimate_wait(
+    session: Session, escalation: Escalation, now: datetime, brand: Brand, settings: HandoffSettings
+) -> WaitEstimate:
     """How long until a person answers, from the queue as it is and recent handling times.
 
     With free slots for everyone ahead, the wait is the usual pickup time. Otherwise each
@@ -43,16 +45,19 @@ def estimate_wait(session: Session, escalation: Escalation, now: datetime, brand
     """
     place = position(session, escalation)
     online_since = now - timedelta(minutes=settings.online_minutes)
-    agents = list(session.execute(
-        select(Agent).where(Agent.active.is_(True), Agent.last_seen_at >= online_since)
-    ).scalars())
+    agents = list(
+        session.execute(
+            select(Agent).where(Agent.active.is_(True), Agent.last_seen_at >= online_since)
+        ).scalars()
+    )
     slots = sum(a.capacity for a in agents)
     busy = sum(held_by(session, a.id) for a in agents)
     free = max(0, slots - busy)
     handling, pickup, measured = _recent_times(session, settings)
     if not brand.is_open(now):
-        return WaitEstimate(None, place, len(agents), free, handling, measured,
-                            back_at=brand.next_opening(now))
+        return WaitEstimate(
+            None, place, len(agents), free, handling, measured, back_at=brand.next_opening(now)
+        )
     if free >= place:
         minutes = pickup
     else:
@@ -67,7 +72,8 @@ def _recent_times(session: Session, settings: HandoffSettings) -> tuple[float, f
     rows = session.execute(
         select(Escalation.created_at, Escalation.claimed_at, Escalation.closed_at)
         .where(Escalation.closed_at.is_not(None), Escalation.claimed_at.is_not(None))
-        .order_by(Escalation.closed_at.desc()).limit(settings.estimate_window)
+        .order_by(Escalation.closed_at.desc())
+        .limit(settings.estimate_window)
     ).all()
     if len(rows) < 5:
         return settings.default_handling_minutes, settings.default_pickup_minutes, False
@@ -103,8 +109,13 @@ def wait_message(estimate: WaitEstimate, lang: str, brand: Brand, now: datetime)
     """The one message telling the customer when a person will answer."""
     lang = lang if lang in LANGUAGES else brand.default_language
     if estimate.seconds is None and estimate.back_at is not None:
-        return say("wait.away", lang, when=_when(estimate.back_at, brand.local(now), lang),
-                   city=brand.city, zone=brand.timezone)
+        return say(
+            "wait.away",
+            lang,
+            when=_when(estimate.back_at, brand.local(now), lang),
+            city=brand.city,
+            zone=brand.timezone,
+        )
     wait = duration(estimate.seconds or 0, lang)
     if estimate.position <= 1:
         return say("wait.estimate", lang, wait=wait)

@@ -1,28 +1,29 @@
 """The agent console's HTTP API (JSON) and pages. Every /api/console route needs a login."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
-from sqlalchemy.engine import Engine
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
-from relais.storage.conversations import Conversation
-from relais.storage.messages import add_system, transcript
 from handoff import records_view
-from handoff.desk import Desk
 from handoff.auth import agent_for_token, log_in, log_out
+from handoff.desk import Desk
 from handoff.metrics import metrics, metrics_csv
-from relais.storage.escalations import Agent, CannedResponse, Escalation, Note
+from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
 from relais.core.errors import NotFound, RelaisError
 from relais.core.http import error_response, json_error
-from relais.core.types import EscalationStatus
-from relais.core.types import Role
-from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
+from relais.core.types import EscalationStatus, Role
+from relais.storage.conversations import Conversation
 from relais.storage.db import run_atomic
+from relais.storage.escalations import Agent, CannedResponse, Escalation, Note
+from relais.storage.messages import add_system, transcript
 
 COOKIE = "relais_session"
 Handler = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
@@ -98,6 +99,7 @@ def authed(handler: Handler, supervisor: bool = False) -> Callable[[web.Request]
         if supervisor and found[1] != Role.SUPERVISOR.value:
             raise json_error(403, "supervisors only")
         return await handler(request, found[0])
+
     return wrapped
 
 
@@ -108,8 +110,11 @@ async def login(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError:
         body = None
-    if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
-            or not isinstance(body.get("password"), str):
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("username"), str)
+        or not isinstance(body.get("password"), str)
+    ):
         raise json_error(400, "username and password are required")
     hours = load_handoff_settings().session_hours
     now = _clock(request)()
@@ -142,9 +147,15 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request, agent_id: int) -> web.Response:
     def read(session: Any) -> dict[str, Any]:
         agent = session.get(Agent, agent_id)
-        return {"id": agent.id, "name": agent.display_name, "username": agent.username,
-                "role": str(agent.role), "capacity": agent.capacity,
-                "holding": held_by(session, agent.id)}
+        return {
+            "id": agent.id,
+            "name": agent.display_name,
+            "username": agent.username,
+            "role": str(agent.role),
+            "capacity": agent.capacity,
+            "holding": held_by(session, agent.id),
+        }
+
     return web.json_response(await _atomic(request, read))
 
 
@@ -152,15 +163,22 @@ def escalation_row(session: Any, e: Escalation, now: Any) -> dict[str, Any]:
     conversation = session.get(Conversation, e.conversation_id)
     customer = records_view.customer(session, conversation.customer_id)
     return {
-        "id": e.id, "conversation_id": e.conversation_id, "channel": e.channel,
-        "status": str(e.status), "priority": e.priority, "reasons": e.reasons,
-        "intent": e.intent, "language": e.language, "summary": e.summary,
+        "id": e.id,
+        "conversation_id": e.conversation_id,
+        "channel": e.channel,
+        "status": str(e.status),
+        "priority": e.priority,
+        "reasons": e.reasons,
+        "intent": e.intent,
+        "language": e.language,
+        "summary": e.summary,
         "customer": customer["name"] if customer else None,
         "tier": customer["tier"] if customer else None,
         "waiting_seconds": int((now - e.created_at).total_seconds()),
         "sla_seconds_left": int((e.deadline - now).total_seconds()),
         "answered": e.first_reply_at is not None,
-        "agent": e.agent.display_name if e.agent else None, "agent_id": e.agent_id,
+        "agent": e.agent.display_name if e.agent else None,
+        "agent_id": e.agent_id,
         "created_at": e.created_at.isoformat() + "Z",
     }
 
@@ -169,17 +187,21 @@ async def queue(request: web.Request, agent_id: int) -> web.Response:
     now = _clock(request)()
 
     def read(session: Any) -> dict[str, Any]:
-        mine = session.execute(select(Escalation).where(
-            Escalation.agent_id == agent_id, Escalation.status == EscalationStatus.CLAIMED)
-            .order_by(Escalation.priority, Escalation.deadline)).scalars()
-        agents = session.execute(select(Agent).where(Agent.active.is_(True))
-                                 .order_by(Agent.display_name)).scalars()
+        mine = session.execute(
+            select(Escalation)
+            .where(Escalation.agent_id == agent_id, Escalation.status == EscalationStatus.CLAIMED)
+            .order_by(Escalation.priority, Escalation.deadline)
+        ).scalars()
+        agents = session.execute(
+            select(Agent).where(Agent.active.is_(True)).order_by(Agent.display_name)
+        ).scalars()
         return {
             "waiting": [escalation_row(session, e, now) for e in waiting(session)],
             "mine": [escalation_row(session, e, now) for e in mine],
             "agents": [{"id": a.id, "name": a.display_name} for a in agents],
             "now": now.isoformat() + "Z",
         }
+
     return web.json_response(await _atomic(request, read))
 
 
@@ -189,6 +211,7 @@ async def take_next(request: web.Request, agent_id: int) -> web.Response:
     def work(session: Any) -> dict[str, Any] | None:
         taken = claim_next(session, session.get(Agent, agent_id), now)
         return escalation_row(session, taken, now) if taken else None
+
     taken = await _atomic(request, work)
     if taken is None:
         return web.json_response({"escalation": None, "message": "The queue is empty."})
@@ -203,29 +226,58 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
         conv = session.get(Conversation, conversation_id)
         if conv is None:
             raise NotFound("no such conversation")
-        escalation = session.execute(
-            select(Escalation).where(Escalation.conversation_id == conv.id)
-            .order_by(Escalation.id.desc()).limit(1)).scalars().first()
-        notes = session.execute(select(Note).where(Note.conversation_id == conv.id)
-                                .order_by(Note.id)).scalars()
+        escalation = (
+            session.execute(
+                select(Escalation)
+                .where(Escalation.conversation_id == conv.id)
+                .order_by(Escalation.id.desc())
+                .limit(1)
+            )
+            .scalars()
+            .first()
+        )
+        notes = session.execute(
+            select(Note).where(Note.conversation_id == conv.id).order_by(Note.id)
+        ).scalars()
         lang = conv.language or "en"
-        canned = session.execute(select(CannedResponse).where(CannedResponse.language == lang)
-                                 .order_by(CannedResponse.title)).scalars()
+        canned = session.execute(
+            select(CannedResponse)
+            .where(CannedResponse.language == lang)
+            .order_by(CannedResponse.title)
+        ).scalars()
         records = records_view.records(session, conv, now)
         return {
-            "id": conv.id, "channel": conv.channel, "state": str(conv.state), "language": lang,
+            "id": conv.id,
+            "channel": conv.channel,
+            "state": str(conv.state),
+            "language": lang,
             "escalation": escalation_row(session, escalation, now) if escalation else None,
             "context": escalation.context if escalation else {},
-            "transcript": [{"id": m.id, "author": str(m.author), "text": m.text,
-                            "agent": m.agent_id, "details": m.details, "buttons": m.buttons,
-                            "at": m.sent_at.isoformat() + "Z"}
-                           for m in transcript(session, conv.id)],
+            "transcript": [
+                {
+                    "id": m.id,
+                    "author": str(m.author),
+                    "text": m.text,
+                    "agent": m.agent_id,
+                    "details": m.details,
+                    "buttons": m.buttons,
+                    "at": m.sent_at.isoformat() + "Z",
+                }
+                for m in transcript(session, conv.id)
+            ],
             "records": records,
             "suggestions": records_view.suggestions(records, escalation, lang),
             "canned": [{"title": c.title, "text": c.text} for c in canned],
-            "notes": [{"text": n.text, "by": n.agent.display_name if n.agent else "",
-                       "at": n.created_at.isoformat() + "Z"} for n in notes],
+            "notes": [
+                {
+                    "text": n.text,
+                    "by": n.agent.display_name if n.agent else "",
+                    "at": n.created_at.isoformat() + "Z",
+                }
+                for n in notes
+            ],
         }
+
     return web.json_response(await _atomic(request, read))
 
 
@@ -264,7 +316,12 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
             claim(session, agent, escalation_id, now)
         elif action == "release":
             _held(escalation, agent)
-            requeue(session, escalation, f"{agent.display_name} put the conversation back in the queue.", agent.id)
+            requeue(
+                session,
+                escalation,
+                f"{agent.display_name} put the conversation back in the queue.",
+                agent.id,
+            )
         elif action == "transfer":
             _held(escalation, agent)
             to = session.get(Agent, transfer_to)
@@ -274,10 +331,18 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
         elif action == "note":
             if not note:
                 raise QueueError("A note needs some text.")
-            session.add(Note(conversation_id=escalation.conversation_id, agent_id=agent.id, text=note))
-            add_system(session, session.get(Conversation, escalation.conversation_id),
-                       f"{agent.display_name} added a private note.", {"event": "note"}, agent.id)
+            session.add(
+                Note(conversation_id=escalation.conversation_id, agent_id=agent.id, text=note)
+            )
+            add_system(
+                session,
+                session.get(Conversation, escalation.conversation_id),
+                f"{agent.display_name} added a private note.",
+                {"event": "note"},
+                agent.id,
+            )
         return {"ok": True}
+
     return web.json_response(await _atomic(request, work))
 
 
@@ -315,6 +380,9 @@ async def get_metrics(request: web.Request, agent_id: int) -> web.StreamResponse
     now = _clock(request)()
     report = await _atomic(request, lambda s: metrics(s, now))
     if request.query.get("format") == "csv":
-        return web.Response(text=metrics_csv(report), content_type="text/csv",
-                            headers={"Content-Disposition": "attachment; filename=relais-metrics.csv"})
+        return web.Response(
+            text=metrics_csv(report),
+            content_type="text/csv",
+            headers={"Content-Disposition": "attachment; filename=relais-metrics.csv"},
+        )
     return web.json_response(report)

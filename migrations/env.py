@@ -1,4 +1,5 @@
 """Alembic's entry point: the metadata of every Relais table, the URL from DATABASE_URL."""
+
 from __future__ import annotations
 
 from alembic import context

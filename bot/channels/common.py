@@ -1,4 +1,5 @@
 """What the channels share: splitting long replies, and their persisted bookkeeping."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,7 @@ def split_text(text: str, limit: int) -> list[str]:
     pieces: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
-        window = rest[:limit + 1]
+        window = rest[: limit + 1]
         cut = -1
         for mark in _BREAKS:
             at = window.rfind(mark)
@@ -54,5 +55,3 @@ def set_state(session: Session, channel: str, key: str, value: str) -> None:
         session.add(ChannelState(channel=channel, key=key, value=value))
     else:
         found.value = value
-
-

@@ -4,10 +4,12 @@ credentials.yml). A channel without credentials is off, and `make run` says so.
 The variables themselves are read by relais/core/config.py; this module merges them with the
 file (a variable wins) and checks the result.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -46,10 +48,17 @@ def telegram_settings(env: Mapping[str, str] | None = None) -> TelegramSettings 
         raise ConfigError(f"TELEGRAM_MODE must be webhook or polling, not {mode!r}")
     secret = given.webhook_secret or file.get("webhook_secret")
     if mode == "webhook" and not secret:
-        raise ConfigError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
-                         "characters A-Z a-z 0-9 _ -), also given to setWebhook")
-    return TelegramSettings(str(token), mode, secret, given.api_url or file.get("api_url"),
-                            given.webhook_url or file.get("webhook_url"))
+        raise ConfigError(
+            "Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
+            "characters A-Z a-z 0-9 _ -), also given to setWebhook"
+        )
+    return TelegramSettings(
+        str(token),
+        mode,
+        secret,
+        given.api_url or file.get("api_url"),
+        given.webhook_url or file.get("webhook_url"),
+    )
 
 
 @dataclass(frozen=True)
@@ -79,8 +88,11 @@ def x_settings(env: Mapping[str, str] | None = None) -> XSettings | None:
     mode = (given.mode or file.get("mode") or "webhook").lower()
     if mode not in ("webhook", "polling"):
         raise ConfigError(f"X_MODE must be webhook or polling, not {mode!r}")
-    return XSettings(**{k: str(v) for k, v in values.items()}, mode=mode,
-                     api_url=given.api_url or file.get("api_url"))
+    return XSettings(
+        **{k: str(v) for k, v in values.items()},
+        mode=mode,
+        api_url=given.api_url or file.get("api_url"),
+    )
 
 
 def describe() -> str:
@@ -91,14 +103,20 @@ def describe() -> str:
     except ConfigError as error:
         lines.append(f"  Telegram: misconfigured: {error}")
     else:
-        lines.append(f"  Telegram: on ({telegram.mode})" if telegram else
-                     "  Telegram: off (set TELEGRAM_BOT_TOKEN; see README, Channels)")
+        lines.append(
+            f"  Telegram: on ({telegram.mode})"
+            if telegram
+            else "  Telegram: off (set TELEGRAM_BOT_TOKEN; see README, Channels)"
+        )
     try:
         x = x_settings()
     except ConfigError as error:
         lines.append(f"  X: misconfigured: {error}")
     else:
-        lines.append(f"  X: on ({x.mode})" if x else
-                     "  X: off (set X_ACCOUNT_ID, X_CONSUMER_KEY, X_CONSUMER_SECRET, "
-                     "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET; see README, Channels)")
+        lines.append(
+            f"  X: on ({x.mode})"
+            if x
+            else "  X: off (set X_ACCOUNT_ID, X_CONSUMER_KEY, X_CONSUMER_SECRET, "
+            "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET; see README, Channels)"
+        )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ stickers and locations are stored as attachments (the file id is kept for agents
 Out: text split at 4,096 characters, buttons as an inline keyboard on the last piece;
 callback queries (button presses) are answered and routed as the button's payload.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,12 +23,12 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.channels.common import get_state, set_state, split_text
 from bot.outbox import Outgoing
+from bot.router import Router
 from relais.core.errors import SendFailed
 from relais.core.http import json_error
 from relais.core.texts import LANGUAGES, say
-from bot.router import Router
-from relais.storage.messages import Inbound
 from relais.storage.db import run_atomic
+from relais.storage.messages import Inbound
 
 logger = logging.getLogger(__name__)
 
@@ -51,25 +52,39 @@ def attachments_of(message: Any) -> list[dict[str, Any]]:
         found.append({"kind": "photo", "ref": largest.file_id, "unique": largest.file_unique_id})
     if message.document:
         d = message.document
-        found.append({"kind": "document", "ref": d.file_id, "name": d.file_name,
-                      "mime": d.mime_type})
+        found.append(
+            {"kind": "document", "ref": d.file_id, "name": d.file_name, "mime": d.mime_type}
+        )
     if message.voice:
-        found.append({"kind": "voice", "ref": message.voice.file_id,
-                      "seconds": message.voice.duration})
+        found.append(
+            {"kind": "voice", "ref": message.voice.file_id, "seconds": message.voice.duration}
+        )
     if message.sticker:
-        found.append({"kind": "sticker", "ref": message.sticker.file_id,
-                      "emoji": message.sticker.emoji})
+        found.append(
+            {"kind": "sticker", "ref": message.sticker.file_id, "emoji": message.sticker.emoji}
+        )
     if message.location:
-        found.append({"kind": "location", "latitude": message.location.latitude,
-                      "longitude": message.location.longitude})
+        found.append(
+            {
+                "kind": "location",
+                "latitude": message.location.latitude,
+                "longitude": message.location.longitude,
+            }
+        )
     return found
 
 
 class TelegramChannel:
     name = CHANNEL
 
-    def __init__(self, token: str, router: Router, webhook_secret: str | None = None,
-                 base_url: str | None = None, webhook_url: str | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        router: Router,
+        webhook_secret: str | None = None,
+        base_url: str | None = None,
+        webhook_url: str | None = None,
+    ) -> None:
         if not token:
             raise ValueError("a Telegram bot token is needed")
         self.router = router
@@ -85,8 +100,11 @@ class TelegramChannel:
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: fails early on a wrong token
         if self.webhook_url:
-            await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
-                                       allowed_updates=["message", "edited_message", "callback_query"])
+            await self.bot.set_webhook(
+                self.webhook_url,
+                secret_token=self.secret,
+                allowed_updates=["message", "edited_message", "callback_query"],
+            )
             logger.info("telegram: webhook set to %s", self.webhook_url)
 
     async def stop(self) -> None:
@@ -104,14 +122,19 @@ class TelegramChannel:
             chat = query.message.chat if query.message else None
             if chat is not None and chat.type != "private":
                 return None, {"answer_callback": query.id, "ignored": "group callback"}
-            inbound = Inbound(channel=CHANNEL, sender=str(query.from_user.id),
-                              platform_id=f"cb:{query.id}", text=query.data or "",
-                              sent_at=_naive(update.callback_query.message.date)
-                              if query.message else None)
+            inbound = Inbound(
+                channel=CHANNEL,
+                sender=str(query.from_user.id),
+                platform_id=f"cb:{query.id}",
+                text=query.data or "",
+                sent_at=_naive(update.callback_query.message.date) if query.message else None,
+            )
             return inbound, {"answer_callback": query.id}
         message = update.message or update.edited_message
         if message is None:
-            return None, {"ignored": f"update kind not handled ({', '.join(k for k in data if k != 'update_id')})"}
+            return None, {
+                "ignored": f"update kind not handled ({', '.join(k for k in data if k != 'update_id')})"
+            }
         if message.chat.type != "private":
             return None, {"group": message.chat.id}
         if message.from_user is None:
@@ -119,9 +142,14 @@ class TelegramChannel:
         edited = update.edited_message is not None
         platform_id = f"{message.chat.id}:{message.message_id}" + (":edit" if edited else "")
         text = message.text or message.caption or ""
-        return Inbound(channel=CHANNEL, sender=str(message.from_user.id), platform_id=platform_id,
-                       text=text, attachments=attachments_of(message),
-                       sent_at=_naive(message.date)), {}
+        return Inbound(
+            channel=CHANNEL,
+            sender=str(message.from_user.id),
+            platform_id=platform_id,
+            text=text,
+            attachments=attachments_of(message),
+            sent_at=_naive(message.date),
+        ), {}
 
     async def take(self, data: dict[str, Any]) -> str:
         """Stores one update (and routes it in the background); returns what happened."""
@@ -136,7 +164,9 @@ class TelegramChannel:
             await self._note_group_once(extra["group"])
             return "group"
         if inbound is None:
-            logger.info("telegram: update %s ignored: %s", data.get("update_id"), extra.get("ignored"))
+            logger.info(
+                "telegram: update %s ignored: %s", data.get("update_id"), extra.get("ignored")
+            )
             return "ignored"
         _, created = await self.router.store(inbound)
         if created:
@@ -156,8 +186,13 @@ class TelegramChannel:
 
     async def _note_group_once(self, chat_id: int) -> None:
         key = f"group-noted:{chat_id}"
-        first = await asyncio.to_thread(run_atomic, self.router.engine, lambda s: (
-            get_state(s, CHANNEL, key) is None and (set_state(s, CHANNEL, key, "1") or True)))
+        first = await asyncio.to_thread(
+            run_atomic,
+            self.router.engine,
+            lambda s: (
+                get_state(s, CHANNEL, key) is None and (set_state(s, CHANNEL, key, "1") or True)
+            ),
+        )
         if first:
             try:
                 await self.bot.send_message(chat_id, group_note())
@@ -168,7 +203,9 @@ class TelegramChannel:
         """POST from Telegram: the secret header checked, the update stored, then 200."""
         given = request.headers.get(SECRET_HEADER, "")
         if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
-            logger.warning("telegram webhook: wrong or missing secret token from %s", request.remote)
+            logger.warning(
+                "telegram webhook: wrong or missing secret token from %s", request.remote
+            )
             raise json_error(403, "forbidden")
         try:
             data = await request.json()
@@ -186,8 +223,9 @@ class TelegramChannel:
         and the store drops repeats, so each update is handled once)."""
         # The position belongs to one bot: another token starts afresh.
         key = f"offset:{self.bot.id}"
-        offset = await asyncio.to_thread(run_atomic, self.router.engine,
-                                         lambda s: get_state(s, CHANNEL, key))
+        offset = await asyncio.to_thread(
+            run_atomic, self.router.engine, lambda s: get_state(s, CHANNEL, key)
+        )
         next_offset = int(offset) if offset else None
         await self.bot.delete_webhook()
         backoff = 1.0
@@ -195,12 +233,15 @@ class TelegramChannel:
             try:
                 # Raw JSON, parsed one update at a time in `take`: one update the library
                 # cannot read must not hold back the others.
-                params: dict[str, Any] = {"timeout": timeout, "allowed_updates": [
-                    "message", "edited_message", "callback_query"]}
+                params: dict[str, Any] = {
+                    "timeout": timeout,
+                    "allowed_updates": ["message", "edited_message", "callback_query"],
+                }
                 if next_offset is not None:
                     params["offset"] = next_offset
                 updates = await self.bot.do_api_request(
-                    "getUpdates", api_kwargs=params, read_timeout=timeout + 10)
+                    "getUpdates", api_kwargs=params, read_timeout=timeout + 10
+                )
                 backoff = 1.0
             except RetryAfter as error:
                 await asyncio.sleep(_seconds(error.retry_after))
@@ -218,8 +259,9 @@ class TelegramChannel:
                 next_offset = update["update_id"] + 1
             if updates:
                 value = str(next_offset)
-                await asyncio.to_thread(run_atomic, self.router.engine,
-                                        lambda s: set_state(s, CHANNEL, key, value))
+                await asyncio.to_thread(
+                    run_atomic, self.router.engine, lambda s: set_state(s, CHANNEL, key, value)
+                )
 
     # --- out -------------------------------------------------------------------------------
 
@@ -227,23 +269,31 @@ class TelegramChannel:
         pieces = split_text(item.text, MAX_TEXT) or [""]
         markup = None
         if item.buttons:
-            markup = InlineKeyboardMarkup([
-                [InlineKeyboardButton(str(b.get("title", ""))[:64],
-                                      callback_data=str(b.get("payload", ""))[:MAX_CALLBACK])]
-                for b in item.buttons
-            ])
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            str(b.get("title", ""))[:64],
+                            callback_data=str(b.get("payload", ""))[:MAX_CALLBACK],
+                        )
+                    ]
+                    for b in item.buttons
+                ]
+            )
         ids: list[str] = []
         try:
             for i, piece in enumerate(pieces):
                 if i < item.already_sent:
                     continue
                 last = i == len(pieces) - 1
-                sent = await self.bot.send_message(int(item.recipient), piece or "…",
-                                                   reply_markup=markup if last else None)
+                sent = await self.bot.send_message(
+                    int(item.recipient), piece or "…", reply_markup=markup if last else None
+                )
                 ids.append(str(sent.message_id))
         except RetryAfter as error:
-            raise SendFailed(str(error), retry_after=_seconds(error.retry_after),
-                             delivered=ids) from error
+            raise SendFailed(
+                str(error), retry_after=_seconds(error.retry_after), delivered=ids
+            ) from error
         except (Forbidden, BadRequest) as error:  # blocked by the user, chat gone, bad text
             raise SendFailed(str(error), permanent=True, delivered=ids) from error
         except NetworkError as error:

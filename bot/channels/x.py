@@ -10,6 +10,7 @@ mounted on), text split at 10,000 characters, buttons as numbered options (the v
 no quick replies; a reply "2" is read as the second option's payload by the router).
 HTTP 429 waits until `x-rate-limit-reset`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,13 +24,18 @@ from aiohttp import web
 
 from bot.channels.common import get_state, numbered_options, set_state, split_text
 from bot.channels.x_wire import (
-    CHANNEL, MAX_TEXT, SIGNATURE_HEADER, crc_response, inbound_from_dm_events,
-    inbound_from_webhook, signature_ok,
+    CHANNEL,
+    MAX_TEXT,
+    SIGNATURE_HEADER,
+    crc_response,
+    inbound_from_dm_events,
+    inbound_from_webhook,
+    signature_ok,
 )
 from bot.outbox import Outgoing
+from bot.router import Router
 from relais.core.errors import SendFailed
 from relais.core.http import json_error
-from bot.router import Router
 from relais.storage.db import run_atomic
 
 logger = logging.getLogger(__name__)
@@ -45,21 +51,32 @@ class RedirectAdapter(requests.adapters.HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         for host in ("https://api.twitter.com", "https://api.x.com"):
             if request.url and request.url.startswith(host):
-                request.url = self.base_url + request.url[len(host):]
+                request.url = self.base_url + request.url[len(host) :]
         return super().send(request, **kwargs)
 
 
 class XChannel:
     name = CHANNEL
 
-    def __init__(self, router: Router, account_id: str, consumer_key: str, consumer_secret: str,
-                 access_token: str, access_token_secret: str, api_url: str | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        account_id: str,
+        consumer_key: str,
+        consumer_secret: str,
+        access_token: str,
+        access_token_secret: str,
+        api_url: str | None = None,
+    ) -> None:
         self.router = router
         self.account_id = str(account_id)
         self.consumer_secret = consumer_secret
-        self.client = tweepy.Client(consumer_key=consumer_key, consumer_secret=consumer_secret,
-                                    access_token=access_token,
-                                    access_token_secret=access_token_secret)
+        self.client = tweepy.Client(
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            access_token=access_token,
+            access_token_secret=access_token_secret,
+        )
         if api_url:
             adapter = RedirectAdapter(api_url)
             self.client.session.mount("https://", adapter)
@@ -109,8 +126,9 @@ class XChannel:
     async def poll(self, stop: asyncio.Event, every: float = 15.0) -> None:
         """Polls DM events; the newest id handled is persisted (restart-safe)."""
         key = f"since:{self.account_id}"
-        since = await asyncio.to_thread(run_atomic, self.router.engine,
-                                        lambda s: get_state(s, CHANNEL, key))
+        since = await asyncio.to_thread(
+            run_atomic, self.router.engine, lambda s: get_state(s, CHANNEL, key)
+        )
         while not stop.is_set():
             try:
                 newest = await asyncio.to_thread(self._read_since, since)
@@ -128,8 +146,9 @@ class XChannel:
             if newest:
                 since = max((m.platform_id for m in newest), key=int)
                 value = since
-                await asyncio.to_thread(run_atomic, self.router.engine,
-                                        lambda s: set_state(s, CHANNEL, key, value))
+                await asyncio.to_thread(
+                    run_atomic, self.router.engine, lambda s: set_state(s, CHANNEL, key, value)
+                )
             try:
                 await asyncio.wait_for(stop.wait(), every)
             except asyncio.TimeoutError:
@@ -141,17 +160,23 @@ class XChannel:
         found: list[Any] = []
         token = None
         while True:
-            params: dict[str, Any] = {"dm_event.fields": "id,text,event_type,created_at,sender_id,attachments",
-                                      "max_results": 100}
+            params: dict[str, Any] = {
+                "dm_event.fields": "id,text,event_type,created_at,sender_id,attachments",
+                "max_results": 100,
+            }
             if token:
                 params["pagination_token"] = token
             page = self.client.get_direct_message_events(**params)
             body = {"data": [dict(e.data) for e in (page.data or [])], "meta": page.meta or {}}
-            fresh = [m for m in inbound_from_dm_events(body, self.account_id)
-                     if since is None or int(m.platform_id) > int(since)]
+            fresh = [
+                m
+                for m in inbound_from_dm_events(body, self.account_id)
+                if since is None or int(m.platform_id) > int(since)
+            ]
             found = fresh + found
             older_than_since = since is not None and any(
-                int(e["id"]) <= int(since) for e in body["data"])
+                int(e["id"]) <= int(since) for e in body["data"]
+            )
             token = (page.meta or {}).get("next_token")
             if not token or older_than_since or since is None:
                 return found
@@ -167,10 +192,12 @@ class XChannel:
                 continue
             try:
                 response = await asyncio.to_thread(
-                    self.client.create_direct_message, participant_id=item.recipient, text=piece)
+                    self.client.create_direct_message, participant_id=item.recipient, text=piece
+                )
             except tweepy.TooManyRequests as error:
-                raise SendFailed("HTTP 429", retry_after=_reset_wait(error.response),
-                                 delivered=ids) from error
+                raise SendFailed(
+                    "HTTP 429", retry_after=_reset_wait(error.response), delivered=ids
+                ) from error
             except (tweepy.BadRequest, tweepy.Forbidden, tweepy.NotFound) as error:
                 raise SendFailed(str(error), permanent=True, delivered=ids) from error
             except (tweepy.TweepyException, requests.RequestException) as error:

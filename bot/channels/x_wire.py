@@ -6,6 +6,7 @@ Facts of the API (developer.x.com): the CRC answer is
 carries `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer_secret, body)>`;
 DM events for the account's own messages arrive too (sender = `for_user_id`) and are dropped.
 """
+
 from __future__ import annotations
 
 import base64
@@ -85,12 +86,23 @@ def inbound_from_webhook(payload: dict[str, Any]) -> tuple[list[Inbound], list[s
         attachment = data.get("attachment") or {}
         if attachment.get("type") == "media":
             media = attachment.get("media") or {}
-            attachments.append({"kind": str(media.get("type") or "media"),
-                                "ref": str(media.get("id_str") or media.get("id") or ""),
-                                "url": media.get("media_url_https")})
-        found.append(Inbound(channel=CHANNEL, sender=sender, platform_id=str(event["id"]),
-                             text=str(quick) if quick else text, attachments=attachments,
-                             sent_at=_from_ms(event.get("created_timestamp"))))
+            attachments.append(
+                {
+                    "kind": str(media.get("type") or "media"),
+                    "ref": str(media.get("id_str") or media.get("id") or ""),
+                    "url": media.get("media_url_https"),
+                }
+            )
+        found.append(
+            Inbound(
+                channel=CHANNEL,
+                sender=sender,
+                platform_id=str(event["id"]),
+                text=str(quick) if quick else text,
+                attachments=attachments,
+                sent_at=_from_ms(event.get("created_timestamp")),
+            )
+        )
     for key in payload:
         if key.endswith("_events") and key != "direct_message_events":
             skipped.append(key)
@@ -106,9 +118,18 @@ def inbound_from_dm_events(body: dict[str, Any], account_id: str) -> list[Inboun
         sender = str(event.get("sender_id") or "")
         if not sender or sender == account_id:
             continue
-        attachments = [{"kind": "media", "ref": str(m)}
-                       for m in (event.get("attachments") or {}).get("media_keys") or []]
-        found.append(Inbound(channel=CHANNEL, sender=sender, platform_id=str(event["id"]),
-                             text=str(event.get("text") or ""), attachments=attachments,
-                             sent_at=_from_iso(event.get("created_at"))))
+        attachments = [
+            {"kind": "media", "ref": str(m)}
+            for m in (event.get("attachments") or {}).get("media_keys") or []
+        ]
+        found.append(
+            Inbound(
+                channel=CHANNEL,
+                sender=sender,
+                platform_id=str(event["id"]),
+                text=str(event.get("text") or ""),
+                attachments=attachments,
+                sent_at=_from_iso(event.get("created_at")),
+            )
+        )
     return found

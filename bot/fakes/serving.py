@@ -1,4 +1,5 @@
 """Serving a stand-in's aiohttp app from a background thread (tests and benchmarks)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -7,6 +7,7 @@ set with `setWebhook` (with the secret token header), and records what the bot s
 Tests add customer updates with `customer_text`, `customer_photo`, `press_button`… and can
 make the next sends fail with HTTP 429 (`rate_limit_next`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,9 +24,15 @@ from aiohttp import web
 
 from bot.fakes.serving import ThreadedServer
 
-BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Céleste Air", "username": "celeste_air_bot",
-            "can_join_groups": False, "can_read_all_group_messages": False,
-            "supports_inline_queries": False}
+BOT_USER = {
+    "id": 999000,
+    "is_bot": True,
+    "first_name": "Céleste Air",
+    "username": "celeste_air_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 
 
 @dataclass
@@ -84,35 +91,59 @@ class FakeTelegram(ThreadedServer):
             chat["first_name"] = "Customer"
         else:
             chat["title"] = "A group"
-        return {"message_id": next(self._message_ids), "date": int(time.time()),
-                "chat": chat, "from": self._user(user_id), **content}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self._user(user_id),
+            **content,
+        }
 
     def customer_text(self, user_id: int, text: str, chat_type: str = "private") -> int:
         return self._add({"message": self._message(user_id, chat_type, text=text)})
 
     def customer_photo(self, user_id: int, caption: str = "") -> int:
-        photo = [{"file_id": f"small-{user_id}", "file_unique_id": "s1", "width": 90, "height": 60},
-                 {"file_id": f"large-{user_id}", "file_unique_id": "l1", "width": 1280, "height": 960}]
+        photo = [
+            {"file_id": f"small-{user_id}", "file_unique_id": "s1", "width": 90, "height": 60},
+            {"file_id": f"large-{user_id}", "file_unique_id": "l1", "width": 1280, "height": 960},
+        ]
         body: dict[str, Any] = {"photo": photo}
         if caption:
             body["caption"] = caption
         return self._add({"message": self._message(user_id, **body)})
 
     def customer_sticker(self, user_id: int) -> int:
-        sticker = {"file_id": "sticker-1", "file_unique_id": "st1", "type": "regular",
-                   "width": 512, "height": 512, "is_animated": False, "is_video": False, "emoji": "😡"}
+        sticker = {
+            "file_id": "sticker-1",
+            "file_unique_id": "st1",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": "😡",
+        }
         return self._add({"message": self._message(user_id, sticker=sticker)})
 
     def customer_location(self, user_id: int) -> int:
-        return self._add({"message": self._message(
-            user_id, location={"latitude": 49.01, "longitude": 2.55})})
+        return self._add(
+            {"message": self._message(user_id, location={"latitude": 49.01, "longitude": 2.55})}
+        )
 
     def press_button(self, user_id: int, data: str) -> int:
         message = self._message(user_id, text="(buttons)")
         message["from"] = self.bot_user
-        return self._add({"callback_query": {"id": f"cbq-{next(self._ids)}", "from": self._user(user_id),
-                                             "chat_instance": "ci-1", "data": data,
-                                             "message": message}})
+        return self._add(
+            {
+                "callback_query": {
+                    "id": f"cbq-{next(self._ids)}",
+                    "from": self._user(user_id),
+                    "chat_instance": "ci-1",
+                    "data": data,
+                    "message": message,
+                }
+            }
+        )
 
     def unknown_update(self) -> int:
         """An update of a kind this bot does not handle (as newer Bot API versions add)."""
@@ -174,13 +205,21 @@ class FakeTelegram(ThreadedServer):
     async def _m_getwebhookinfo(self, params: dict[str, Any]) -> web.Response:
         with self._lock:
             pending = len(self.updates)
-        return _ok({"url": self.webhook_url or "", "has_custom_certificate": False,
-                    "pending_update_count": pending})
+        return _ok(
+            {
+                "url": self.webhook_url or "",
+                "has_custom_certificate": False,
+                "pending_update_count": pending,
+            }
+        )
 
     async def _m_getupdates(self, params: dict[str, Any]) -> web.Response:
         if self.webhook_url:
-            return _error(409, "Conflict: can't use getUpdates method while webhook is active; "
-                               "use deleteWebhook to delete the webhook first")
+            return _error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset")
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
@@ -194,7 +233,9 @@ class FakeTelegram(ThreadedServer):
                 return _ok(ready)
             self._new_update = asyncio.Event()
             try:
-                await asyncio.wait_for(self._new_update.wait(), max(0.01, deadline - time.monotonic()))
+                await asyncio.wait_for(
+                    self._new_update.wait(), max(0.01, deadline - time.monotonic())
+                )
             except asyncio.TimeoutError:
                 pass
 
@@ -208,14 +249,24 @@ class FakeTelegram(ThreadedServer):
             if self._limit_next > 0:
                 self._limit_next -= 1
                 return web.json_response(
-                    {"ok": False, "error_code": 429,
-                     "description": f"Too Many Requests: retry after {self._retry_after}",
-                     "parameters": {"retry_after": self._retry_after}}, status=429)
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": f"Too Many Requests: retry after {self._retry_after}",
+                        "parameters": {"retry_after": self._retry_after},
+                    },
+                    status=429,
+                )
             chat_id = int(params["chat_id"])
             sent = Sent(chat_id, text, params.get("reply_markup"), next(self._message_ids))
             self.sent.append(sent)
-        result = {"message_id": sent.message_id, "date": int(time.time()), "from": self.bot_user,
-                  "chat": {"id": chat_id, "type": "private", "first_name": "Customer"}, "text": text}
+        result = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "from": self.bot_user,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Customer"},
+            "text": text,
+        }
         if sent.reply_markup:
             result["reply_markup"] = sent.reply_markup
         return _ok(result)
@@ -227,8 +278,14 @@ class FakeTelegram(ThreadedServer):
 
     async def _m_getfile(self, params: dict[str, Any]) -> web.Response:
         file_id = str(params.get("file_id"))
-        return _ok({"file_id": file_id, "file_unique_id": file_id[-6:], "file_size": 1024,
-                    "file_path": f"photos/{file_id}.jpg"})
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": file_id[-6:],
+                "file_size": 1024,
+                "file_path": f"photos/{file_id}.jpg",
+            }
+        )
 
     async def _push_pending(self) -> None:
         """Webhook mode: delivers updates in order; one that is not acknowledged stays."""
@@ -238,14 +295,18 @@ class FakeTelegram(ThreadedServer):
             for update in pending:
                 headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret or ""}
                 try:
-                    async with http.post(self.webhook_url or "", json=update, headers=headers) as reply:
+                    async with http.post(
+                        self.webhook_url or "", json=update, headers=headers
+                    ) as reply:
                         self.webhook_statuses.append(reply.status)
                         if reply.status != 200:
                             return
                 except aiohttp.ClientError:
                     return
                 with self._lock:
-                    self.updates = [u for u in self.updates if u["update_id"] != update["update_id"]]
+                    self.updates = [
+                        u for u in self.updates if u["update_id"] != update["update_id"]
+                    ]
 
     # --- running it ------------------------------------------------------------------------
 
@@ -260,5 +321,6 @@ def _ok(result: Any) -> web.Response:
 
 
 def _error(code: int, description: str) -> web.Response:
-    return web.json_response({"ok": False, "error_code": code, "description": description},
-                             status=code)
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )

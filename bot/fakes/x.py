@@ -6,9 +6,9 @@ Real shapes and codes: `POST /2/dm_conversations/with/:id/messages` → 201
 `x-rate-limit-limit / -remaining / -reset` headers. Tests add customer DMs with
 `customer_dm` and can push Account Activity deliveries, signed, to a webhook (`deliver`).
 """
+
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random
@@ -21,9 +21,8 @@ from typing import Any
 import requests
 from aiohttp import web
 
-from bot.fakes.serving import ThreadedServer
-
 from bot.channels.x_wire import SIGNATURE_HEADER, signature
+from bot.fakes.serving import ThreadedServer
 
 
 @dataclass
@@ -41,10 +40,16 @@ class FakeX(ThreadedServer):
 
     def _event(self, sender: str, text: str) -> dict[str, Any]:
         other = sender if sender != self.account_id else "0"
-        return {"id": str(next(self._ids)), "event_type": "MessageCreate", "text": text,
-                "sender_id": sender, "dm_conversation_id": f"{other}-{self.account_id}",
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z")}
+        return {
+            "id": str(next(self._ids)),
+            "event_type": "MessageCreate",
+            "text": text,
+            "sender_id": sender,
+            "dm_conversation_id": f"{other}-{self.account_id}",
+            "created_at": datetime.now(timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+        }
 
     def customer_dm(self, sender: str, text: str) -> dict[str, Any]:
         with self._lock:
@@ -62,25 +67,39 @@ class FakeX(ThreadedServer):
 
     def activity_payload(self, event: dict[str, Any]) -> bytes:
         """An Account Activity delivery for one DM event, as X sends it."""
-        body = {"for_user_id": self.account_id, "direct_message_events": [{
-            "type": "message_create", "id": event["id"],
-            "created_timestamp": str(int(time.time() * 1000)),
-            "message_create": {"target": {"recipient_id": self.account_id},
-                               "sender_id": event["sender_id"],
-                               "message_data": {"text": event["text"], "entities": {}}}}]}
+        body = {
+            "for_user_id": self.account_id,
+            "direct_message_events": [
+                {
+                    "type": "message_create",
+                    "id": event["id"],
+                    "created_timestamp": str(int(time.time() * 1000)),
+                    "message_create": {
+                        "target": {"recipient_id": self.account_id},
+                        "sender_id": event["sender_id"],
+                        "message_data": {"text": event["text"], "entities": {}},
+                    },
+                }
+            ],
+        }
         return json.dumps(body).encode()
 
     def deliver(self, webhook_url: str, event: dict[str, Any], secret: str | None = None) -> int:
         body = self.activity_payload(event)
-        headers = {"Content-Type": "application/json",
-                   SIGNATURE_HEADER: signature(secret or self.consumer_secret, body)}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(secret or self.consumer_secret, body),
+        }
         return requests.post(webhook_url, data=body, headers=headers, timeout=30).status_code
 
     # --- the API ---------------------------------------------------------------------------
 
     def _limits(self, remaining: int) -> dict[str, str]:
-        return {"x-rate-limit-limit": "15", "x-rate-limit-remaining": str(remaining),
-                "x-rate-limit-reset": str(int(time.time()) + self._reset_in)}
+        return {
+            "x-rate-limit-limit": "15",
+            "x-rate-limit-remaining": str(remaining),
+            "x-rate-limit-reset": str(int(time.time()) + self._reset_in),
+        }
 
     async def _send(self, request: web.Request) -> web.Response:
         participant = request.match_info["participant"]
@@ -89,25 +108,45 @@ class FakeX(ThreadedServer):
         with self._lock:
             if self._limit_next > 0:
                 self._limit_next -= 1
-                return web.json_response({"title": "Too Many Requests", "detail": "Too Many Requests",
-                                          "type": "about:blank", "status": 429},
-                                         status=429, headers=self._limits(0))
+                return web.json_response(
+                    {
+                        "title": "Too Many Requests",
+                        "detail": "Too Many Requests",
+                        "type": "about:blank",
+                        "status": 429,
+                    },
+                    status=429,
+                    headers=self._limits(0),
+                )
             if not text or len(text) > 10_000:
-                return web.json_response({"errors": [{"message": "text must be 1-10000 characters"}],
-                                          "title": "Invalid Request", "status": 400}, status=400)
+                return web.json_response(
+                    {
+                        "errors": [{"message": "text must be 1-10000 characters"}],
+                        "title": "Invalid Request",
+                        "status": 400,
+                    },
+                    status=400,
+                )
             event = self._event(self.account_id, text)
             self.events.append(event)
             self.sent.append((participant, text))
-        return web.json_response({"data": {"dm_conversation_id": event["dm_conversation_id"],
-                                           "dm_event_id": event["id"]}}, status=201,
-                                 headers=self._limits(14))
+        return web.json_response(
+            {
+                "data": {
+                    "dm_conversation_id": event["dm_conversation_id"],
+                    "dm_event_id": event["id"],
+                }
+            },
+            status=201,
+            headers=self._limits(14),
+        )
 
     async def _list(self, request: web.Request) -> web.Response:
         size = min(100, int(request.query.get("max_results", "100")))
         start = int(request.query.get("pagination_token", "0") or 0)
         with self._lock:
             newest_first = list(reversed(self.events))
-        page = newest_first[start:start + size]
+        page = newest_first[start : start + size]
         meta: dict[str, Any] = {"result_count": len(page)}
         if start + size < len(newest_first):
             meta["next_token"] = str(start + size)

@@ -146,8 +146,12 @@ class Brand:
             parts.append(f"{span} {_hours_wording(hours, lang)}")
         # French elides "de" before a vowel or a mute h: "heure d'Amsterdam".
         elided = self.city[:1].lower() in "aeiouyéh"
-        return say("hours.local_time_elided" if elided else "hours.local_time", lang,
-                   hours=", ".join(parts), city=self.city)
+        return say(
+            "hours.local_time_elided" if elided else "hours.local_time",
+            lang,
+            hours=", ".join(parts),
+            city=self.city,
+        )
 
 
 def _runs(hours: tuple[OpeningHours | None, ...]) -> list[tuple[int, int, OpeningHours | None]]:

@@ -3,6 +3,7 @@
 Plain Python (no Rasa): the anger component uses `anger_cues`, the policy `legal_claim` and
 `safety_issue`.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ _SWEARS = re.compile(
     re.IGNORECASE,
 )
 _ANGRY_EMOJI = re.compile(
-    "[\U0001F621\U0001F92C\U0001F4A2\U0001F624\U0001F644\U0001F44E\U0001F595]"
+    "[\U0001f621\U0001f92c\U0001f4a2\U0001f624\U0001f644\U0001f44e\U0001f595]"
 )
 _LEGAL = re.compile(
     r"\b(lawyers?|attorneys?|sue|suing|lawsuit|legal action|court|small claims|eu ?261|"

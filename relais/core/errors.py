@@ -37,8 +37,13 @@ class SendFailed(RelaisError):
     failure: the retry starts after them, so no piece is sent twice.
     """
 
-    def __init__(self, reason: str, retry_after: float | None = None, permanent: bool = False,
-                 delivered: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        delivered: list[str] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         self.permanent = permanent

@@ -9,6 +9,7 @@ Building one in code checks its values (a bad priority is a bug); reading one of
 (`from_custom`) never fails: what is missing or unusable gets a safe default, because a
 customer who asked for a person must reach the queue even if the payload is damaged.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -62,9 +63,14 @@ class HandoffPayload:
         (what the console shows as the escalation's context)."""
         data = dict(self.context)
         data.update(
-            reasons=list(self.reasons), priority=self.priority, summary=self.summary,
-            language=self.language, intent=self.intent, topic=self.topic,
-            booking_reference=self.booking_reference, customer_id=self.customer_id,
+            reasons=list(self.reasons),
+            priority=self.priority,
+            summary=self.summary,
+            language=self.language,
+            intent=self.intent,
+            topic=self.topic,
+            booking_reference=self.booking_reference,
+            customer_id=self.customer_id,
             entities=[dict(e) for e in self.entities],
         )
         if self.attachments:
@@ -90,8 +96,18 @@ class HandoffPayload:
         field becomes None, unknown keys go to `context`."""
         if not isinstance(data, Mapping):
             data = {}
-        known = {"reasons", "priority", "summary", "language", "intent", "topic",
-                 "booking_reference", "customer_id", "entities", "attachments"}
+        known = {
+            "reasons",
+            "priority",
+            "summary",
+            "language",
+            "intent",
+            "topic",
+            "booking_reference",
+            "customer_id",
+            "entities",
+            "attachments",
+        }
         return cls(
             reasons=_reasons(data.get("reasons")),
             priority=_priority(data.get("priority")),

@@ -4,6 +4,7 @@
 deserves; `json_errors` is the middleware that answers so for any `RelaisError` a route lets
 through, so a known failure never reaches the client as a bare 500 page.
 """
+
 from __future__ import annotations
 
 import json

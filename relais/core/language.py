@@ -1,4 +1,5 @@
 """Language cues shared by the NLU component and the bot side (no Rasa import here)."""
+
 from __future__ import annotations
 
 import re

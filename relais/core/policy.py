@@ -3,6 +3,7 @@
 The live bot (actions/) and `relais triage` both call `decide`; nothing else decides a handoff.
 Numbers come from escalation.yml; the reasons are a fixed vocabulary (README).
 """
+
 from __future__ import annotations
 
 import enum
@@ -45,7 +46,11 @@ BOOKING_PROBLEM_INTENTS = frozenset(
 REMARK_INTENTS = frozenset({"greet", "goodbye", "thank", "affirm", "deny"})
 #: Intents that are not a request of their own (never counted as "another request").
 _NOT_REQUESTS = REMARK_INTENTS | {
-    OUT_OF_SCOPE_INTENT, FALLBACK_INTENT, "provide_booking_reference", "human_request", "complaint",
+    OUT_OF_SCOPE_INTENT,
+    FALLBACK_INTENT,
+    "provide_booking_reference",
+    "human_request",
+    "complaint",
 }
 #: Problems that make a high-tier customer a priority for a person.
 _VIP_PROBLEMS = frozenset({"complaint", "lost_baggage"})
@@ -151,8 +156,11 @@ def is_misunderstood(intent: str, confidence: float, thresholds: Thresholds) -> 
 
 def several_requests(signals: Signals, t: Thresholds) -> bool:
     """Two parts of the message are each confidently a different request of their own."""
-    requests = {name for name, conf in signals.parts
-                if name not in _NOT_REQUESTS and conf >= t.part_confidence}
+    requests = {
+        name
+        for name, conf in signals.parts
+        if name not in _NOT_REQUESTS and conf >= t.part_confidence
+    }
     return len(requests) >= 2
 
 

@@ -1,4 +1,5 @@
 """The bot's texts, in English and French, from relais/core/texts.yml."""
+
 from __future__ import annotations
 
 import re

@@ -87,8 +87,8 @@ class HandledBy(StrEnum):
     AGENT = "agent"  #: a person took over
 
 
-
 # --- conversations -------------------------------------------------------------------------
+
 
 class State(StrEnum):
     """Who holds a conversation."""
@@ -120,6 +120,7 @@ class Delivery(StrEnum):
 
 
 # --- the human side ------------------------------------------------------------------------
+
 
 class Role(StrEnum):
     AGENT = "agent"

@@ -19,11 +19,13 @@ Features, each block scaled by a weight from the settings:
   emojis a message would likely carry. It has read far more informal anger than our
   examples hold (English only).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +51,9 @@ DEFAULTS: dict[str, float] = {
 }
 
 
-def joined_examples(texts: Sequence[str], labels: Sequence[int], count: int, seed: int = 13
-                    ) -> tuple[list[str], list[int]]:
+def joined_examples(
+    texts: Sequence[str], labels: Sequence[int], count: int, seed: int = 13
+) -> tuple[list[str], list[int]]:
     """`count` longer texts of 2-3 of `texts` joined, half calm only (0), half with one
     angry part among calm ones (1): length alone then says nothing about anger."""
     import random
@@ -106,8 +109,9 @@ class AngerModel:
         """One sparse row per text: word n-grams, then the dense blocks (what `fit` reads)."""
         from scipy.sparse import csr_matrix, hstack
 
-        return hstack([tfidf.transform_any(self.words, texts),
-                       csr_matrix(self._dense(texts))]).tocsr()
+        return hstack(
+            [tfidf.transform_any(self.words, texts), csr_matrix(self._dense(texts))]
+        ).tocsr()
 
     def _dense(self, texts: Sequence[str]) -> np.ndarray:
         """The embedding, cues, valence, lexicon and social-emotion blocks, each scaled by its
@@ -116,7 +120,9 @@ class AngerModel:
         cues = np.array([anger_cues(t[:MAX_CHARS]) for t in texts]) * s["cue_weight"]
         moods = np.array([valence(t) for t in texts]) * s.get("valence_weight", 0.0)
         own = self._own_lexicon()
-        lexicon = np.array([feelings(t[:MAX_CHARS], own) for t in texts]) * s.get("lexicon_weight", 0.0)
+        lexicon = np.array([feelings(t[:MAX_CHARS], own) for t in texts]) * s.get(
+            "lexicon_weight", 0.0
+        )
         dense = embed(list(texts)) * s["embedding_weight"]
         blocks = [dense, cues, moods, lexicon]
         if s.get("social_weight", 0.0):
@@ -130,8 +136,9 @@ class AngerModel:
             return None
         return self.lexicon
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int],
-            weights: Sequence[float]) -> "AngerModel":
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], weights: Sequence[float]
+    ) -> AngerModel:
         """Trains on `texts`; the two classes get equal total weight, so 0.5 is the line."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -140,13 +147,16 @@ class AngerModel:
         self.lexicon, self.lexicon_digest = default_lexicon(), files_digest()
         tagged = [i for i, w in enumerate(weights) if w >= 1.0]  # weight 1: tagged examples
         extra_texts, extra_labels = joined_examples(
-            [texts[i] for i in tagged], [labels[i] for i in tagged],
-            int(len(tagged) * self.settings.get("long_examples", 0.0)))
+            [texts[i] for i in tagged],
+            [labels[i] for i in tagged],
+            int(len(tagged) * self.settings.get("long_examples", 0.0)),
+        )
         texts += extra_texts
         labels += extra_labels
         weights += [self.settings.get("long_weight", 0.5)] * len(extra_texts)
-        self.words = TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2),
-                                     sublinear_tf=True, min_df=2)
+        self.words = TfidfVectorizer(
+            preprocessor=normalise, ngram_range=(1, 2), sublinear_tf=True, min_df=2
+        )
         self.words.fit(texts)
         y = np.asarray(labels)
         w = np.asarray(weights, dtype=float)
@@ -168,8 +178,11 @@ class AngerModel:
         coef = self.classifier.coef_[0]
         dense = self._dense(chosen)
         split = len(coef) - dense.shape[1]
-        z = (tfidf.transform_any(self.words, chosen) @ coef[:split]
-             + dense @ coef[split:] + self.classifier.intercept_[0])
+        z = (
+            tfidf.transform_any(self.words, chosen) @ coef[:split]
+            + dense @ coef[split:]
+            + self.classifier.intercept_[0]
+        )
         result[keep] = 1.0 / (1.0 + np.exp(-np.asarray(z).ravel()))
         return result
 

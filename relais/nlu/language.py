@@ -3,12 +3,13 @@
 Every example block in `data/nlu/` carries `metadata: {lang: en|fr}`; this component learns a
 character n-gram model from them and adds `language` and `language_confidence` to each parse.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import time
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -33,16 +34,14 @@ def _clean(text: str) -> str:
     return _CODES.sub(" ", text.lower())
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True)
 class LanguageDetector(StoredModelComponent):
     """Adds `language` (en/fr/other) and `language_confidence` (0–1) to every message."""
 
     model_file = "language_model.pkl"
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"min_ngram": 1, "max_ngram": 4, "default_language": "en"}
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -50,8 +49,8 @@ class LanguageDetector(StoredModelComponent):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
 
-        texts: List[str] = []
-        labels: List[str] = []
+        texts: list[str] = []
+        labels: list[str] = []
         for example in training_data.intent_examples:
             lang = _example_language(example)
             if lang:
@@ -78,7 +77,7 @@ class LanguageDetector(StoredModelComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             started = time.perf_counter()
             lang, confidence = self.detect(message.get(TEXT) or "")
@@ -108,7 +107,7 @@ class LanguageDetector(StoredModelComponent):
         return lang, confidence
 
 
-def _example_language(example: Message) -> Optional[str]:
+def _example_language(example: Message) -> str | None:
     metadata = example.get(METADATA) or {}
     intent_metadata = metadata.get(METADATA_INTENT) or {}
     lang = intent_metadata.get("lang") if isinstance(intent_metadata, dict) else None

@@ -7,12 +7,13 @@ Schema meta-schema, then builds a new validator, before validating the answer. H
 schema is checked and the validator built once per process; every answer is still
 validated against the same schema and rejected with the same error as before.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import logging
-from typing import Any, Dict, Text
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,9 @@ def _validator(schema_json: str) -> Any:
     return cls(schema)
 
 
-def validate_action_result(self: Any, result: Dict[Text, Any]) -> bool:
+def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
     """Rasa's `RemoteAction._validate_action_result`, with the validator built once."""
     from jsonschema import exceptions
-
     from rasa.shared.constants import DOCS_BASE_URL
 
     spec = self.action_response_format_spec()

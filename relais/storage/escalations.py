@@ -1,4 +1,5 @@
 """What the human side stores: agents and their logins, escalations, notes, canned replies."""
+
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -56,11 +57,15 @@ class Escalation(Base):
     __tablename__ = "escalations"
 
     id = Column(Integer, primary_key=True)
-    conversation_id = Column(String(200), ForeignKey("conversations.id", ondelete="CASCADE"),
-                             nullable=False)
+    conversation_id = Column(
+        String(200), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
     channel = Column(String(20), nullable=False)
-    status = Column(_enum(EscalationStatus, "escalation_status"), nullable=False,
-                    default=EscalationStatus.WAITING)
+    status = Column(
+        _enum(EscalationStatus, "escalation_status"),
+        nullable=False,
+        default=EscalationStatus.WAITING,
+    )
     reasons = Column(JSON, nullable=False, default=list)
     priority = Column(Integer, nullable=False)
     intent = Column(String(60))
@@ -95,8 +100,9 @@ class Note(Base):
     __tablename__ = "notes"
 
     id = Column(Integer, primary_key=True)
-    conversation_id = Column(String(200), ForeignKey("conversations.id", ondelete="CASCADE"),
-                             nullable=False)
+    conversation_id = Column(
+        String(200), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
     agent_id = Column(Integer, ForeignKey("agents.id", ondelete="SET NULL"))
     text = Column(Text, nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)

@@ -9,6 +9,7 @@ worker restarted with the same id (by default host and port) takes its own back 
 
 The database is the only shared engine needed: the same code runs on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -24,8 +25,9 @@ from relais.storage.conversations import Lease
 LEASE_S = 60.0
 
 
-def acquire(session: Session, name: str, owner: str, now: datetime,
-            seconds: float = LEASE_S) -> bool:
+def acquire(
+    session: Session, name: str, owner: str, now: datetime, seconds: float = LEASE_S
+) -> bool:
     """Takes or renews lease `name` for `owner`; False while another owner holds it."""
     until = now + timedelta(seconds=seconds)
     taken = session.execute(
@@ -45,5 +47,8 @@ def acquire(session: Session, name: str, owner: str, now: datetime,
 
 
 def release(session: Session, name: str, owner: str) -> None:
-    session.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        delete(Lease)
+        .where(Lease.name == name, Lease.owner == owner)
+        .execution_options(synchronize_session=False)
+    )

@@ -3,6 +3,7 @@
 Every function takes a Session and leaves committing to the caller (`session_scope`), so a
 step and its consequences (a bot reply and its outbox entry, say) commit together.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -52,7 +53,10 @@ def conversation_for(session: Session, channel: str, sender: str) -> Conversatio
         return conversation
     customer = customer_for_sender(session, conversation_id)
     conversation = Conversation(
-        id=conversation_id, channel=channel, sender=sender, state=State.BOT,
+        id=conversation_id,
+        channel=channel,
+        sender=sender,
+        state=State.BOT,
         customer_id=customer.id if customer else None,
         language=str(customer.preferred_language) if customer else None,
     )
@@ -75,11 +79,15 @@ def store_inbound(session: Session, inbound: Inbound) -> tuple[Message, bool]:
     now = utcnow()
     text = inbound.text or ""
     message = Message(
-        conversation_id=conversation.id, author=Author.CUSTOMER, channel=inbound.channel,
-        platform_id=inbound.platform_id, text=text[:MAX_TEXT],
+        conversation_id=conversation.id,
+        author=Author.CUSTOMER,
+        channel=inbound.channel,
+        platform_id=inbound.platform_id,
+        text=text[:MAX_TEXT],
         attachments=[dict(a) for a in inbound.attachments],
         details={"cut": True} if len(text) > MAX_TEXT else {},
-        sent_at=inbound.sent_at or now, processing=Processing.PENDING,
+        sent_at=inbound.sent_at or now,
+        processing=Processing.PENDING,
     )
     try:
         with session.begin_nested():
@@ -93,46 +101,84 @@ def store_inbound(session: Session, inbound: Inbound) -> tuple[Message, bool]:
 
 
 def _by_platform_id(session: Session, channel: str, platform_id: str) -> Message | None:
-    return session.execute(
-        select(Message).where(Message.channel == channel, Message.platform_id == platform_id)
-    ).scalars().first()
+    return (
+        session.execute(
+            select(Message).where(Message.channel == channel, Message.platform_id == platform_id)
+        )
+        .scalars()
+        .first()
+    )
 
 
-def add_outgoing(session: Session, conversation: Conversation, author: Author, text: str,
-                 buttons: Sequence[dict[str, Any]] = (), agent_id: int | None = None,
-                 details: dict[str, Any] | None = None) -> Message:
+def add_outgoing(
+    session: Session,
+    conversation: Conversation,
+    author: Author,
+    text: str,
+    buttons: Sequence[dict[str, Any]] = (),
+    agent_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> Message:
     """A message to the customer (bot or agent), with its outbox entry, in this transaction."""
     if author not in (Author.BOT, Author.AGENT):
         raise ValueError(f"only the bot or an agent writes to customers, not {author}")
     message = Message(
-        conversation_id=conversation.id, author=author, agent_id=agent_id,
-        channel=conversation.channel, text=text, buttons=[dict(b) for b in buttons],
-        details=details or {}, sent_at=utcnow(),
+        conversation_id=conversation.id,
+        author=author,
+        agent_id=agent_id,
+        channel=conversation.channel,
+        text=text,
+        buttons=[dict(b) for b in buttons],
+        details=details or {},
+        sent_at=utcnow(),
     )
     session.add(message)
-    session.add(OutboxItem(message=message, conversation_id=conversation.id,
-                           channel=conversation.channel, recipient=conversation.sender))
+    session.add(
+        OutboxItem(
+            message=message,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            recipient=conversation.sender,
+        )
+    )
     return message
 
 
-def add_system(session: Session, conversation: Conversation, text: str,
-               details: dict[str, Any] | None = None, agent_id: int | None = None) -> Message:
+def add_system(
+    session: Session,
+    conversation: Conversation,
+    text: str,
+    details: dict[str, Any] | None = None,
+    agent_id: int | None = None,
+) -> Message:
     """A line in the transcript for agents (handed over, claimed…); never sent to the customer."""
-    message = Message(conversation_id=conversation.id, author=Author.SYSTEM, agent_id=agent_id,
-                      channel=conversation.channel, text=text, details=details or {},
-                      sent_at=utcnow())
+    message = Message(
+        conversation_id=conversation.id,
+        author=Author.SYSTEM,
+        agent_id=agent_id,
+        channel=conversation.channel,
+        text=text,
+        details=details or {},
+        sent_at=utcnow(),
+    )
     session.add(message)
     return message
 
 
 def next_pending(session: Session, conversation_id: str) -> Message | None:
     """The oldest inbound message of this conversation the router has not handled yet."""
-    return session.execute(
-        select(Message)
-        .where(Message.conversation_id == conversation_id,
-               Message.processing == Processing.PENDING)
-        .order_by(Message.id).limit(1)
-    ).scalars().first()
+    return (
+        session.execute(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id, Message.processing == Processing.PENDING
+            )
+            .order_by(Message.id)
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
 
 
 def conversations_with_pending(session: Session, limit: int = 500) -> list[str]:
@@ -140,7 +186,9 @@ def conversations_with_pending(session: Session, limit: int = 500) -> list[str]:
     rows = session.execute(
         select(Message.conversation_id, func.min(Message.id).label("first"))
         .where(Message.processing == Processing.PENDING)
-        .group_by(Message.conversation_id).order_by("first").limit(limit)
+        .group_by(Message.conversation_id)
+        .order_by("first")
+        .limit(limit)
     ).all()
     return [row.conversation_id for row in rows]
 
@@ -152,24 +200,30 @@ def mark_processed(session: Session, message: Message, **details: Any) -> None:
         message.details = {**(message.details or {}), **details}
 
 
-def transcript(session: Session, conversation_id: str, after_id: int = 0,
-               include_system: bool = True, limit: int = 500) -> list[Message]:
-    query = select(Message).where(Message.conversation_id == conversation_id,
-                                  Message.id > after_id)
+def transcript(
+    session: Session,
+    conversation_id: str,
+    after_id: int = 0,
+    include_system: bool = True,
+    limit: int = 500,
+) -> list[Message]:
+    query = select(Message).where(Message.conversation_id == conversation_id, Message.id > after_id)
     if not include_system:
         query = query.where(Message.author != Author.SYSTEM)
     return list(session.execute(query.order_by(Message.id).limit(limit)).scalars())
 
 
-def mark_delivered(session: Session, message_ids: Sequence[int],
-                   platform_ids: Sequence[str] = ()) -> int:
+def mark_delivered(
+    session: Session, message_ids: Sequence[int], platform_ids: Sequence[str] = ()
+) -> int:
     """Marks these messages' outbox entries delivered (once); returns how many changed."""
     if not message_ids:
         return 0
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.message_id.in_(list(message_ids)),
-               OutboxItem.status != Delivery.DELIVERED)
+        .where(
+            OutboxItem.message_id.in_(list(message_ids)), OutboxItem.status != Delivery.DELIVERED
+        )
         .values(status=Delivery.DELIVERED, delivered_at=utcnow(), platform_ids=list(platform_ids))
         .execution_options(synchronize_session=False)
     )

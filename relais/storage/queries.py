@@ -1,4 +1,5 @@
 """Customer-record look-ups the actions need; all their SQL lives here."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -1,9 +1,10 @@
 """A terminal chat with the running bot over Rasa's REST channel (`relais chat`)."""
+
 from __future__ import annotations
 
 import json
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import requests
 
@@ -23,7 +24,9 @@ def show(reply: dict) -> str:
     """How one reply is printed: its text, its buttons, or the handoff payload."""
     if "text" in reply:
         lines = [f"bot> {reply['text']}"]
-        lines += [f"      [{b.get('title')}] → {b.get('payload')}" for b in reply.get("buttons", [])]
+        lines += [
+            f"      [{b.get('title')}] → {b.get('payload')}" for b in reply.get("buttons", [])
+        ]
         return "\n".join(lines)
     if "custom" in reply:
         return "bot> (handoff) " + json.dumps(reply["custom"], ensure_ascii=False)

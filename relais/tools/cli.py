@@ -1,13 +1,14 @@
 """The `relais` command: seed the demo data, triage messages, chat, evaluate."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 from relais.core.config import settings
 
@@ -41,7 +42,9 @@ def _triage(args: argparse.Namespace) -> int:
         return 2
     errors = run(read_inputs(sys.stdin), sys.stdout, triage)
     if errors:
-        print(f"relais triage: {errors} invalid input line(s), see the error lines", file=sys.stderr)
+        print(
+            f"relais triage: {errors} invalid input line(s), see the error lines", file=sys.stderr
+        )
     return 1 if errors else 0
 
 
@@ -64,7 +67,10 @@ def _nlu_check(args: argparse.Namespace) -> int:
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
     macro = report["macro avg"]["f1-score"]
     weakest = sorted(
-        (v["f1-score"], k) for k, v in report.items() if isinstance(v, dict) and "support" in v
+        (v["f1-score"], k)
+        for k, v in report.items()
+        if isinstance(v, dict)
+        and "support" in v
         and k not in ("macro avg", "weighted avg", "micro avg")
     )[:5]
     print(f"intent macro-F1 {macro:.3f} (minimum {args.min_f1:.2f})")
@@ -86,8 +92,10 @@ def _intent_data(args: argparse.Namespace) -> int:
             blocks.append(block)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True,
-                                  sort_keys=False), encoding="utf-8")
+    out.write_text(
+        yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
     print(f"{len(blocks)} blocks written to {out} ({left_out} anger-only blocks left out)")
     return 0
 
@@ -123,12 +131,16 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_seed)
 
     t = sub.add_parser("triage", help='JSON lines {"text": ...} on stdin → one decision per line')
-    t.add_argument("--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)")
+    t.add_argument(
+        "--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)"
+    )
     t.set_defaults(func=_triage)
 
     e = sub.add_parser("eval", help="score triage on the public evaluation files")
     e.add_argument("--data", default=str(settings().repo_root.parent / "shared" / "data" / "eval"))
-    e.add_argument("--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)")
+    e.add_argument(
+        "--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)"
+    )
     e.add_argument("--out", default=str(settings().repo_root / "reports" / "eval.json"))
     e.set_defaults(func=_eval)
 
@@ -142,11 +154,16 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--data", default=str(settings().repo_root / "data" / "nlu"))
     i.set_defaults(func=_intent_data)
 
-    a = sub.add_parser("anger-check",
-                       help="train the anger model on 80%% of our tagged examples, score the rest")
+    a = sub.add_parser(
+        "anger-check", help="train the anger model on 80%% of our tagged examples, score the rest"
+    )
     a.add_argument("--data", default=str(settings().repo_root / "data" / "nlu"))
-    a.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="try another setting, e.g. --set C=1 (see relais/ml/anger_model.py)")
+    a.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="try another setting, e.g. --set C=1 (see relais/ml/anger_model.py)",
+    )
     a.add_argument("--seed", type=int, default=7)
     a.add_argument("--out", help="also write the report as JSON here")
     a.add_argument("--min-f1", type=float, default=0.0)
@@ -154,8 +171,11 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("chat", help="talk to the running bot from the terminal")
     c.add_argument("--url", help="Rasa server URL (default: RASA_URL or http://127.0.0.1:5005)")
-    c.add_argument("--sender", default="web:demo-camille",
-                   help="who you are: web:demo-camille, telegram:100002, x:…, or any id")
+    c.add_argument(
+        "--sender",
+        default="web:demo-camille",
+        help="who you are: web:demo-camille, telegram:100002, x:…, or any id",
+    )
     c.set_defaults(func=_chat)
     return p
 

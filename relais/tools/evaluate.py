@@ -2,13 +2,15 @@
 
 Those files are for measuring only: nothing in Relais is trained or tuned on them.
 """
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from relais.tools.triage import Triage
 
@@ -109,8 +111,13 @@ def binary_scores(truth: list[bool], predicted: list[bool]) -> dict[str, Any]:
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1,
-            "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}, "rows": len(truth)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "rows": len(truth),
+    }
 
 
 def flagged(result: dict[str, Any]) -> bool:
@@ -135,7 +142,8 @@ def airline_scores(rows: list[dict[str, Any]], results: list[dict[str, Any]]) ->
         "non_negative": len(others),
         "non_negative_flagged_rate": _ratio(sum(flagged(x) for _, x in others), len(others)),
         "recall_by_negative_reason": {
-            k: _ratio(sum(v), len(v)) for k, v in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
+            k: _ratio(sum(v), len(v))
+            for k, v in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
         },
         "reasons_given": dict(reasons.most_common()),
     }
@@ -148,15 +156,19 @@ def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
     fr_rows = load_rows(data_dir / "intents_fr_travel.jsonl")
     en_results = [triage.triage(r["text"]) for r in en_rows]
     en = intent_scores(en_rows, en_results, lambda r: r.get("domain") != "travel")
-    fr = intent_scores(fr_rows, [triage.triage(r["text"]) for r in fr_rows],
-                       lambda r: r["intent"] == "out_of_scope")
+    fr = intent_scores(
+        fr_rows,
+        [triage.triage(r["text"]) for r in fr_rows],
+        lambda r: r["intent"] == "out_of_scope",
+    )
     routine = [x for r, x in zip(en_rows, en_results) if r["intent"] in INTENT_MAP]
     anger: dict[str, Any] = {}
     for name in ANGER_SETS:
         rows = load_rows(data_dir / f"{name}.jsonl", every)
         results = [triage.triage(r["text"]) for r in rows]
-        anger[name] = binary_scores([bool(r["anger"]) for r in rows],
-                                    [x["anger"] >= ANGRY for x in results])
+        anger[name] = binary_scores(
+            [bool(r["anger"]) for r in rows], [x["anger"] >= ANGRY for x in results]
+        )
     airline_rows = load_rows(data_dir / "airline_tweets.jsonl", every)
     airline = airline_scores(airline_rows, [triage.triage(r["text"]) for r in airline_rows])
     cost = {k: v for k, v in triage.timings(since=started).items() if not k.startswith("_")}
@@ -202,8 +214,10 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"{metric:32} {value:7.3f}  {mark}")
     for name, scores in report["anger"].items():
         c = scores["confusion"]
-        lines.append(f"\n{name}: P {scores['precision']:.3f} R {scores['recall']:.3f} "
-                     f"F1 {scores['f1']:.3f}  (tp {c['tp']} fp {c['fp']} fn {c['fn']} tn {c['tn']})")
+        lines.append(
+            f"\n{name}: P {scores['precision']:.3f} R {scores['recall']:.3f} "
+            f"F1 {scores['f1']:.3f}  (tp {c['tp']} fp {c['fp']} fn {c['fn']} tn {c['tn']})"
+        )
     airline = report["airline_tweets"]
     lines.append("\nairline_tweets: negative flagged, by reason")
     for reason, recall in airline["recall_by_negative_reason"].items():

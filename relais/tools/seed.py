@@ -68,6 +68,7 @@ def fixed_flight_numbers() -> tuple[str, ...]:
 
 # -- the rows ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SeedReport:
     """What `seed` did: whether it created the records, and how many rows each table holds."""
@@ -119,8 +120,10 @@ def _utc(day: date, at: time, tz: str) -> datetime:
 
 def _distance_km(a: Airport, b: Airport) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (a.latitude, a.longitude, b.latitude, b.longitude))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371 * math.asin(math.sqrt(h))
 
 
@@ -138,8 +141,9 @@ def _slug(text: str) -> str:
     """Lower-case ASCII words joined by "-": "Élise O'Connor" → "elise-oconnor"."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("'", "")
-    return "-".join(part for part in "".join(ch if ch.isalnum() else "-" for ch in folded)
-                    .split("-") if part)
+    return "-".join(
+        part for part in "".join(ch if ch.isalnum() else "-" for ch in folded).split("-") if part
+    )
 
 
 class _DemoRecords:
@@ -164,7 +168,8 @@ class _DemoRecords:
         self.seats_taken: dict[Flight, set[str]] = {}
         self.references = set(demo.references)
         self.file_references = {
-            report["file_reference"] for customer in self.fixed["customers"]
+            report["file_reference"]
+            for customer in self.fixed["customers"]
             for booking in customer.get("bookings", ())
             for report in booking.get("baggage_reports", ())
         }
@@ -173,8 +178,14 @@ class _DemoRecords:
         self.crowd_bookings = 0
 
     def tables(self) -> list[Sequence[Any]]:
-        return [self.flights, self.customers, self.bookings, self.reports, self.refunds,
-                self.contacts]
+        return [
+            self.flights,
+            self.customers,
+            self.bookings,
+            self.reports,
+            self.refunds,
+            self.contacts,
+        ]
 
     def build(self) -> None:
         self.fixed_records()
@@ -190,53 +201,102 @@ class _DemoRecords:
         """A naive UTC moment `day` days from the anchor."""
         return self.start + timedelta(days=day, hours=hour, minutes=minute)
 
-    def flight(self, number: str, origin: str, destination: str, day: int, departs: time, *,
-               status: FlightStatus = FlightStatus.ON_TIME, delay: int = 0,
-               gate: str | None = None, terminal: str | None = None) -> Flight:
+    def flight(
+        self,
+        number: str,
+        origin: str,
+        destination: str,
+        day: int,
+        departs: time,
+        *,
+        status: FlightStatus = FlightStatus.ON_TIME,
+        delay: int = 0,
+        gate: str | None = None,
+        terminal: str | None = None,
+    ) -> Flight:
         o, d = self.airports[origin], self.airports[destination]
         departure = _utc(self.anchor + timedelta(days=day), departs, o.tz)
         arrival = departure + _block_time(o, d)
         late, delayed = timedelta(minutes=delay), status is FlightStatus.DELAYED
         flight = Flight(
-            number=number, origin_code=o.code, origin_city=o.city, destination_code=d.code,
-            destination_city=d.city, destination_country=d.country, origin_tz=o.tz,
-            destination_tz=d.tz, scheduled_departure=departure, scheduled_arrival=arrival,
+            number=number,
+            origin_code=o.code,
+            origin_city=o.city,
+            destination_code=d.code,
+            destination_city=d.city,
+            destination_country=d.country,
+            origin_tz=o.tz,
+            destination_tz=d.tz,
+            scheduled_departure=departure,
+            scheduled_arrival=arrival,
             estimated_departure=departure + late if delayed else None,
             estimated_arrival=arrival + late if delayed else None,
-            gate=gate, terminal=terminal, status=status,
+            gate=gate,
+            terminal=terminal,
+            status=status,
         )
         self.flights.append(flight)
         self.flight_day[flight] = day
         self.seats_taken[flight] = set()
         return flight
 
-    def customer(self, full_name: str, language: Language, tier: LoyaltyTier, points: int, *,
-                 web: str, telegram: str | None = None, x: str | None = None, since: int,
-                 ) -> Customer:
+    def customer(
+        self,
+        full_name: str,
+        language: Language,
+        tier: LoyaltyTier,
+        points: int,
+        *,
+        web: str,
+        telegram: str | None = None,
+        x: str | None = None,
+        since: int,
+    ) -> Customer:
         customer = Customer(
-            full_name=full_name, email=_slug(full_name).replace("-", ".") + "@example.com",
-            preferred_language=language, loyalty_tier=tier, loyalty_points=points,
-            telegram_user_id=telegram, x_user_id=x, web_chat_id=web,
+            full_name=full_name,
+            email=_slug(full_name).replace("-", ".") + "@example.com",
+            preferred_language=language,
+            loyalty_tier=tier,
+            loyalty_points=points,
+            telegram_user_id=telegram,
+            x_user_id=x,
+            web_chat_id=web,
             created_at=self.at(since, 10, 0),
         )
         self.customers.append(customer)
         self.language[customer] = language
         return customer
 
-    def booking(self, reference: str, customer: Customer, fare: FareFamily,
-                flights: Sequence[Flight],
-                passengers: Sequence[tuple[str, Sequence[str | None], str | None]], *,
-                total: str | Decimal, day: int, hour: int = 12, minute: int = 0,
-                status: BookingStatus = BookingStatus.CONFIRMED) -> Booking:
+    def booking(
+        self,
+        reference: str,
+        customer: Customer,
+        fare: FareFamily,
+        flights: Sequence[Flight],
+        passengers: Sequence[tuple[str, Sequence[str | None], str | None]],
+        *,
+        total: str | Decimal,
+        day: int,
+        hour: int = 12,
+        minute: int = 0,
+        status: BookingStatus = BookingStatus.CONFIRMED,
+    ) -> Booking:
         """A booking; `passengers` are (name, seat per flight, assistance code)."""
         long_haul = any(self.long_haul(f) for f in flights)
         booking = Booking(
-            reference=reference, customer=customer, fare_family=fare, total_paid=Decimal(total),
-            currency="EUR", status=status, created_at=self.at(day, hour, minute),
+            reference=reference,
+            customer=customer,
+            fare_family=fare,
+            total_paid=Decimal(total),
+            currency="EUR",
+            status=status,
+            created_at=self.at(day, hour, minute),
             **self.fare_terms(fare, long_haul),
         )
-        people = [Passenger(full_name=name, special_assistance=assistance)
-                  for name, _, assistance in passengers]
+        people = [
+            Passenger(full_name=name, special_assistance=assistance)
+            for name, _, assistance in passengers
+        ]
         booking.passengers = people
         for sequence, flight in enumerate(flights, start=1):
             segment = Segment(sequence=sequence, flight=flight)
@@ -262,8 +322,9 @@ class _DemoRecords:
         return self.at(moment["day"], moment["at"].hour, moment["at"].minute)
 
     def long_haul(self, flight: Flight) -> bool:
-        return _is_long_haul(self.airports[flight.origin_code],
-                             self.airports[flight.destination_code])
+        return _is_long_haul(
+            self.airports[flight.origin_code], self.airports[flight.destination_code]
+        )
 
     def fixed_records(self) -> None:
         """The records of fixed.yml, in the file's order (tests and docs rely on every value)."""
@@ -273,39 +334,73 @@ class _DemoRecords:
             for b in spec.get("bookings", ()):
                 day, at = b["booked"]["day"], b["booked"]["at"]
                 booking = self.booking(
-                    b["reference"], customer, b["fare"], [flights[n] for n in b["flights"]],
+                    b["reference"],
+                    customer,
+                    b["fare"],
+                    [flights[n] for n in b["flights"]],
                     [(p["name"], p["seats"], p.get("assistance")) for p in b["passengers"]],
-                    total=b["total"], day=day, hour=at.hour, minute=at.minute,
-                    status=b.get("status", BookingStatus.CONFIRMED))
+                    total=b["total"],
+                    day=day,
+                    hour=at.hour,
+                    minute=at.minute,
+                    status=b.get("status", BookingStatus.CONFIRMED),
+                )
                 for r in b.get("refunds", ()):
                     expected = r.get("expected_in_days")
-                    self.refunds.append(Refund(
-                        booking=booking, amount=r["amount"], currency="EUR", status=r["status"],
-                        reason=r["reason"], requested_at=self.moment(r["requested"]),
-                        expected_date=None if expected is None
-                        else self.anchor + timedelta(days=expected)))
+                    self.refunds.append(
+                        Refund(
+                            booking=booking,
+                            amount=r["amount"],
+                            currency="EUR",
+                            status=r["status"],
+                            reason=r["reason"],
+                            requested_at=self.moment(r["requested"]),
+                            expected_date=None
+                            if expected is None
+                            else self.anchor + timedelta(days=expected),
+                        )
+                    )
                 for c in b.get("contacts", ()):
-                    self.contacts.append(Contact(
-                        customer=customer, booking=booking, channel=c["channel"], topic=c["topic"],
-                        summary=self.crowd["summaries"][c["topic"]].format(ref=booking.reference),
-                        handled_by=c["handled_by"], created_at=self.moment(c["when"])))
+                    self.contacts.append(
+                        Contact(
+                            customer=customer,
+                            booking=booking,
+                            channel=c["channel"],
+                            topic=c["topic"],
+                            summary=self.crowd["summaries"][c["topic"]].format(
+                                ref=booking.reference
+                            ),
+                            handled_by=c["handled_by"],
+                            created_at=self.moment(c["when"]),
+                        )
+                    )
                 for r in b.get("baggage_reports", ()):
                     flight = flights[r["flight"]]
                     reported = flight.scheduled_arrival + timedelta(
-                        minutes=r["minutes_after_arrival"])
-                    self.reports.append(BaggageReport(
-                        file_reference=r["file_reference"], booking=booking, flight=flight,
-                        kind=r["kind"], status=r["status"], description=r["description"],
-                        last_seen=self.airports[r["last_seen"]].label, expected_delivery=None,
-                        created_at=reported,
-                        updated_at=reported + timedelta(hours=r["updated_hours_later"])))
+                        minutes=r["minutes_after_arrival"]
+                    )
+                    self.reports.append(
+                        BaggageReport(
+                            file_reference=r["file_reference"],
+                            booking=booking,
+                            flight=flight,
+                            kind=r["kind"],
+                            status=r["status"],
+                            description=r["description"],
+                            last_seen=self.airports[r["last_seen"]].label,
+                            expected_delivery=None,
+                            created_at=reported,
+                            updated_at=reported + timedelta(hours=r["updated_hours_later"]),
+                        )
+                    )
 
     # -- the generated crowd: every draw in a fixed order, so the same rows every time ---------
 
     def generated_customers(self) -> None:
         rng, crowd = self.rng, self.crowd
-        languages = [language for language, count in crowd["customers"].items()
-                     for _ in range(count)]
+        languages = [
+            language for language, count in crowd["customers"].items() for _ in range(count)
+        ]
         rng.shuffle(languages)
         names = {c.full_name for c in self.customers}
         tiers = list(crowd["tiers"])
@@ -320,22 +415,32 @@ class _DemoRecords:
             names.add(name)
             tier = rng.choices(tiers, weights=weights)[0]
             low, high = crowd["tiers"][tier]["points"]
-            self.customer(name, language, tier, rng.randint(low, high), web=f"demo-{_slug(name)}",
-                          telegram=next(telegram_ids) if rng.random() < 0.5 else None,
-                          x=next(x_ids) if rng.random() < 0.5 else None,
-                          since=-rng.randint(200, 2500))
+            self.customer(
+                name,
+                language,
+                tier,
+                rng.randint(low, high),
+                web=f"demo-{_slug(name)}",
+                telegram=next(telegram_ids) if rng.random() < 0.5 else None,
+                x=next(x_ids) if rng.random() < 0.5 else None,
+                since=-rng.randint(200, 2500),
+            )
 
     def generated_flights(self) -> dict[Flight, Flight | None]:
         """Flights on the routes, each outbound with its return flight (or None)."""
         rng = self.rng
         first_day, last_day = self.airline["days"]
-        numbers = _RouteNumbers(self.airline["flight_numbers"],
-                                [flight["number"] for flight in self.fixed["flights"]])
+        numbers = _RouteNumbers(
+            self.airline["flight_numbers"], [flight["number"] for flight in self.fixed["flights"]]
+        )
         returns: dict[Flight, Flight | None] = {}
         # (number, day) pairs flown; two outbounds may otherwise come back on the same day.
         flown: set[tuple[str, int]] = set()
-        routes = [(origin, destination) for origin, destinations in self.airline["routes"].items()
-                  for destination in destinations]
+        routes = [
+            (origin, destination)
+            for origin, destinations in self.airline["routes"].items()
+            for destination in destinations
+        ]
         for origin, destination in routes:
             outbound_number = numbers.next_for(self.airports[origin], self.airports[destination])
             inbound_number = f"XY{int(outbound_number[2:]) + 1:03d}"
@@ -343,32 +448,49 @@ class _DemoRecords:
             inbound_time = time(rng.randint(7, 21), 5 * rng.randint(0, 11))
             days = sorted(rng.sample(range(first_day, last_day + 1), rng.choice((1, 2, 2, 3))))
             for day in days:
-                outbound = self.generated_flight(outbound_number, origin, destination, day,
-                                                 outbound_time)
+                outbound = self.generated_flight(
+                    outbound_number, origin, destination, day, outbound_time
+                )
                 inbound = None
                 stay = rng.randint(2, 12)
                 back = (inbound_number, day + stay)
                 if rng.random() < 0.6 and day + stay <= last_day and back not in flown:
                     flown.add(back)
-                    inbound = self.generated_flight(inbound_number, destination, origin,
-                                                    day + stay, inbound_time)
+                    inbound = self.generated_flight(
+                        inbound_number, destination, origin, day + stay, inbound_time
+                    )
                 returns[outbound] = inbound
         return returns
 
-    def generated_flight(self, number: str, origin: str, destination: str, day: int,
-                         departs: time) -> Flight:
+    def generated_flight(
+        self, number: str, origin: str, destination: str, day: int, departs: time
+    ) -> Flight:
         rng = self.rng
         draw = rng.random()
-        status = (FlightStatus.CANCELLED if draw < 0.08
-                  else FlightStatus.DELAYED if draw < 0.28 else FlightStatus.ON_TIME)
+        status = (
+            FlightStatus.CANCELLED
+            if draw < 0.08
+            else FlightStatus.DELAYED
+            if draw < 0.28
+            else FlightStatus.ON_TIME
+        )
         delay = rng.choice(self.crowd["delays"]) if status is FlightStatus.DELAYED else 0
         terminal = rng.choice(self.airports[origin].terminals)
         gate = None
         # Gates are published shortly before departure; later flights mostly have none yet.
         if status is not FlightStatus.CANCELLED and (day <= 1 or rng.random() < 0.4):
             gate = f"{rng.choice(self.crowd['gate_letters'])}{rng.randint(1, 60)}"
-        return self.flight(number, origin, destination, day, departs, status=status, delay=delay,
-                           gate=gate, terminal=terminal)
+        return self.flight(
+            number,
+            origin,
+            destination,
+            day,
+            departs,
+            status=status,
+            delay=delay,
+            gate=gate,
+            terminal=terminal,
+        )
 
     def generated_bookings(self, returns: dict[Flight, Flight | None]) -> None:
         rng = self.rng
@@ -382,22 +504,33 @@ class _DemoRecords:
                 if inbound is not None and rng.random() < 0.7:
                     flights.append(inbound)
                 fare = rng.choices(list(FareFamily), weights=(4, 4, 2))[0]
-                names = self.travellers(customer, language,
-                                        rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0])
+                names = self.travellers(
+                    customer, language, rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0]
+                )
                 seats = [self.seats(flight, fare, len(names)) for flight in flights]
                 passengers = [
-                    (name, [per_flight[i] for per_flight in seats],
-                     rng.choice(self.crowd["assistance"]) if rng.random() < 0.04 else None)
+                    (
+                        name,
+                        [per_flight[i] for per_flight in seats],
+                        rng.choice(self.crowd["assistance"]) if rng.random() < 0.04 else None,
+                    )
                     for i, name in enumerate(names)
                 ]
                 day = min(self.flight_day[outbound], 0) - rng.randint(2, 100)
                 cancelled_flight = any(f.status is FlightStatus.CANCELLED for f in flights)
                 cancelled = rng.random() < (0.4 if cancelled_flight else 0.06)
                 self.booking(
-                    self.new_reference(), customer, fare, flights, passengers,
-                    total=self.price(flights, fare, len(names)), day=day,
-                    hour=rng.randint(6, 22), minute=rng.randint(0, 59),
-                    status=BookingStatus.CANCELLED if cancelled else BookingStatus.CONFIRMED)
+                    self.new_reference(),
+                    customer,
+                    fare,
+                    flights,
+                    passengers,
+                    total=self.price(flights, fare, len(names)),
+                    day=day,
+                    hour=rng.randint(6, 22),
+                    minute=rng.randint(0, 59),
+                    status=BookingStatus.CANCELLED if cancelled else BookingStatus.CONFIRMED,
+                )
 
     def travellers(self, customer: Customer, language: Language, count: int) -> list[str]:
         """The customer (usually) and companions, often of the same family."""
@@ -441,16 +574,18 @@ class _DemoRecords:
     def price(self, flights: Sequence[Flight], fare: FareFamily, travellers: int) -> str:
         multiplier = {FareFamily.LIGHT: 0.85, FareFamily.STANDARD: 1.0, FareFamily.FLEX: 1.45}[fare]
         one_person = sum(
-            39 + 0.085 * _distance_km(self.airports[f.origin_code],
-                                      self.airports[f.destination_code])
-            for f in flights)
+            39
+            + 0.085 * _distance_km(self.airports[f.origin_code], self.airports[f.destination_code])
+            for f in flights
+        )
         return f"{round(one_person * multiplier * travellers)}.00"
 
     def new_reference(self) -> str:
         codes = brand_codes()
         while True:
-            reference = "XY" + "".join(self.rng.choice(self.crowd["reference_characters"])
-                                       for _ in range(4))
+            reference = "XY" + "".join(
+                self.rng.choice(self.crowd["reference_characters"]) for _ in range(4)
+            )
             if reference not in self.references and codes.booking_reference.fullmatch(reference):
                 return reference
 
@@ -475,10 +610,12 @@ class _DemoRecords:
                 status = rng.choice((BaggageStatus.SEARCHING, BaggageStatus.LOCATED))
             elif age <= 8:
                 status = rng.choice(
-                    (BaggageStatus.LOCATED, BaggageStatus.ON_ITS_WAY, BaggageStatus.DELIVERED))
+                    (BaggageStatus.LOCATED, BaggageStatus.ON_ITS_WAY, BaggageStatus.DELIVERED)
+                )
             else:
                 status = rng.choice(
-                    (BaggageStatus.DELIVERED, BaggageStatus.CLOSED, BaggageStatus.SEARCHING))
+                    (BaggageStatus.DELIVERED, BaggageStatus.CLOSED, BaggageStatus.SEARCHING)
+                )
             landed_at = flight.estimated_arrival or flight.scheduled_arrival
             created = landed_at + timedelta(minutes=rng.randint(30, 150))
             updated = created + (self.start - created) * rng.uniform(0.3, 0.95)
@@ -491,13 +628,20 @@ class _DemoRecords:
                 expected = min(created + timedelta(days=rng.randint(1, 3)), self.start)
             origin = self.airports[flight.origin_code]
             destination = self.airports[flight.destination_code]
-            self.reports.append(BaggageReport(
-                file_reference=self.new_file_reference(destination.code), booking=booking,
-                flight=flight, kind=kind, status=status,
-                description=rng.choice(self.crowd["bags"][self.language[booking.customer]]),
-                last_seen=(origin if status is BaggageStatus.SEARCHING else destination).label,
-                expected_delivery=expected, created_at=created.replace(second=0, microsecond=0),
-                updated_at=updated.replace(second=0, microsecond=0)))
+            self.reports.append(
+                BaggageReport(
+                    file_reference=self.new_file_reference(destination.code),
+                    booking=booking,
+                    flight=flight,
+                    kind=kind,
+                    status=status,
+                    description=rng.choice(self.crowd["bags"][self.language[booking.customer]]),
+                    last_seen=(origin if status is BaggageStatus.SEARCHING else destination).label,
+                    expected_delivery=expected,
+                    created_at=created.replace(second=0, microsecond=0),
+                    updated_at=updated.replace(second=0, microsecond=0),
+                )
+            )
 
     def new_file_reference(self, station: str) -> str:
         while True:
@@ -536,8 +680,13 @@ class _DemoRecords:
             elif age <= 9:
                 status = RefundStatus.REJECTED if draw < 0.15 else RefundStatus.PROCESSING
             elif age <= 24:
-                status = (RefundStatus.REJECTED if draw < 0.15
-                          else RefundStatus.APPROVED if draw < 0.65 else RefundStatus.PAID)
+                status = (
+                    RefundStatus.REJECTED
+                    if draw < 0.15
+                    else RefundStatus.APPROVED
+                    if draw < 0.65
+                    else RefundStatus.PAID
+                )
             else:
                 status = RefundStatus.REJECTED if draw < 0.15 else RefundStatus.PAID
             requested = self.at(day, rng.randint(7, 21), rng.randint(0, 59))
@@ -552,9 +701,18 @@ class _DemoRecords:
             elif status is RefundStatus.PAID:
                 paid_at = self.at(day + rng.randint(5, age - 1), rng.randint(8, 17))
                 expected = paid_at.date()
-            self.refunds.append(Refund(
-                booking=booking, amount=amount, currency=booking.currency, status=status,
-                reason=reason, requested_at=requested, expected_date=expected, paid_at=paid_at))
+            self.refunds.append(
+                Refund(
+                    booking=booking,
+                    amount=amount,
+                    currency=booking.currency,
+                    status=status,
+                    reason=reason,
+                    requested_at=requested,
+                    expected_date=expected,
+                    paid_at=paid_at,
+                )
+            )
 
     def generated_contacts(self) -> None:
         rng = self.rng
@@ -575,8 +733,11 @@ class _DemoRecords:
                     self.contact(customer, booking, topic, -rng.randint(7, 30), channels)
             for _ in range(rng.choice((1, 1, 2, 3))):
                 booking = rng.choice(bookings) if bookings and rng.random() < 0.8 else None
-                topic = (self.booking_topic(booking) if booking
-                         else rng.choice(self.crowd["topics"]["general"]))
+                topic = (
+                    self.booking_topic(booking)
+                    if booking
+                    else rng.choice(self.crowd["topics"]["general"])
+                )
                 self.contact(customer, booking, topic, -rng.randint(8, 120), channels)
 
     def booking_topic(self, booking: Booking) -> str:
@@ -587,19 +748,32 @@ class _DemoRecords:
             topics += ["lost_baggage"] * 3
         return self.rng.choice(topics)
 
-    def contact(self, customer: Customer, booking: Booking | None, topic: str, day: int,
-                channels: Sequence[Channel]) -> None:
+    def contact(
+        self,
+        customer: Customer,
+        booking: Booking | None,
+        topic: str,
+        day: int,
+        channels: Sequence[Channel],
+    ) -> None:
         rng = self.rng
         if booking is not None:
             day = min(max(day, self.booking_day[booking] + 1), -1)
         channel = rng.choice(channels)
         by_bot = channel not in (Channel.EMAIL, Channel.PHONE) and rng.random() < 0.6
-        self.contacts.append(Contact(
-            customer=customer, booking=booking, channel=channel, topic=topic,
-            summary=self.crowd["summaries"][topic].format(
-                ref=booking.reference if booking else "-"),
-            handled_by=HandledBy.BOT if by_bot else HandledBy.AGENT,
-            created_at=self.at(day, rng.randint(7, 22), rng.randint(0, 59))))
+        self.contacts.append(
+            Contact(
+                customer=customer,
+                booking=booking,
+                channel=channel,
+                topic=topic,
+                summary=self.crowd["summaries"][topic].format(
+                    ref=booking.reference if booking else "-"
+                ),
+                handled_by=HandledBy.BOT if by_bot else HandledBy.AGENT,
+                created_at=self.at(day, rng.randint(7, 22), rng.randint(0, 59)),
+            )
+        )
 
 
 class _RouteNumbers:

@@ -2,19 +2,21 @@
 
 The model is loaded in-process through `relais.nlu.runtime`, the tools' one door to Rasa.
 """
+
 from __future__ import annotations
 
 import json
 import logging
-import time
 import statistics
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from relais.core import timings
-from relais.core.errors import ModelError
 from relais.core.config import settings
+from relais.core.errors import ModelError
 from relais.core.policy import Signals, decide
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ class Triage:
     model: Any  #: relais.nlu.runtime.LoadedModel
 
     @classmethod
-    def load(cls, model: Path | None = None) -> "Triage":
+    def load(cls, model: Path | None = None) -> Triage:
         """Relais's own model (`RELAIS_MODEL`, default models/relais.tar.gz), or `model`."""
         from relais.nlu.runtime import ModelNotLoaded, load_model
 
@@ -59,11 +61,18 @@ class Triage:
         With `since` (an earlier result), only the messages triaged after it count.
         """
         stages = timings.collect()
-        lists = [self.parse_ms, stages.get("anger", []), stages.get("language", []),
-                 self.decide_ms, stages.get("parts", [])]
+        lists = [
+            self.parse_ms,
+            stages.get("anger", []),
+            stages.get("language", []),
+            self.decide_ms,
+            stages.get("parts", []),
+        ]
         start = since["_positions"] if since else [0] * len(lists)
-        parse = lists[0][start[0]:]
-        added = [sum(step) for step in zip(*(values[s:] for values, s in zip(lists[1:], start[1:])))]
+        parse = lists[0][start[0] :]
+        added = [
+            sum(step) for step in zip(*(values[s:] for values, s in zip(lists[1:], start[1:])))
+        ]
         return {
             "messages": len(parse),
             "parse_ms_median": round(statistics.median(parse), 3) if parse else 0.0,

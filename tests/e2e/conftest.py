@@ -1,16 +1,17 @@
 """The end-to-end tier's fixtures: a seeded demo database, real Rasa + action servers and the
 Relais app, started once per session and shared by the tests that talk to them."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from handoff.seed import seed_agents
 from relais.storage.db import create_all, make_engine, session_scope
 from relais.tools.seed import seed
-from handoff.seed import seed_agents
 from tests.e2e.servers import Servers, relais_app, running
 
 
@@ -36,8 +37,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str) ->
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str,
-            servers: Servers) -> Iterator[str]:
+def app_url(
+    tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str, servers: Servers
+) -> Iterator[str]:
     """The Relais app process (web chat, console) in front of the real Rasa server."""
     with relais_app(tmp_path_factory.mktemp("app"), seeded_sqlite_url, servers.rasa_url) as url:
         yield url

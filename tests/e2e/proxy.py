@@ -1,6 +1,7 @@
 """A stand-in for an outage: forwards HTTP to a server until `cut()`; then new connections
 are refused and requests on connections already open get 502 (as from a load balancer whose
 backend died), until `restore()` (same port)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,10 +31,15 @@ class CuttableProxy:
         if self.down:
             return web.Response(status=502, text="backend unavailable")
         async with aiohttp.ClientSession() as http:
-            async with http.request(request.method, self.target + request.path_qs, data=body,
-                                    headers={"Content-Type": request.content_type}) as reply:
-                return web.Response(status=reply.status, body=await reply.read(),
-                                    content_type=reply.content_type)
+            async with http.request(
+                request.method,
+                self.target + request.path_qs,
+                data=body,
+                headers={"Content-Type": request.content_type},
+            ) as reply:
+                return web.Response(
+                    status=reply.status, body=await reply.read(), content_type=reply.content_type
+                )
 
     async def _setup(self) -> None:
         app = web.Application()

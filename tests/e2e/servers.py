@@ -1,14 +1,15 @@
 """Starts a real action server, a real Rasa server and the Relais app for the end-to-end tier."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import requests
 
@@ -55,22 +56,48 @@ def running(workdir: Path, database_url: str) -> Iterator[Servers]:
     actions_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
-    env = {**os.environ, "DATABASE_URL": database_url, "RASA_TELEMETRY_ENABLED": "false",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     processes = []
     try:
         with actions_log.open("w") as alog, rasa_log.open("w") as rlog:
             actions = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                 "--port", str(actions_port)],
-                cwd=ROOT, env=env, stdout=alog, stderr=subprocess.STDOUT,
+                [
+                    str(BIN / "rasa"),
+                    "run",
+                    "actions",
+                    "--actions",
+                    "actions",
+                    "--port",
+                    str(actions_port),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=alog,
+                stderr=subprocess.STDOUT,
             )
             processes.append(actions)
             rasa = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port),
-                 "--model", str(MODEL), "--endpoints", str(endpoints)],
-                cwd=ROOT, env=env, stdout=rlog, stderr=subprocess.STDOUT,
+                [
+                    str(BIN / "rasa"),
+                    "run",
+                    "--enable-api",
+                    "--port",
+                    str(rasa_port),
+                    "--model",
+                    str(MODEL),
+                    "--endpoints",
+                    str(endpoints),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=rlog,
+                stderr=subprocess.STDOUT,
             )
             processes.append(rasa)
             _wait(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
@@ -86,15 +113,23 @@ def running(workdir: Path, database_url: str) -> Iterator[Servers]:
                 process.kill()
 
 
-def start_relais_app(workdir: Path, database_url: str, rasa_url: str, port: int,
-                     extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_relais_app(
+    workdir: Path,
+    database_url: str,
+    rasa_url: str,
+    port: int,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen:
     """The Relais app as its own process on `port`, answering /healthz (the caller stops it)."""
     env = {**os.environ, "DATABASE_URL": database_url, "RASA_URL": rasa_url, **(extra_env or {})}
     log = workdir / f"relais-app-{port}-{time.monotonic_ns()}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.web", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", process, log, limit=60)
@@ -105,8 +140,9 @@ def start_relais_app(workdir: Path, database_url: str, rasa_url: str, port: int,
 
 
 @contextmanager
-def relais_app(workdir: Path, database_url: str, rasa_url: str,
-               extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def relais_app(
+    workdir: Path, database_url: str, rasa_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """The Relais app (web chat, console) as its own process on a free port; yields its URL."""
     port = free_port()
     process = start_relais_app(workdir, database_url, rasa_url, port, extra_env)

@@ -1,10 +1,11 @@
 """The web chat and the agent console in a real browser (Debian's Chromium, headless)."""
+
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -19,19 +20,30 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture
-def browser() -> Iterator["webdriver.Chrome"]:
+def browser() -> Iterator[webdriver.Chrome]:
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver:
         pytest.fail("chromium and chromedriver are needed (make test installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     profile = tempfile.mkdtemp(prefix="relais-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-sync",
-                 "--disable-component-update", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}", "--window-size=1400,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-sync",
+        "--disable-component-update",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(flag)
-    chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+    chrome = webdriver.Chrome(
+        service=webdriver.ChromeService(executable_path=driver), options=options
+    )
     try:
         yield chrome
     finally:
@@ -39,15 +51,22 @@ def browser() -> Iterator["webdriver.Chrome"]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait(browser: "webdriver.Chrome", seconds: float = 30) -> WebDriverWait:
+def wait(browser: webdriver.Chrome, seconds: float = 30) -> WebDriverWait:
     return WebDriverWait(browser, seconds, poll_frequency=0.2)
 
 
-def bubbles(browser: "webdriver.Chrome", author: str) -> list[str]:
-    return [e.text for e in browser.find_elements(By.CSS_SELECTOR, f"#{'thread' if author != 'system' else 'transcript'} .bubble.{author}")]
+def bubbles(browser: webdriver.Chrome, author: str) -> list[str]:
+    return [
+        e.text
+        for e in browser.find_elements(
+            By.CSS_SELECTOR, f"#{'thread' if author != 'system' else 'transcript'} .bubble.{author}"
+        )
+    ]
 
 
-def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", app_url: str) -> None:
+def test_customer_and_agent_talk_through_the_pages(
+    browser: webdriver.Chrome, app_url: str
+) -> None:
     # The agent is logged in and watching the queue before the customer writes.
     browser.get(f"{app_url}/console")
     wait(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys("bruno")
@@ -58,7 +77,9 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     browser.switch_to.new_window("tab")
     browser.get(f"{app_url}/chat?as=demo-sophie")
     chat = browser.current_window_handle
-    wait(browser).until(lambda b: b.find_element(By.ID, "who").get_attribute("value") == "demo-sophie")
+    wait(browser).until(
+        lambda b: b.find_element(By.ID, "who").get_attribute("value") == "demo-sophie"
+    )
     box = browser.find_element(By.ID, "text")
     box.send_keys("my bag CDGXY10234 is STILL missing after 5 days, this is a disgrace!!\n")
     wait(browser).until(lambda b: len(bubbles(b, "bot")) >= 2)
@@ -68,18 +89,23 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "1-chat-handed-over.png"))
     # Markup from a customer is shown as text, never run, on both sides.
-    box.send_keys("<img src=x onerror=\"window.pwned=1\"><b>hello?</b>\n")
+    box.send_keys('<img src=x onerror="window.pwned=1"><b>hello?</b>\n')
     wait(browser).until(lambda b: "<b>hello?</b>" in bubbles(b, "customer")[-1])
 
     browser.switch_to.window(console)
     alert = wait(browser).until(ec.visibility_of_element_located((By.ID, "alert")))
     assert "New escalation" in alert.text and "P1" in alert.text
-    row = wait(browser).until(lambda b: [r for r in b.find_elements(By.CSS_SELECTOR, "#queue .row")
-                                         if "Sophie" in r.text])[0]
+    row = wait(browser).until(
+        lambda b: [r for r in b.find_elements(By.CSS_SELECTOR, "#queue .row") if "Sophie" in r.text]
+    )[0]
     row.click()
     wait(browser).until(lambda b: "CDGXY10234" in b.find_element(By.ID, "records").text)
-    wait(browser).until(lambda b: any("<b>hello?</b>" in e.text for e in
-                                      b.find_elements(By.CSS_SELECTOR, "#transcript .bubble.customer")))
+    wait(browser).until(
+        lambda b: any(
+            "<b>hello?</b>" in e.text
+            for e in b.find_elements(By.CSS_SELECTOR, "#transcript .bubble.customer")
+        )
+    )
     assert browser.execute_script("return window.pwned === undefined")
     assert "priority 1" in browser.find_element(By.ID, "view-reasons").text.lower()
     browser.find_element(By.ID, "take").click()
@@ -87,10 +113,16 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     suggestions = browser.find_elements(By.CSS_SELECTOR, "#suggestions button")
     assert any("CDGXY10234" in (s.get_attribute("title") or "") for s in suggestions)
     browser.save_screenshot(str(SHOTS / "2-console-conversation.png"))
-    browser.find_element(By.ID, "reply").send_keys("Sophie, I've asked Paris baggage services to call you today.")
+    browser.find_element(By.ID, "reply").send_keys(
+        "Sophie, I've asked Paris baggage services to call you today."
+    )
     browser.find_element(By.ID, "send").click()
-    wait(browser).until(lambda b: any("baggage services" in e.text for e in
-                                      b.find_elements(By.CSS_SELECTOR, "#transcript .bubble.agent")))
+    wait(browser).until(
+        lambda b: any(
+            "baggage services" in e.text
+            for e in b.find_elements(By.CSS_SELECTOR, "#transcript .bubble.agent")
+        )
+    )
 
     browser.switch_to.window(chat)
     wait(browser).until(lambda b: any("baggage services" in t for t in bubbles(b, "agent")))
@@ -109,7 +141,7 @@ def test_customer_and_agent_talk_through_the_pages(browser: "webdriver.Chrome", 
     assert len(agent_lines) == 1  # the bot never talked over the agent, the agent spoke once
 
 
-def test_metrics_page_is_for_supervisors(browser: "webdriver.Chrome", app_url: str) -> None:
+def test_metrics_page_is_for_supervisors(browser: webdriver.Chrome, app_url: str) -> None:
     browser.get(f"{app_url}/console")
     wait(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys("sam")
     browser.find_element(By.ID, "password").send_keys("relais-demo\n")

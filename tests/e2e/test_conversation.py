@@ -1,4 +1,5 @@
 """Real Rasa server + real action server over the REST channel: multi-turn, both languages."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,9 @@ def texts(replies: list[dict]) -> list[str]:
 
 
 def handoffs(replies: list[dict]) -> list[dict]:
-    return [r["custom"]["relais_handoff"] for r in replies if "relais_handoff" in r.get("custom", {})]
+    return [
+        r["custom"]["relais_handoff"] for r in replies if "relais_handoff" in r.get("custom", {})
+    ]
 
 
 def test_english_conversation_keeps_the_booking_in_context(servers: Servers) -> None:
@@ -24,7 +27,9 @@ def test_english_conversation_keeps_the_booking_in_context(servers: Servers) -> 
     first = texts(servers.say(sender, "is my flight delayed?"))
     assert len(first) == 1 and "reference" in first[0]
     second = " ".join(texts(servers.say(sender, "XY7T2M")))
-    assert "XY123 Paris → Montréal" in second and "delayed 45 min" in second and "gate B12" in second
+    assert (
+        "XY123 Paris → Montréal" in second and "delayed 45 min" in second and "gate B12" in second
+    )
     third = " ".join(texts(servers.say(sender, "and my seat?")))
     assert "27C" in third
 
@@ -65,7 +70,9 @@ def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
     assert handoffs(servers.say(f"{sender}-angry", "😡😡😡🤬"))
     long_reply = texts(servers.say(f"{sender}-2", "where is my refund " + "x" * 20_000))
     assert long_reply and long_reply[0]
-    injected = " ".join(texts(servers.say(f"{sender}-3", "where is my refund XY7T2M'); drop table bookings;--")))
+    injected = " ".join(
+        texts(servers.say(f"{sender}-3", "where is my refund XY7T2M'); drop table bookings;--"))
+    )
     assert "XY7T2M" in injected
     after = " ".join(texts(servers.say(f"{sender}-5", "where is my refund for XY7T2M")))
     assert "€182.40" in after  # the bookings table is still there
@@ -74,11 +81,15 @@ def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
 
 
 def test_anger_hands_over_in_each_language(servers: Servers) -> None:
-    en = servers.say(f"web:guest-{uuid.uuid4().hex[:6]}",
-                     "WHERE IS MY BAG?? 4 days and NOTHING, you people are useless 😡")
+    en = servers.say(
+        f"web:guest-{uuid.uuid4().hex[:6]}",
+        "WHERE IS MY BAG?? 4 days and NOTHING, you people are useless 😡",
+    )
     assert "anger" in handoffs(en)[0]["reasons"] and handoffs(en)[0]["priority"] == 1
-    fr = servers.say(f"web:guest-{uuid.uuid4().hex[:6]}",
-                     "4 JOURS sans ma valise, vous vous foutez de moi ??? 😡")
+    fr = servers.say(
+        f"web:guest-{uuid.uuid4().hex[:6]}",
+        "4 JOURS sans ma valise, vous vous foutez de moi ??? 😡",
+    )
     payload = handoffs(fr)[0]
     assert "anger" in payload["reasons"] and payload["language"] == "fr"
     assert "collègue" in texts(fr)[0]
@@ -86,14 +97,17 @@ def test_anger_hands_over_in_each_language(servers: Servers) -> None:
 
 def test_vip_complaint_is_priority_one(servers: Servers) -> None:
     # Camille (Gold) over Telegram: her web chat identity is used by other tests.
-    replies = servers.say("telegram:100001", "je veux déposer une réclamation, le service à Lyon était déplorable")
+    replies = servers.say(
+        "telegram:100001", "je veux déposer une réclamation, le service à Lyon était déplorable"
+    )
     payload = handoffs(replies)[0]
     assert payload["priority"] == 1 and {"complaint", "vip"} <= set(payload["reasons"])
 
 
 def test_annoyed_but_routine_refund_is_answered_with_an_apology(servers: Servers) -> None:
-    replies = servers.say(f"web:guest-{uuid.uuid4().hex[:6]}",
-                          "3rd time asking, where is my refund for XY7T2M??")
+    replies = servers.say(
+        f"web:guest-{uuid.uuid4().hex[:6]}", "3rd time asking, where is my refund for XY7T2M??"
+    )
     assert not handoffs(replies)
     said = texts(replies)
     assert said[0].startswith("Sorry") and "€182.40" in said[1]

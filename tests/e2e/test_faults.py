@@ -1,11 +1,12 @@
 """Faults: Rasa unreachable mid-conversation, and the Relais process killed (SIGKILL) during
 traffic. Every Telegram message is answered exactly once, in order per conversation."""
+
 from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -60,9 +61,14 @@ def test_each_marker_tells_one_request_from_the_others() -> None:
 
 
 def test_outage_and_kill_lose_nothing_and_answer_once(
-        fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
+    fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path
+) -> None:
     proxy = CuttableProxy(servers.rasa_url, free_port())
-    env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_MODE": "polling"}
+    env = {
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.url,
+        "TELEGRAM_MODE": "polling",
+    }
     port = free_port()
     app = start_relais_app(tmp_path, own_seeded_url, proxy.url, port, env)
     try:

@@ -1,11 +1,13 @@
 """The whole handoff loop over real HTTP: web chat → Relais app → Rasa + actions → queue →
 agent console API → customer, and back to the bot. Three processes, one SQLite database."""
+
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import requests
@@ -20,21 +22,29 @@ class Customer:
         self.app, self.sender, self.seen = app, sender, 0
 
     def say(self, text: str, client_id: str | None = None) -> dict[str, Any]:
-        response = requests.post(f"{self.app}/api/chat/messages", timeout=60, json={
-            "sender": self.sender, "text": text, "client_id": client_id or uuid.uuid4().hex})
+        response = requests.post(
+            f"{self.app}/api/chat/messages",
+            timeout=60,
+            json={"sender": self.sender, "text": text, "client_id": client_id or uuid.uuid4().hex},
+        )
         assert response.status_code in (200, 201), response.text
         return response.json()
 
     def read(self) -> dict[str, Any]:
-        response = requests.get(f"{self.app}/api/chat/messages", timeout=30,
-                                params={"sender": self.sender, "after": self.seen})
+        response = requests.get(
+            f"{self.app}/api/chat/messages",
+            timeout=30,
+            params={"sender": self.sender, "after": self.seen},
+        )
         response.raise_for_status()
         data = response.json()
         if data["messages"]:
             self.seen = data["messages"][-1]["id"]
         return data
 
-    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], limit: float = 30) -> list[dict]:
+    def wait_for(
+        self, check: Callable[[list[dict[str, Any]]], bool], limit: float = 30
+    ) -> list[dict]:
         """Messages read until `check` holds on everything read so far."""
         got: list[dict[str, Any]] = []
         deadline = time.monotonic() + limit
@@ -48,7 +58,9 @@ class Customer:
 
 def console(app: str, username: str) -> requests.Session:
     session = requests.Session()
-    response = session.post(f"{app}/api/login", json={"username": username, "password": "relais-demo"})
+    response = session.post(
+        f"{app}/api/login", json={"username": username, "password": "relais-demo"}
+    )
     assert response.status_code == 200, response.text
     return session
 
@@ -57,7 +69,9 @@ def bot_texts(messages: list[dict[str, Any]]) -> list[str]:
     return [m["text"] for m in messages if m["author"] == "bot"]
 
 
-def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(app_url: str, servers: Servers) -> None:
+def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(
+    app_url: str, servers: Servers
+) -> None:
     james = Customer(app_url, "demo-james")
     first = james.say("3 weeks and still NO refund for XY7T2M. you people are useless, I'm furious")
     assert first["duplicate"] is False
@@ -75,7 +89,9 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(app_url: str,
     assert bot_texts(james.read()["messages"]) == []
     tracker = requests.get(f"{servers.rasa_url}/conversations/web:demo-james/tracker").json()
     assert tracker["paused"] is True
-    assert [e["text"] for e in tracker["events"] if e["event"] == "user"][-1] == "hello?? anyone there"
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"][
+        -1
+    ] == "hello?? anyone there"
 
     alice = console(app_url, "alice")
     queue = alice.get(f"{app_url}/api/console/queue").json()
@@ -96,28 +112,40 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(app_url: str,
     authors = [m["author"] for m in view["transcript"]]
     assert authors[:4] == ["customer", "bot", "system", "bot"]  # handoff text, event, wait
 
-    body = {"text": "Hello James, I'm checking your refund with our finance team now.",
-            "client_id": "reply-1"}
+    body = {
+        "text": "Hello James, I'm checking your refund with our finance team now.",
+        "client_id": "reply-1",
+    }
     reply = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply", json=body)
     assert reply.status_code == 200 and reply.json()["duplicate"] is False, reply.text
     # A double click (the same client id) sends nothing more.
     again = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply", json=body).json()
     assert again == {"message_id": reply.json()["message_id"], "duplicate": True}
     # Bruno does not hold it: he cannot reply.
-    assert bruno.post(f"{app_url}/api/console/escalations/{taken['id']}/reply",
-                      json={"text": "hi"}).status_code == 409
+    assert (
+        bruno.post(
+            f"{app_url}/api/console/escalations/{taken['id']}/reply", json={"text": "hi"}
+        ).status_code
+        == 409
+    )
     seen = james.wait_for(lambda ms: any(m["author"] == "agent" for m in ms))
     assert [m["text"] for m in seen if m["author"] == "agent"] == [
-        "Hello James, I'm checking your refund with our finance team now."]
+        "Hello James, I'm checking your refund with our finance team now."
+    ]
     tracker = requests.get(f"{servers.rasa_url}/conversations/web:demo-james/tracker").json()
-    agent_events = [e for e in tracker["events"] if e["event"] == "bot"
-                    and (e.get("metadata") or {}).get("agent") == "alice"]
+    agent_events = [
+        e
+        for e in tracker["events"]
+        if e["event"] == "bot" and (e.get("metadata") or {}).get("agent") == "alice"
+    ]
     assert len(agent_events) == 1
 
     back = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/hand-back")
     assert back.status_code == 200, back.text
     follow = james.wait_for(lambda ms: bool(bot_texts(ms)))
-    assert bot_texts(follow) == ["I'm back with you, James. Is there anything else I can check on XY7T2M?"]
+    assert bot_texts(follow) == [
+        "I'm back with you, James. Is there anything else I can check on XY7T2M?"
+    ]
     assert james.read()["state"] == "bot"
 
     # The bot answers the next message, not the one written while Alice held the conversation.
@@ -130,7 +158,9 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(app_url: str,
     metrics = sam.get(f"{app_url}/api/console/metrics").json()
     assert metrics["escalations"] >= 1 and metrics["handoffs_by_reason"]["anger"] >= 1
     assert metrics["human_first_response"]["count"] >= 1
-    assert "human_first_response,median_s" in sam.get(f"{app_url}/api/console/metrics?format=csv").text
+    assert (
+        "human_first_response,median_s" in sam.get(f"{app_url}/api/console/metrics?format=csv").text
+    )
     assert alice.get(f"{app_url}/api/console/metrics").status_code == 403
 
 
@@ -159,13 +189,19 @@ def test_a_long_poll_is_held_until_the_reply_and_returns_with_it(app_url: str) -
     sender = f"poller-{uuid.uuid4().hex[:8]}"
 
     def poll(after: int, wait: float) -> dict[str, Any]:
-        response = requests.get(f"{app_url}/api/chat/messages", timeout=60, params={
-            "sender": sender, "after": after, "wait": wait})
+        response = requests.get(
+            f"{app_url}/api/chat/messages",
+            timeout=60,
+            params={"sender": sender, "after": after, "wait": wait},
+        )
         response.raise_for_status()
         return response.json()
 
-    posted = requests.post(f"{app_url}/api/chat/messages", timeout=10,
-                           json={"sender": sender, "text": "what are your opening hours?"}).json()
+    posted = requests.post(
+        f"{app_url}/api/chat/messages",
+        timeout=10,
+        json={"sender": sender, "text": "what are your opening hours?"},
+    ).json()
     answer = poll(posted["message_id"], 20)
     assert [m["author"] for m in answer["messages"]][:1] == ["bot"]
     last = answer["messages"][-1]["id"]
@@ -178,8 +214,11 @@ def test_a_long_poll_is_held_until_the_reply_and_returns_with_it(app_url: str) -
     # ignored `wait` would come back empty, as the one above did).
     with ThreadPoolExecutor(max_workers=1) as pool:
         held = pool.submit(poll, last, 25)
-        requests.post(f"{app_url}/api/chat/messages", timeout=10,
-                      json={"sender": sender, "text": "and when are you open on sunday?"})
+        requests.post(
+            f"{app_url}/api/chat/messages",
+            timeout=10,
+            json={"sender": sender, "text": "and when are you open on sunday?"},
+        )
         later = held.result()
     assert [m["author"] for m in later["messages"]][:1] == ["customer"]
     assert "bot" in [m["author"] for m in later["messages"]]
@@ -194,16 +233,28 @@ def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: 
     waiting = bruno.get(f"{app_url}/api/console/queue").json()["waiting"]
     escalation = [e for e in waiting if e["conversation_id"] == "web:demo-liam"][0]
     assert "human_request" in escalation["reasons"]
-    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
+    assert (
+        bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
+    )
     assert liam.read()["state"] == "with_agent"
     # Back to the queue keeps it waiting; take it again, note, then resolve.
-    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/release").status_code == 200
+    assert (
+        bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/release").status_code
+        == 200
+    )
     assert liam.read()["state"] == "waiting"
-    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
-    note = bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/note",
-                      json={"text": "Rebooked by phone, nothing else needed."})
+    assert (
+        bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
+    )
+    note = bruno.post(
+        f"{app_url}/api/console/escalations/{escalation['id']}/note",
+        json={"text": "Rebooked by phone, nothing else needed."},
+    )
     assert note.status_code == 200
-    assert bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/resolve").status_code == 200
+    assert (
+        bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/resolve").status_code
+        == 200
+    )
     assert liam.read()["state"] == "closed"
     view = bruno.get(f"{app_url}/api/console/conversations/web:demo-liam").json()
     assert view["notes"][0]["text"] == "Rebooked by phone, nothing else needed."
@@ -217,15 +268,33 @@ def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: 
 def test_a_burst_of_100_messages_is_all_kept_and_not_answered_100_times(app_url: str) -> None:
     olivia = Customer(app_url, "demo-olivia")
     with ThreadPoolExecutor(max_workers=20) as pool:
-        codes = list(pool.map(lambda i: requests.post(
-            f"{app_url}/api/chat/messages", timeout=120,
-            json={"sender": "demo-olivia", "text": f"hello? line {i}", "client_id": f"burst-{i}"},
-        ).status_code, range(100)))
+        codes = list(
+            pool.map(
+                lambda i: (
+                    requests.post(
+                        f"{app_url}/api/chat/messages",
+                        timeout=120,
+                        json={
+                            "sender": "demo-olivia",
+                            "text": f"hello? line {i}",
+                            "client_id": f"burst-{i}",
+                        },
+                    ).status_code
+                ),
+                range(100),
+            )
+        )
     assert codes == [201] * 100
-    seen = olivia.wait_for(lambda ms: sum(m["author"] == "customer" for m in ms) == 100
-                           and any(m["author"] == "bot" for m in ms), limit=60)
+    seen = olivia.wait_for(
+        lambda ms: (
+            sum(m["author"] == "customer" for m in ms) == 100
+            and any(m["author"] == "bot" for m in ms)
+        ),
+        limit=60,
+    )
     time.sleep(3)
     seen += olivia.read()["messages"]
-    assert sorted(m["text"] for m in seen if m["author"] == "customer") == \
-        sorted(f"hello? line {i}" for i in range(100))  # nothing lost
+    assert sorted(m["text"] for m in seen if m["author"] == "customer") == sorted(
+        f"hello? line {i}" for i in range(100)
+    )  # nothing lost
     assert 1 <= len(bot_texts(seen)) <= 6  # the customer is not flooded

@@ -4,6 +4,7 @@ A reply shared by many customers is fine only when they asked the same thing abo
 kind of data (every on-time flight gets the same sentence shape); one text sent whatever the
 request is the blanket auto-reply Relais exists to avoid.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,16 +24,32 @@ CUSTOMERS = 200
 MAX_SHARE = 0.05
 
 REQUESTS = {
-    "flight_status": ["is {ref} on time?", "mon vol {ref} a du retard ?", "any delay on booking {ref}"],
+    "flight_status": [
+        "is {ref} on time?",
+        "mon vol {ref} a du retard ?",
+        "any delay on booking {ref}",
+    ],
     "seat_selection": ["what seat do I have on {ref}", "c'est quoi mon siège sur {ref}"],
-    "change_booking": ["can I change the date of {ref}", "je voudrais modifier ma réservation {ref}"],
+    "change_booking": [
+        "can I change the date of {ref}",
+        "je voudrais modifier ma réservation {ref}",
+    ],
     "cancel_booking": ["I want to cancel booking {ref}", "je veux annuler {ref}"],
     "refund_status": ["where is my refund for {ref}", "où en est mon remboursement {ref}"],
-    "baggage_allowance": ["how many checked bags on {ref}", "combien de bagages en soute pour {ref}"],
+    "baggage_allowance": [
+        "how many checked bags on {ref}",
+        "combien de bagages en soute pour {ref}",
+    ],
     "check_in": ["when does check-in open for {ref}", "quand ouvre l'enregistrement pour {ref}"],
-    "travel_documents": ["what documents do I need for {ref}", "quels papiers pour le voyage {ref}"],
+    "travel_documents": [
+        "what documents do I need for {ref}",
+        "quels papiers pour le voyage {ref}",
+    ],
     "loyalty_points": ["how many loyalty points do I have", "combien de points fidélité j'ai"],
-    "contact_hours": ["what time does your customer service open", "vous êtes joignables à quelle heure"],
+    "contact_hours": [
+        "what time does your customer service open",
+        "vous êtes joignables à quelle heure",
+    ],
     "greet": ["hello", "bonjour"],
 }
 
@@ -59,12 +76,19 @@ def test_no_reply_text_reaches_many_customers_across_requests(
             (c.web_chat_id, c.full_name, [b.reference for b in c.bookings])
             for c in session.execute(select(Customer).order_by(Customer.id)).scalars()
         ]
-        all_refs = [b.reference for b in session.execute(select(Booking).order_by(Booking.id)).scalars()]
-        cities = sorted({f.destination_city for f in session.execute(select(Flight)).scalars()}
-                        | {f.origin_city for f in session.execute(select(Flight)).scalars()},
-                        key=len, reverse=True)
+        all_refs = [
+            b.reference for b in session.execute(select(Booking).order_by(Booking.id)).scalars()
+        ]
+        cities = sorted(
+            {f.destination_city for f in session.execute(select(Flight)).scalars()}
+            | {f.origin_city for f in session.execute(select(Flight)).scalars()},
+            key=len,
+            reverse=True,
+        )
     engine.dispose()
-    names = sorted({part for _, name, _ in customers for part in name.split()}, key=len, reverse=True)
+    names = sorted(
+        {part for _, name, _ in customers for part in name.split()}, key=len, reverse=True
+    )
 
     intents = list(REQUESTS)
     sent: dict[str, tuple[str, str]] = {}

@@ -1,4 +1,5 @@
 """Rasa's own checks: the training data validates, and the conversation tests pass."""
+
 from __future__ import annotations
 
 import os
@@ -16,16 +17,36 @@ ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": 
 
 
 def test_training_data_validates() -> None:
-    result = subprocess.run([RASA, "data", "validate", "--fail-on-warnings"],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [RASA, "data", "validate", "--fail-on-warnings"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
 def test_conversation_stories_pass(tmp_path: Path) -> None:
     result = subprocess.run(
-        [RASA, "test", "core", "--stories", "tests/test_stories.yml", "--model", str(MODEL),
-         "--fail-on-prediction-errors", "--out", str(tmp_path)],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900,
+        [
+            RASA,
+            "test",
+            "core",
+            "--stories",
+            "tests/test_stories.yml",
+            "--model",
+            str(MODEL),
+            "--fail-on-prediction-errors",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     failed = tmp_path / "failed_test_stories.yml"
     details = failed.read_text() if failed.exists() else ""

@@ -5,13 +5,14 @@ Customers write to both workers at once, a conversation's messages spread over t
 test checks that every message reached Rasa exactly once and in order (read back from the
 shared tracker store), that each got its answer once, and that both workers did the work.
 """
+
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import redis
@@ -22,8 +23,8 @@ from sqlalchemy.engine import make_url
 from bench.customers import load_sender
 from bench.run import prepare_records
 from bench.stack import Stack
-from relais.storage.conversations import Message
 from relais.core.types import Author
+from relais.storage.conversations import Message
 from relais.storage.db import make_engine, session_scope
 from tests.e2e.servers import eventually
 
@@ -31,8 +32,10 @@ pytestmark = pytest.mark.slow
 
 CONVERSATIONS = 16
 #: Three lines each, sent at once (fewer than a burst, which would be merged into one turn).
-LINES = {"en": ("hi", "when does my flight leave?", "how many bags can I check in?"),
-         "fr": ("bonjour", "à quelle heure part mon vol ?", "combien de bagages en soute ?")}
+LINES = {
+    "en": ("hi", "when does my flight leave?", "how many bags can I check in?"),
+    "fr": ("bonjour", "à quelle heure part mon vol ?", "combien de bagages en soute ?"),
+}
 
 
 @pytest.fixture
@@ -45,14 +48,23 @@ def redis_url() -> str:
     return url
 
 
-def test_two_of_each_keep_order_and_answer_once(new_database: Callable[[], str], tmp_path: Path,
-                                                redis_url: str) -> None:
+def test_two_of_each_keep_order_and_answer_once(
+    new_database: Callable[[], str], tmp_path: Path, redis_url: str
+) -> None:
     app_url, tracker_url = new_database(), new_database()
     if make_url(app_url).get_backend_name() != "postgresql":
         pytest.skip("the scale-out configuration runs on PostgreSQL")
     prepare_records(app_url, CONVERSATIONS)
-    with Stack(tmp_path, database_url=app_url, rasa_servers=2, action_servers=2, workers=2,
-               shared_rasa=True, tracker_database_url=tracker_url, redis_url=redis_url) as stack:
+    with Stack(
+        tmp_path,
+        database_url=app_url,
+        rasa_servers=2,
+        action_servers=2,
+        workers=2,
+        shared_rasa=True,
+        tracker_database_url=tracker_url,
+        redis_url=redis_url,
+    ) as stack:
         workers = stack.worker_urls
         assert len(workers) == 2 and len(stack.rasa_urls) == 2
 
@@ -60,9 +72,11 @@ def test_two_of_each_keep_order_and_answer_once(new_database: Callable[[], str],
             sender = load_sender(index)
             lines = LINES["en" if index % 2 == 0 else "fr"]
             for n, text in enumerate(lines):  # no waiting: the lines race across the workers
-                reply = requests.post(f"{workers[(index + n) % 2]}/api/chat/messages",
-                                      json={"sender": sender, "text": text,
-                                            "client_id": uuid.uuid4().hex}, timeout=30)
+                reply = requests.post(
+                    f"{workers[(index + n) % 2]}/api/chat/messages",
+                    json={"sender": sender, "text": text, "client_id": uuid.uuid4().hex},
+                    timeout=30,
+                )
                 assert reply.status_code == 201, reply.text
 
         with ThreadPoolExecutor(8) as pool:
@@ -72,20 +86,34 @@ def test_two_of_each_keep_order_and_answer_once(new_database: Callable[[], str],
 
         def all_routed() -> bool:
             with session_scope(engine) as s:
-                return not s.execute(select(Message.id).where(
-                    Message.author == Author.CUSTOMER, Message.processing != "done")).first()
+                return not s.execute(
+                    select(Message.id).where(
+                        Message.author == Author.CUSTOMER, Message.processing != "done"
+                    )
+                ).first()
 
         eventually(all_routed, limit=180)
         with session_scope(engine) as s:
-            customer_messages = s.execute(
-                select(Message).where(Message.author == Author.CUSTOMER).order_by(Message.id)
-            ).scalars().all()
+            customer_messages = (
+                s.execute(
+                    select(Message).where(Message.author == Author.CUSTOMER).order_by(Message.id)
+                )
+                .scalars()
+                .all()
+            )
             rows = [(m.id, m.conversation_id, dict(m.details)) for m in customer_messages]
-            bot_messages = s.execute(select(Message).where(Message.author == Author.BOT)).scalars().all()
+            bot_messages = (
+                s.execute(select(Message).where(Message.author == Author.BOT)).scalars().all()
+            )
             # The wait estimate after a handoff is the router's, not one of Rasa's replies.
-            bot_after = Counter(m.conversation_id for m in bot_messages
-                                if (m.details or {}).get("kind") != "wait_estimate")
-            said = {m.id: (m.conversation_id, m.text[:60]) for m in [*bot_messages, *customer_messages]}
+            bot_after = Counter(
+                m.conversation_id
+                for m in bot_messages
+                if (m.details or {}).get("kind") != "wait_estimate"
+            )
+            said = {
+                m.id: (m.conversation_id, m.text[:60]) for m in [*bot_messages, *customer_messages]
+            }
         engine.dispose()
 
         assert len(rows) == CONVERSATIONS * 3
@@ -104,11 +132,15 @@ def test_two_of_each_keep_order_and_answer_once(new_database: Callable[[], str],
             # Each message answered, once: the replies recorded per message add up to what the
             # conversation holds (a message routed twice would have left its replies twice).
             replies = [routed[i]["replies"] for i in ids]
-            assert all(r >= 1 for r in replies) and sum(replies) == bot_after[conversation], \
-                sorted((i, t) for i, (c, t) in said.items() if c == conversation)
+            assert all(r >= 1 for r in replies) and sum(replies) == bot_after[conversation], sorted(
+                (i, t) for i, (c, t) in said.items() if c == conversation
+            )
             tracker = requests.get(
-                f"{stack.rasa_urls[index % 2]}/conversations/{conversation}/tracker",
-                timeout=30).json()
-            seen = [(e.get("metadata") or {}).get("relais_message_id")
-                    for e in tracker["events"] if e["event"] == "user"]
+                f"{stack.rasa_urls[index % 2]}/conversations/{conversation}/tracker", timeout=30
+            ).json()
+            seen = [
+                (e.get("metadata") or {}).get("relais_message_id")
+                for e in tracker["events"]
+                if e["event"] == "user"
+            ]
             assert seen == ids, f"{conversation}: Rasa saw {seen}, the router sent {ids}"

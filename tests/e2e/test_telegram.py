@@ -1,11 +1,12 @@
 """Telegram end to end through python-telegram-bot against the local Bot API stand-in:
 polling and webhook, attachments, groups, buttons, rate limits; and sending alone.
 (Splitting text and numbering buttons, plain functions, are in tests/unit/test_split_text.py.)"""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -27,8 +28,13 @@ def fake() -> Iterator[FakeTelegram]:
 
 
 def test_polling_conversation_with_attachments_groups_buttons_and_rate_limits(
-        fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
-    env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_MODE": "polling"}
+    fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.url,
+        "TELEGRAM_MODE": "polling",
+    }
     with relais_app(tmp_path, own_seeded_url, servers.rasa_url, env):
         fake.customer_text(JAMES, "is my flight on time?")
         eventually(lambda: any("XY123" in t for t in fake.texts_to(JAMES)))
@@ -68,7 +74,9 @@ def test_polling_conversation_with_attachments_groups_buttons_and_rate_limits(
         assert "XY123" in fake.texts_to(JAMES)[-1]
 
 
-def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(fake: FakeTelegram) -> None:
+def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(
+    fake: FakeTelegram,
+) -> None:
     import asyncio
 
     from bot.channels.telegram import TelegramChannel
@@ -80,12 +88,15 @@ def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(fake
     async def run() -> None:
         await channel.start()
         long_text = ("Your bag is on its way to you. " * 300).strip()
-        ids = await channel.send(Outgoing(1, str(JAMES), long_text,
-                                          [{"title": "Lyon", "payload": "/pick_lyon"}]))
+        ids = await channel.send(
+            Outgoing(1, str(JAMES), long_text, [{"title": "Lyon", "payload": "/pick_lyon"}])
+        )
         assert len(ids) == 3
         sent = [s for s in fake.sent if s.chat_id == JAMES]
         assert [s.reply_markup is None for s in sent] == [True, True, False]
-        assert sent[-1].reply_markup == {"inline_keyboard": [[{"text": "Lyon", "callback_data": "/pick_lyon"}]]}
+        assert sent[-1].reply_markup == {
+            "inline_keyboard": [[{"text": "Lyon", "callback_data": "/pick_lyon"}]]
+        }
         assert " ".join(s.text for s in sent) == long_text
         # A 429 in the middle: the pieces already out are reported, so a retry skips them.
         fake.rate_limit_next(1, retry_after=7)
@@ -101,17 +112,33 @@ def test_sending_splits_long_text_and_turns_buttons_into_an_inline_keyboard(fake
 
 
 def test_webhook_checks_the_secret_and_stores_each_update_once(
-        fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
-    env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url,
-           "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": "s3cret-token"}
+    fake: FakeTelegram, servers: Servers, own_seeded_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.url,
+        "TELEGRAM_MODE": "webhook",
+        "TELEGRAM_WEBHOOK_SECRET": "s3cret-token",
+    }
     with relais_app(tmp_path, own_seeded_url, servers.rasa_url, env) as app:
         hook = f"{app}/telegram/webhook"
-        update = {"update_id": 77, "message": {
-            "message_id": 9, "date": int(time.time()), "text": "hello",
-            "chat": {"id": CAMILLE, "type": "private"}, "from": {"id": CAMILLE, "is_bot": False, "first_name": "C"}}}
+        update = {
+            "update_id": 77,
+            "message": {
+                "message_id": 9,
+                "date": int(time.time()),
+                "text": "hello",
+                "chat": {"id": CAMILLE, "type": "private"},
+                "from": {"id": CAMILLE, "is_bot": False, "first_name": "C"},
+            },
+        }
         assert requests.post(hook, json=update).status_code == 403
-        assert requests.post(hook, json=update, headers={
-            "X-Telegram-Bot-Api-Secret-Token": "wrong"}).status_code == 403
+        assert (
+            requests.post(
+                hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+            ).status_code
+            == 403
+        )
         good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
         assert requests.post(hook, data="{not json", headers=good).status_code == 400
         assert requests.post(hook, json={"hello": 1}, headers=good).status_code == 400
@@ -123,8 +150,10 @@ def test_webhook_checks_the_secret_and_stores_each_update_once(
         assert len(fake.texts_to(CAMILLE)) == 1
 
         # Updates pushed by the stand-in itself, with the secret, arrive too.
-        requests.post(f"{fake.url}/bot{fake.token}/setWebhook",
-                      data={"url": hook, "secret_token": "s3cret-token"})
+        requests.post(
+            f"{fake.url}/bot{fake.token}/setWebhook",
+            data={"url": hook, "secret_token": "s3cret-token"},
+        )
         fake.customer_text(CAMILLE, "merci !")
         eventually(lambda: len(fake.texts_to(CAMILLE)) == 2)
         assert fake.webhook_statuses[-1] == 200

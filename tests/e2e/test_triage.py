@@ -1,4 +1,5 @@
 """`relais triage` and the live bot make the same handoff decisions on the same messages."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,11 @@ MESSAGES = [
 def triage_lines(lines: str) -> list[dict]:
     result = subprocess.run(
         [sys.executable, "-m", "relais.tools.cli", "triage", "--model", str(MODEL)],
-        input=lines, capture_output=True, text=True, cwd=ROOT, timeout=600,
+        input=lines,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -44,9 +49,22 @@ def test_triage_and_live_bot_agree(servers: Servers) -> None:
     rows = triage_lines("".join(json.dumps({"text": m}) + "\n" for m in MESSAGES))
     assert [r["text"] for r in rows] == MESSAGES
     for row in rows:
-        assert set(row) == {"text", "lang", "intent", "confidence", "anger", "handoff", "reasons", "priority"}
+        assert set(row) == {
+            "text",
+            "lang",
+            "intent",
+            "confidence",
+            "anger",
+            "handoff",
+            "reasons",
+            "priority",
+        }
         replies = servers.say(f"web:triage-{uuid.uuid4().hex[:8]}", row["text"])
-        payloads = [r["custom"]["relais_handoff"] for r in replies if "relais_handoff" in r.get("custom", {})]
+        payloads = [
+            r["custom"]["relais_handoff"]
+            for r in replies
+            if "relais_handoff" in r.get("custom", {})
+        ]
         assert bool(payloads) == row["handoff"], (row, replies)
         if payloads:
             assert payloads[0]["reasons"] == row["reasons"]
@@ -56,7 +74,9 @@ def test_triage_and_live_bot_agree(servers: Servers) -> None:
 
 
 def test_triage_keeps_order_and_reports_bad_lines() -> None:
-    rows = triage_lines('{"text": "bonjour"}\nnot json\n{"txt": 1}\n{"text": ""}\n{"text": "bye"}\n')
+    rows = triage_lines(
+        '{"text": "bonjour"}\nnot json\n{"txt": 1}\n{"text": ""}\n{"text": "bye"}\n'
+    )
     assert rows[0]["text"] == "bonjour"
     assert "not JSON" in rows[1]["error"] and "string" in rows[2]["error"]
     assert rows[3]["text"] == "" and rows[4]["text"] == "bye"
@@ -74,7 +94,7 @@ def test_sarcastic_thanks_and_failures_the_bot_cannot_fix_are_complaints() -> No
         "merci beaucoup à l'équipe de Nice, super accueil ce matin",
     ]
     rows = triage_lines("".join(json.dumps({"text": m}) + "\n" for m in complaints + thanks))
-    for row in rows[:len(complaints)]:
+    for row in rows[: len(complaints)]:
         assert row["handoff"] and "complaint" in row["reasons"] and row["priority"] == 1, row
-    for row in rows[len(complaints):]:
+    for row in rows[len(complaints) :]:
         assert not row["handoff"] and row["intent"] == "thank" and row["priority"] == 4, row

@@ -1,12 +1,13 @@
 """X direct messages through tweepy against the local X API stand-in: webhook (CRC,
 signature, echoes), polling (pagination, restart-safe position), sending (10,000-character
 split, numbered options, HTTP 429 and the rate-limit reset)."""
+
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -15,13 +16,13 @@ from sqlalchemy import func, select
 from bot.channels.x import XChannel
 from bot.channels.x_wire import crc_response
 from bot.fakes.x import FakeX
-from relais.storage.conversations import Message
 from bot.outbox import Outgoing
-from relais.core.errors import SendFailed
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from handoff.settings import HandoffSettings
 from relais.core.brand import load_brand
+from relais.core.errors import SendFailed
+from relais.storage.conversations import Message
 from relais.storage.db import make_engine, session_scope
 from tests.e2e.servers import Servers, eventually, free_port, relais_app
 
@@ -38,22 +39,41 @@ def fake() -> Iterator[FakeX]:
 
 
 def channel_for(fake: FakeX, router: Router | None) -> XChannel:
-    return XChannel(router, fake.account_id, "key", fake.consumer_secret, "token", "token-secret",  # type: ignore[arg-type]
-                    api_url=fake.url)
+    return XChannel(
+        router,
+        fake.account_id,
+        "key",
+        fake.consumer_secret,
+        "token",
+        "token-secret",  # type: ignore[arg-type]
+        api_url=fake.url,
+    )
 
 
 def x_env(fake: FakeX, mode: str) -> dict[str, str]:
-    return {"X_ACCOUNT_ID": fake.account_id, "X_CONSUMER_KEY": "key",
-            "X_CONSUMER_SECRET": fake.consumer_secret, "X_ACCESS_TOKEN": "token",
-            "X_ACCESS_TOKEN_SECRET": "token-secret", "X_MODE": mode, "X_API_URL": fake.url}
+    return {
+        "X_ACCOUNT_ID": fake.account_id,
+        "X_CONSUMER_KEY": "key",
+        "X_CONSUMER_SECRET": fake.consumer_secret,
+        "X_ACCESS_TOKEN": "token",
+        "X_ACCESS_TOKEN_SECRET": "token-secret",
+        "X_MODE": mode,
+        "X_API_URL": fake.url,
+    }
 
 
 def test_sending_through_tweepy_splits_numbers_options_and_respects_429(fake: FakeX) -> None:
     channel = channel_for(fake, None)
 
     async def run() -> None:
-        ids = await channel.send(Outgoing(1, "42", "Which trip?", [
-            {"title": "Lyon", "payload": "/a"}, {"title": "Nice", "payload": "/b"}]))
+        ids = await channel.send(
+            Outgoing(
+                1,
+                "42",
+                "Which trip?",
+                [{"title": "Lyon", "payload": "/a"}, {"title": "Nice", "payload": "/b"}],
+            )
+        )
         assert len(ids) == 1 and ids[0]
         assert fake.texts_to("42") == ["Which trip?\n\n1. Lyon\n2. Nice"]
         long_text = ("All good with your booking. " * 500).strip()
@@ -74,7 +94,9 @@ def test_polling_stores_each_dm_once_across_pages_and_restarts(fake: FakeX, tmp_
     engine = make_engine(url)
     create_all(engine)
     # Rasa is not running: messages are stored and wait (routing is not what this tests).
-    router = Router(engine, RasaClient("http://127.0.0.1:9", timeout_s=1), load_brand(), HandoffSettings())
+    router = Router(
+        engine, RasaClient("http://127.0.0.1:9", timeout_s=1), load_brand(), HandoffSettings()
+    )
     for i in range(150):  # two pages of 100
         fake.customer_dm(JAMES_X, f"message {i}")
     fake.events.append(fake._event(fake.account_id, "a reply from us"))  # ours: dropped
@@ -103,7 +125,8 @@ def test_polling_stores_each_dm_once_across_pages_and_restarts(fake: FakeX, tmp_
 
 
 def test_webhook_end_to_end_with_crc_signature_and_numbered_options(
-        fake: FakeX, servers: Servers, own_seeded_url: str, tmp_path: Path) -> None:
+    fake: FakeX, servers: Servers, own_seeded_url: str, tmp_path: Path
+) -> None:
     with relais_app(tmp_path, own_seeded_url, servers.rasa_url, x_env(fake, "webhook")) as app:
         hook = f"{app}/x/webhook"
         crc = requests.get(hook, params={"crc_token": "challenge-1"}).json()

@@ -8,6 +8,7 @@ Only accuracy figures are guarded. What triage costs in milliseconds depends on 
 (5.101 ms against a 5.0 ms ceiling failed a fresh clone), so no test asserts it:
 `make bench-triage` (bench/triage_cost.py) prints it and `make eval` reports it.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,10 +1,11 @@
 """bench/claims.py (make bench-queue), small: 8 agents empty a queue of 300 on PostgreSQL, each taken exactly once."""
+
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -25,8 +26,9 @@ def bench_url(postgres_admin: Engine) -> Iterator[str]:
 
 def test_every_conversation_is_claimed_exactly_once(bench_url: str, tmp_path: Path) -> None:
     out = tmp_path / "bench-queue.json"
-    status = main(["--agents", "8", "--conversations", "300", "--database-url", bench_url,
-                   "--out", str(out)])
+    status = main(
+        ["--agents", "8", "--conversations", "300", "--database-url", bench_url, "--out", str(out)]
+    )
     result = json.loads(out.read_text())
     assert status == 0, result
     assert result["claims"] == result["conversations"] == 300

@@ -4,6 +4,7 @@
 The app runs in-process (aiohttp's TestServer) on an empty database of each backend, with the
 demo agents; Rasa is never reached (its address is a closed port).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,24 +74,34 @@ def test_the_web_chat_refuses_bad_messages_with_400(app_database: str) -> None:
         await expect_error(await client.post(post, data="{not json"), 400, "must be JSON")
         await expect_error(await client.post(post, json=["sender", "text"]), 400, "JSON object")
         await expect_error(await client.post(post, json="hello"), 400, "JSON object")
-        await expect_error(await client.post(post, json={"sender": "   ", "text": "hi"}),
-                           400, "sender")
-        await expect_error(await client.post(post, json={"sender": "", "text": "hi"}),
-                           400, "sender")
-        await expect_error(await client.post(post, json={"sender": 12, "text": "hi"}),
-                           400, "sender")
-        await expect_error(await client.post(post, json={"sender": "a:b", "text": "hi"}),
-                           400, "sender")
-        await expect_error(await client.post(post, json={"sender": "x", "text": ["hi"]}),
-                           400, "text")
-        await expect_error(await client.post(post, json={"sender": "x", "text": "hi",
-                                                         "client_id": {"a": 1}}), 400, "client_id")
+        await expect_error(
+            await client.post(post, json={"sender": "   ", "text": "hi"}), 400, "sender"
+        )
+        await expect_error(
+            await client.post(post, json={"sender": "", "text": "hi"}), 400, "sender"
+        )
+        await expect_error(
+            await client.post(post, json={"sender": 12, "text": "hi"}), 400, "sender"
+        )
+        await expect_error(
+            await client.post(post, json={"sender": "a:b", "text": "hi"}), 400, "sender"
+        )
+        await expect_error(
+            await client.post(post, json={"sender": "x", "text": ["hi"]}), 400, "text"
+        )
+        await expect_error(
+            await client.post(post, json={"sender": "x", "text": "hi", "client_id": {"a": 1}}),
+            400,
+            "client_id",
+        )
         got = "/api/chat/messages"
         await expect_error(await client.get(got, params={"sender": "  "}), 400, "sender")
-        await expect_error(await client.get(got, params={"sender": "x", "after": "abc"}),
-                           400, "after")
-        await expect_error(await client.get(got, params={"sender": "x", "wait": "nan"}),
-                           400, "wait")
+        await expect_error(
+            await client.get(got, params={"sender": "x", "after": "abc"}), 400, "after"
+        )
+        await expect_error(
+            await client.get(got, params={"sender": "x", "wait": "nan"}), 400, "wait"
+        )
         # A good message is still taken (stored; Rasa being down only delays the answer).
         stored = await client.post(post, json={"sender": "web-test", "text": "hello"})
         assert stored.status == 201 and (await stored.json())["duplicate"] is False
@@ -101,40 +112,62 @@ def test_the_web_chat_refuses_bad_messages_with_400(app_database: str) -> None:
 def test_the_console_refuses_bad_requests_with_4xx(app_database: str) -> None:
     async def check(client: TestClient) -> None:
         await expect_error(await client.get("/api/console/queue"), 401, "log in")
-        await expect_error(await client.post("/api/login", json=["alice", PASSWORD]),
-                           400, "username and password")
+        await expect_error(
+            await client.post("/api/login", json=["alice", PASSWORD]), 400, "username and password"
+        )
         await expect_error(await client.post("/api/login", data="alice"), 400, "username")
-        await expect_error(await client.post("/api/login", json={"username": "alice",
-                                                                 "password": "wrong-one"}),
-                           401, "wrong username or password")
+        await expect_error(
+            await client.post("/api/login", json={"username": "alice", "password": "wrong-one"}),
+            401,
+            "wrong username or password",
+        )
         login = await client.post("/api/login", json={"username": "alice", "password": PASSWORD})
         assert login.status == 200, await login.text()
 
         act = "/api/console/escalations/{}/{}"
         await expect_error(await client.post(act.format("abc", "claim")), 400, "escalation id")
         await expect_error(await client.post(act.format("-3", "claim")), 400, "escalation id")
-        await expect_error(await client.post(act.format("99999999999999", "claim")),
-                           400, "escalation id")
+        await expect_error(
+            await client.post(act.format("99999999999999", "claim")), 400, "escalation id"
+        )
         await expect_error(await client.post(act.format(1, "frobnicate")), 404, "unknown action")
         await expect_error(await client.post(act.format(1, "note"), data="{oops"), 400, "JSON")
-        await expect_error(await client.post(act.format(1, "note"), json=["text"]),
-                           400, "JSON object")
-        await expect_error(await client.post(act.format(1, "note"), json={"text": 42}),
-                           400, "text must be a string")
-        await expect_error(await client.post(act.format(1, "reply"), json={"text": {"a": 1}}),
-                           400, "text must be a string")
-        await expect_error(await client.post(act.format(1, "reply"),
-                                             json={"text": "hi", "client_id": 7}), 400, "client_id")
+        await expect_error(
+            await client.post(act.format(1, "note"), json=["text"]), 400, "JSON object"
+        )
+        await expect_error(
+            await client.post(act.format(1, "note"), json={"text": 42}),
+            400,
+            "text must be a string",
+        )
+        await expect_error(
+            await client.post(act.format(1, "reply"), json={"text": {"a": 1}}),
+            400,
+            "text must be a string",
+        )
+        await expect_error(
+            await client.post(act.format(1, "reply"), json={"text": "hi", "client_id": 7}),
+            400,
+            "client_id",
+        )
         for agent_id in ("bruno", None, True, 1.5, [2], 10**30):
-            await expect_error(await client.post(act.format(1, "transfer"),
-                                                 json={"agent_id": agent_id}), 400, "agent_id")
+            await expect_error(
+                await client.post(act.format(1, "transfer"), json={"agent_id": agent_id}),
+                400,
+                "agent_id",
+            )
         # Well-formed, but nothing to act on: the queue's own answers.
-        await expect_error(await client.post(act.format(999, "claim")), 409,
-                           "No such conversation in the queue.")
-        await expect_error(await client.post(act.format(999, "reply"), json={"text": "hi"}),
-                           409, "No such conversation in the queue.")
-        await expect_error(await client.get("/api/console/conversations/web:nobody"),
-                           404, "no such conversation")
+        await expect_error(
+            await client.post(act.format(999, "claim")), 409, "No such conversation in the queue."
+        )
+        await expect_error(
+            await client.post(act.format(999, "reply"), json={"text": "hi"}),
+            409,
+            "No such conversation in the queue.",
+        )
+        await expect_error(
+            await client.get("/api/console/conversations/web:nobody"), 404, "no such conversation"
+        )
         await expect_error(await client.get("/api/console/metrics"), 403, "supervisors only")
 
     run_against_app(app_database, check)
@@ -150,15 +183,18 @@ def test_json_error_escapes_what_it_is_given() -> None:
         json_error(418, "teapot")
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (NotFound("no such booking"), 404),
-    (Conflict("taken"), 409),
-    (ConfigError("bad brand.yml"), 400),
-    (RasaUnavailable("down"), 503),
-    (SendFailed("refused"), 500),
-    (ModelError("no model"), 500),
-    (RelaisError(), 500),
-])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFound("no such booking"), 404),
+        (Conflict("taken"), 409),
+        (ConfigError("bad brand.yml"), 400),
+        (RasaUnavailable("down"), 503),
+        (SendFailed("refused"), 500),
+        (ModelError("no model"), 500),
+        (RelaisError(), 500),
+    ],
+)
 def test_each_kind_of_error_has_its_status(error: RelaisError, status: int) -> None:
     assert error_status(error) == status
 

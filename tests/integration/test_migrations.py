@@ -1,4 +1,5 @@
 """The Alembic migrations build exactly the schema the models describe, on both databases."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -23,31 +24,59 @@ def test_migrations_match_the_models_and_run_twice(engine: Engine) -> None:
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         tables = set(inspect(connection).get_table_names())
-    assert {"conversations", "messages", "outbox", "escalations", "agents", "agent_sessions",
-            "notes", "canned_responses", "customers", "bookings", "alembic_version"} <= tables
+    assert {
+        "conversations",
+        "messages",
+        "outbox",
+        "escalations",
+        "agents",
+        "agent_sessions",
+        "notes",
+        "canned_responses",
+        "customers",
+        "bookings",
+        "alembic_version",
+    } <= tables
 
 
 # --- 0004: the router's crash-recovery state, from messages.details to columns ----------------
 
 #: The two tables as they are at revision 0003 (what the rows below need).
 _CONVERSATIONS = sa.table(
-    "conversations", sa.column("id", sa.String), sa.column("channel", sa.String),
-    sa.column("sender", sa.String), sa.column("state", sa.String),
-    sa.column("created_at", sa.DateTime), sa.column("updated_at", sa.DateTime))
+    "conversations",
+    sa.column("id", sa.String),
+    sa.column("channel", sa.String),
+    sa.column("sender", sa.String),
+    sa.column("state", sa.String),
+    sa.column("created_at", sa.DateTime),
+    sa.column("updated_at", sa.DateTime),
+)
 _MESSAGES = sa.table(
-    "messages", sa.column("id", sa.Integer), sa.column("conversation_id", sa.String),
-    sa.column("author", sa.String), sa.column("channel", sa.String), sa.column("text", sa.Text),
-    sa.column("attachments", sa.JSON), sa.column("buttons", sa.JSON),
-    sa.column("details", sa.JSON), sa.column("sent_at", sa.DateTime),
-    sa.column("created_at", sa.DateTime), sa.column("processing", sa.String),
-    sa.column("in_tracker", sa.Boolean))
+    "messages",
+    sa.column("id", sa.Integer),
+    sa.column("conversation_id", sa.String),
+    sa.column("author", sa.String),
+    sa.column("channel", sa.String),
+    sa.column("text", sa.Text),
+    sa.column("attachments", sa.JSON),
+    sa.column("buttons", sa.JSON),
+    sa.column("details", sa.JSON),
+    sa.column("sent_at", sa.DateTime),
+    sa.column("created_at", sa.DateTime),
+    sa.column("processing", sa.String),
+    sa.column("in_tracker", sa.Boolean),
+)
 _AT = datetime(2026, 11, 24, 10, 0)
 #: details at 0003 → (sent_to_rasa, routed_text, details) at 0004.
 _CASES: list[tuple[dict[str, Any], tuple[bool, str | None, dict[str, Any]]]] = [
-    ({"sent_to_rasa": True, "routed_text": "/choose_booking", "routed": "bot", "replies": 1},
-     (True, "/choose_booking", {"routed": "bot", "replies": 1})),
-    ({"sent_to_rasa": True, "routed_text": "hi\nmy bag", "merged": 1},
-     (True, "hi\nmy bag", {"merged": 1})),
+    (
+        {"sent_to_rasa": True, "routed_text": "/choose_booking", "routed": "bot", "replies": 1},
+        (True, "/choose_booking", {"routed": "bot", "replies": 1}),
+    ),
+    (
+        {"sent_to_rasa": True, "routed_text": "hi\nmy bag", "merged": 1},
+        (True, "hi\nmy bag", {"merged": 1}),
+    ),
     ({"sent_to_rasa": True}, (True, None, {})),
     ({"sent_to_rasa": False, "routed": "attachment"}, (False, None, {"routed": "attachment"})),
     ({}, (False, None, {})),
@@ -62,15 +91,40 @@ def at_0003(db_url: str) -> Iterator[Engine]:
     """A database migrated to 0003, holding messages with the old keys in details."""
     engine = make_engine(db_url)
     migrate(engine, "0003")
-    rows = [dict(conversation_id="web:a", author="customer", channel="web", text=f"m{i}",
-                 attachments=[], buttons=[], details=details, sent_at=_AT, created_at=_AT,
-                 processing="done", in_tracker=False)
-            for i, (details, _) in enumerate(_CASES)]
-    rows += [dict(rows[0], text=f"bulk {i}", details={"sent_to_rasa": True, "routed_text": f"t{i}"})
-             for i in range(_MANY)]
+    rows = [
+        dict(
+            conversation_id="web:a",
+            author="customer",
+            channel="web",
+            text=f"m{i}",
+            attachments=[],
+            buttons=[],
+            details=details,
+            sent_at=_AT,
+            created_at=_AT,
+            processing="done",
+            in_tracker=False,
+        )
+        for i, (details, _) in enumerate(_CASES)
+    ]
+    rows += [
+        dict(rows[0], text=f"bulk {i}", details={"sent_to_rasa": True, "routed_text": f"t{i}"})
+        for i in range(_MANY)
+    ]
     with engine.begin() as connection:
-        connection.execute(_CONVERSATIONS.insert(), [dict(
-            id="web:a", channel="web", sender="a", state="bot", created_at=_AT, updated_at=_AT)])
+        connection.execute(
+            _CONVERSATIONS.insert(),
+            [
+                dict(
+                    id="web:a",
+                    channel="web",
+                    sender="a",
+                    state="bot",
+                    created_at=_AT,
+                    updated_at=_AT,
+                )
+            ],
+        )
         connection.execute(_MESSAGES.insert(), rows)
     yield engine
     engine.dispose()
@@ -85,11 +139,13 @@ def _read(engine: Engine) -> list[Any]:
 def test_0004_moves_the_routing_state_out_of_details_and_back(at_0003: Engine) -> None:
     migrate(at_0003, "0004")
     found = _read(at_0003)
-    assert [(bool(r.sent_to_rasa), r.routed_text, r.details) for r in found[:len(_CASES)]] == [
-        expected for _, expected in _CASES]
-    bulk = found[len(_CASES):]
+    assert [(bool(r.sent_to_rasa), r.routed_text, r.details) for r in found[: len(_CASES)]] == [
+        expected for _, expected in _CASES
+    ]
+    bulk = found[len(_CASES) :]
     assert len(bulk) == _MANY and all(
-        r.sent_to_rasa and r.routed_text == f"t{i}" and r.details == {} for i, r in enumerate(bulk))
+        r.sent_to_rasa and r.routed_text == f"t{i}" and r.details == {} for i, r in enumerate(bulk)
+    )
 
     config = alembic_config(at_0003.url.render_as_string(hide_password=False))
     with at_0003.begin() as connection:
@@ -100,8 +156,10 @@ def test_0004_moves_the_routing_state_out_of_details_and_back(at_0003: Engine) -
     assert not {"sent_to_rasa", "routed_text"} & columns
     back = _read(at_0003)
     # What 0004 took out is back; a false flag was not worth a key and stays out.
-    assert [r.details for r in back[:len(_CASES)]] == [
-        {**details, "sent_to_rasa": True} if details.get("sent_to_rasa") else
-        {k: v for k, v in details.items() if k != "sent_to_rasa"}
-        for details, _ in _CASES]
+    assert [r.details for r in back[: len(_CASES)]] == [
+        {**details, "sent_to_rasa": True}
+        if details.get("sent_to_rasa")
+        else {k: v for k, v in details.items() if k != "sent_to_rasa"}
+        for details, _ in _CASES
+    ]
     assert back[len(_CASES)].details == {"sent_to_rasa": True, "routed_text": "t0"}

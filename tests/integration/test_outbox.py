@@ -1,25 +1,29 @@
 """The outbox for channels that push: order per conversation, retries with backoff, once."""
+
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from relais.storage.conversations import OutboxItem
-
-from relais.core.types import Delivery
-
-from relais.core.types import Author
 from bot.outbox import Outbox, Outgoing
 from relais.core.errors import SendFailed
-from relais.storage.messages import add_outgoing, conversation_for
+from relais.core.types import Author, Delivery, utcnow
+from relais.storage.conversations import OutboxItem
 from relais.storage.db import session_scope
-from relais.core.types import utcnow
+from relais.storage.messages import add_outgoing, conversation_for
 
-#: A moment just after the entries are written (they are due from the moment they exist).
-T0 = utcnow() + timedelta(minutes=5)
+
+def just_after_writing() -> datetime:
+    """A moment just after the entries were written (they are due from the moment they exist).
+
+    Taken when a test has written its entries, not when the module is imported: `make test`
+    imports every tier first and runs the end-to-end tier (minutes) before this one, so a
+    moment fixed at import could fall before the entries exist, and nothing would be due.
+    """
+    return utcnow() + timedelta(minutes=5)
 
 
 class FlakySender:
@@ -44,16 +48,19 @@ def queue_messages(engine: Engine, texts: dict[str, list[str]]) -> None:
                 add_outgoing(s, conversation, Author.BOT, line)
 
 
-def test_delivered_in_order_once_and_a_failure_holds_back_only_its_conversation(engine: Engine) -> None:
+def test_delivered_in_order_once_and_a_failure_holds_back_only_its_conversation(
+    engine: Engine,
+) -> None:
     queue_messages(engine, {"1": ["a1", "a2"], "2": ["b1"]})
-    now = [T0]
+    t0 = just_after_writing()
+    now = [t0]
     sender = FlakySender(failures=1, retry_after=30)
     outbox = Outbox(engine, {"telegram": sender}, clock=lambda: now[0])
     # a1 fails (429, retry after 30 s): a2 must wait behind it; b1 goes.
     assert asyncio.run(outbox.deliver_due()) == 1
     assert sender.sent == [("2", "b1")]
     assert asyncio.run(outbox.deliver_due()) == 0  # not due yet
-    now[0] = T0 + timedelta(seconds=31)
+    now[0] = t0 + timedelta(seconds=31)
     assert asyncio.run(outbox.deliver_due()) == 2
     assert sender.sent == [("2", "b1"), ("1", "a1"), ("1", "a2")]
     assert asyncio.run(outbox.deliver_due()) == 0  # nothing is sent twice
@@ -65,9 +72,10 @@ def test_delivered_in_order_once_and_a_failure_holds_back_only_its_conversation(
 
 def test_gives_up_after_the_last_attempt_with_backoff(engine: Engine) -> None:
     queue_messages(engine, {"1": ["x"]})
-    now = [T0]
-    outbox = Outbox(engine, {"telegram": FlakySender(failures=99)}, max_attempts=3,
-                    clock=lambda: now[0])
+    now = [just_after_writing()]
+    outbox = Outbox(
+        engine, {"telegram": FlakySender(failures=99)}, max_attempts=3, clock=lambda: now[0]
+    )
     waits = []
     for _ in range(3):
         asyncio.run(outbox.deliver_due())

@@ -1,4 +1,5 @@
 """The agents' queue on SQLite and PostgreSQL: intake, order, atomic claims, estimates."""
+
 from __future__ import annotations
 
 import threading
@@ -9,23 +10,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from relais.storage.conversations import Conversation, Message
-
-from relais.core.types import State
-from relais.storage.messages import Inbound, conversation_for, store_inbound
 from handoff.auth import agent_for_token, check_password, hash_password, log_in
-from relais.storage.escalations import Agent, Escalation
-from relais.core.types import EscalationStatus
-from handoff.queue import QueueError, claim, claim_next, requeue_silent, transfer, waiting
-from handoff.wait import estimate_wait
 from handoff.intake import open_escalation
-from relais.core.handoff import HandoffPayload
-from relais.storage.db import run_atomic
+from handoff.queue import QueueError, claim, claim_next, requeue_silent, transfer, waiting
 from handoff.settings import HandoffSettings
-from handoff.wait import duration
-from handoff.wait import wait_message
+from handoff.wait import duration, estimate_wait, wait_message
 from relais.core.brand import load_brand
-from relais.storage.db import session_scope
+from relais.core.handoff import HandoffPayload
+from relais.core.types import EscalationStatus, State
+from relais.storage.conversations import Conversation, Message
+from relais.storage.db import run_atomic, session_scope
+from relais.storage.escalations import Agent, Escalation
+from relais.storage.messages import Inbound, conversation_for, store_inbound
 
 # A Wednesday at 10:00 in Paris (open) and a Sunday at 23:30 in Paris (closed).
 OPEN = datetime(2026, 11, 18, 9, 0)
@@ -33,22 +29,41 @@ CLOSED = datetime(2026, 11, 22, 22, 30)
 SETTINGS = HandoffSettings()
 
 
-def add_agent(engine: Engine, username: str, capacity: int = 3, seen: datetime | None = OPEN) -> int:
+def add_agent(
+    engine: Engine, username: str, capacity: int = 3, seen: datetime | None = OPEN
+) -> int:
     with session_scope(engine) as s:
-        agent = Agent(username=username, display_name=username.title(), capacity=capacity,
-                      password_hash="x", last_seen_at=seen)
+        agent = Agent(
+            username=username,
+            display_name=username.title(),
+            capacity=capacity,
+            password_hash="x",
+            last_seen_at=seen,
+        )
         s.add(agent)
         s.flush()
         return agent.id
 
 
-def escalate(engine: Engine, sender: str, priority: int, now: datetime = OPEN,
-             channel: str = "web", reasons: tuple[str, ...] = ("anger",)) -> int:
+def escalate(
+    engine: Engine,
+    sender: str,
+    priority: int,
+    now: datetime = OPEN,
+    channel: str = "web",
+    reasons: tuple[str, ...] = ("anger",),
+) -> int:
     with session_scope(engine) as s:
         conversation = conversation_for(s, channel, sender)
         escalation, created = open_escalation(
-            s, conversation, HandoffPayload(reasons=reasons, priority=priority, summary="s",
-                                            language="en", intent="complaint"), now, load_brand())
+            s,
+            conversation,
+            HandoffPayload(
+                reasons=reasons, priority=priority, summary="s", language="en", intent="complaint"
+            ),
+            now,
+            load_brand(),
+        )
         assert created
         s.flush()
         return escalation.id
@@ -83,14 +98,20 @@ def test_order_is_priority_then_deadline_and_x_is_stricter_than_web(engine: Engi
 def test_a_second_payload_joins_the_open_escalation(engine: Engine) -> None:
     first = escalate(engine, "a", 3, reasons=("human_request",))
     with session_scope(engine) as s:
-        again, created = open_escalation(s, s.get(Conversation, "web:a"),
-                                         HandoffPayload(reasons=("anger",), priority=1), OPEN,
-                                         load_brand())
+        again, created = open_escalation(
+            s,
+            s.get(Conversation, "web:a"),
+            HandoffPayload(reasons=("anger",), priority=1),
+            OPEN,
+            load_brand(),
+        )
         assert not created and again.id == first
         assert again.reasons == ["human_request", "anger"] and again.priority == 1
 
 
-def test_claims_respect_capacity_and_a_taken_conversation_cannot_be_taken_again(engine: Engine) -> None:
+def test_claims_respect_capacity_and_a_taken_conversation_cannot_be_taken_again(
+    engine: Engine,
+) -> None:
     alice, bruno = add_agent(engine, "alice", capacity=1), add_agent(engine, "bruno")
     first = escalate(engine, "a", 1)
     escalate(engine, "b", 2)
@@ -117,8 +138,13 @@ def test_fifty_agents_racing_never_get_the_same_conversation(engine: Engine) -> 
     def work(agent_id: int) -> None:
         try:
             start.wait()
-            got = run_atomic(engine, lambda s: (lambda e: e.id if e else None)(
-                claim_next(s, s.get(Agent, agent_id), OPEN)), attempts=200)
+            got = run_atomic(
+                engine,
+                lambda s: (lambda e: e.id if e else None)(
+                    claim_next(s, s.get(Agent, agent_id), OPEN)
+                ),
+                attempts=200,
+            )
             if got is not None:
                 with lock:
                     taken.append(got)
@@ -220,9 +246,8 @@ def test_passwords_are_hashed_and_sessions_expire(engine: Engine) -> None:
 
 
 def test_a_reply_is_stored_with_its_outbox_entry_before_delivery(engine: Engine) -> None:
+    from relais.core.types import Author, Delivery
     from relais.storage.conversations import OutboxItem
-    from relais.core.types import Delivery
-    from relais.core.types import Author
     from relais.storage.messages import add_outgoing, mark_delivered
 
     with session_scope(engine) as s:

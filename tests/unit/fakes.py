@@ -6,6 +6,7 @@ the bot's events, then `action_listen`, or `pause` after a handoff), which is wh
 router's crash recovery reads. A test scripts the replies, makes Rasa unreachable, makes one
 message fail, or makes the gateway "die" right after Rasa got a message.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -45,7 +46,10 @@ class FakeRasa:
         self.unavailable = False
         #: What /model/parse answers (the text is added).
         self.parse_result: dict[str, Any] = {
-            "intent": {"name": "greet", "confidence": 0.99}, "entities": [], "anger": 0.0}
+            "intent": {"name": "greet", "confidence": 0.99},
+            "entities": [],
+            "anger": 0.0,
+        }
         #: Awaited when a message arrives, before it is answered: a test may act meanwhile
         #: (the customer writes again, another worker wakes up).
         self.on_send: Callable[[str], Awaitable[None]] | None = None
@@ -83,8 +87,9 @@ class FakeRasa:
 
     # --- RasaClient's methods ----------------------------------------------------------------
 
-    async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None
-                   ) -> list[dict[str, Any]]:
+    async def send(
+        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         self.calls.append(("send", sender, text))
         self._check_up()
         self.sent.append(Sent(sender, text, dict(metadata or {})))
@@ -97,8 +102,7 @@ class FakeRasa:
                 raise self._failures[text]
             replies = self.replies_to(text)
             die, self._die = self._die, None
-            self._record_turn(sender, text, metadata or {}, replies,
-                              finished=die != "unfinished")
+            self._record_turn(sender, text, metadata or {}, replies, finished=die != "unfinished")
             if die is not None:
                 raise ProcessDied(f"killed after Rasa got {text!r}")
             return replies
@@ -115,8 +119,9 @@ class FakeRasa:
         self._check_up()
         self.trackers[conversation_id].extend(events)
 
-    async def trigger_intent(self, conversation_id: str, intent: str,
-                             entities: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def trigger_intent(
+        self, conversation_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         self.calls.append(("trigger_intent", conversation_id, intent, entities or {}))
         self._check_up()
         replies = self.replies_to(f"/{intent}")
@@ -144,20 +149,38 @@ class FakeRasa:
         if self.unavailable:
             raise RasaUnavailable("connection refused (FakeRasa is down)")
 
-    def _record_turn(self, sender: str, text: str, metadata: dict[str, Any],
-                     replies: list[dict[str, Any]], finished: bool) -> None:
+    def _record_turn(
+        self,
+        sender: str,
+        text: str,
+        metadata: dict[str, Any],
+        replies: list[dict[str, Any]],
+        finished: bool,
+    ) -> None:
         events = self.trackers[sender]
-        events.append({"event": "user", "text": text, "metadata": dict(metadata),
-                       "parse_data": {**self.parse_result, "text": text}})
+        events.append(
+            {
+                "event": "user",
+                "text": text,
+                "metadata": dict(metadata),
+                "parse_data": {**self.parse_result, "text": text},
+            }
+        )
         events.extend(_bot_events(replies))
         if finished:
             handed_over = any(carries_handoff(r.get("custom")) for r in replies)
-            events.append({"event": "pause"} if handed_over
-                          else {"event": "action", "name": "action_listen"})
+            events.append(
+                {"event": "pause"} if handed_over else {"event": "action", "name": "action_listen"}
+            )
 
 
 def _bot_events(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tracker's record of the bot's messages (Rasa keeps buttons and custom in `data`)."""
-    return [{"event": "bot", "text": r.get("text"),
-             "data": {"buttons": r.get("buttons"), "custom": r.get("custom")}}
-            for r in replies]
+    return [
+        {
+            "event": "bot",
+            "text": r.get("text"),
+            "data": {"buttons": r.get("buttons"), "custom": r.get("custom")},
+        }
+        for r in replies
+    ]

@@ -1,8 +1,10 @@
 """Every action against a seeded SQLite database: found, not found, ambiguous, both languages."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
@@ -63,9 +65,13 @@ def tracker(
     )
 
 
-def run(action_intent: str, t: Tracker) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+def run(
+    action_intent: str, t: Tracker
+) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
     """Runs the action for an intent; returns (texts, custom payloads, events)."""
-    action = {"escalate": Escalate, "fallback": Fallback}.get(action_intent) or handler(action_intent)
+    action = {"escalate": Escalate, "fallback": Fallback}.get(action_intent) or handler(
+        action_intent
+    )
     dispatcher = CollectingDispatcher()
     events = action().run(dispatcher, t, {})
     texts = [m["text"] for m in dispatcher.messages if m.get("text")]
@@ -84,6 +90,7 @@ def paused(events: list[dict[str, Any]]) -> bool:
 
 # --- flight status ---------------------------------------------------------------------
 
+
 def test_delayed_flight_is_told_with_the_records_numbers_in_english() -> None:
     texts, _, events = run("flight_status", tracker("is my flight on time?", "flight_status"))
     assert len(texts) == 1
@@ -94,14 +101,17 @@ def test_delayed_flight_is_told_with_the_records_numbers_in_english() -> None:
 
 
 def test_delayed_flight_in_french() -> None:
-    texts, _, _ = run("flight_status", tracker("mon vol est à l'heure ?", "flight_status", lang="fr"))
+    texts, _, _ = run(
+        "flight_status", tracker("mon vol est à l'heure ?", "flight_status", lang="fr")
+    )
     assert "XY123 Paris → Montréal" in texts[0] and "45 min de retard" in texts[0]
     assert "14h25" in texts[0] and "porte B12" in texts[0]
 
 
 def test_two_upcoming_trips_get_one_specific_question() -> None:
     texts, _, events = run(
-        "flight_status", tracker("mon vol est à l'heure ?", "flight_status", sender="telegram:100001", lang="fr")
+        "flight_status",
+        tracker("mon vol est à l'heure ?", "flight_status", sender="telegram:100001", lang="fr"),
     )
     assert texts[0].startswith("Quel voyage — XY4K2P pour Lyon le ")
     assert "XY9QW1 pour Nice le" in texts[0]
@@ -109,25 +119,38 @@ def test_two_upcoming_trips_get_one_specific_question() -> None:
 
 
 def test_naming_the_destination_answers_the_pending_question() -> None:
-    t = tracker("celui pour Nice", "book_flight", sender="telegram:100001", lang="fr",
-                slots={"pending_intent": "flight_status"})
+    t = tracker(
+        "celui pour Nice",
+        "book_flight",
+        sender="telegram:100001",
+        lang="fr",
+        slots={"pending_intent": "flight_status"},
+    )
     texts, _, events = run("book_flight", t)
     assert "XY221" in texts[0] and "Nice" in texts[0] and "à l'heure" in texts[0]
     assert slot(events, "booking_reference") == "XY9QW1"
 
 
 def test_anonymous_customer_is_asked_for_the_reference_then_answered() -> None:
-    texts, _, events = run("flight_status", tracker("is my flight delayed", "flight_status", sender="web:nobody"))
+    texts, _, events = run(
+        "flight_status", tracker("is my flight delayed", "flight_status", sender="web:nobody")
+    )
     assert "reference" in texts[0] and slot(events, "pending_intent") == "flight_status"
-    t = tracker("it's xy7t2m", "provide_booking_reference", sender="web:nobody",
-                slots={"pending_intent": "flight_status"})
+    t = tracker(
+        "it's xy7t2m",
+        "provide_booking_reference",
+        sender="web:nobody",
+        slots={"pending_intent": "flight_status"},
+    )
     texts, _, events = run("provide_booking_reference", t)
     assert "delayed 45 min" in texts[0]
     assert slot(events, "pending_intent") is None
 
 
 def test_flight_number_is_looked_up_directly() -> None:
-    texts, _, _ = run("flight_status", tracker("is XY 456 flying?", "flight_status", sender="web:nobody"))
+    texts, _, _ = run(
+        "flight_status", tracker("is XY 456 flying?", "flight_status", sender="web:nobody")
+    )
     assert "XY456 Nice → London" in texts[0] and "cancelled" in texts[0]
 
 
@@ -138,24 +161,34 @@ def test_unknown_flight_number_is_said_to_be_unknown() -> None:
 
 # --- references ---------------------------------------------------------------------------
 
+
 def test_unknown_reference_twice_then_a_person_is_offered_and_accepted() -> None:
     sender = "web:nobody"
-    texts, _, events = run("flight_status", tracker("status XY0ZZ9?", "flight_status", sender=sender))
+    texts, _, events = run(
+        "flight_status", tracker("status XY0ZZ9?", "flight_status", sender=sender)
+    )
     assert "can't find a booking with the reference XY0ZZ9" in texts[0]
     assert slot(events, "reference_failures") == 1
-    t = tracker("XY0ZZ8", "provide_booking_reference", sender=sender,
-                slots={"reference_failures": 1, "pending_intent": "flight_status"})
+    t = tracker(
+        "XY0ZZ8",
+        "provide_booking_reference",
+        sender=sender,
+        slots={"reference_failures": 1, "pending_intent": "flight_status"},
+    )
     texts, _, events = run("provide_booking_reference", t)
     assert "XY0ZZ8 doesn't match any booking either" in texts[0] and "colleague" in texts[0]
     assert slot(events, "pending_offer") == "handoff"
-    texts, customs, events = run("affirm", tracker("yes", "affirm", sender=sender,
-                                                    slots={"pending_offer": "handoff"}))
+    texts, customs, events = run(
+        "affirm", tracker("yes", "affirm", sender=sender, slots={"pending_offer": "handoff"})
+    )
     assert customs[0]["relais_handoff"]["reasons"] == ["human_request"]
     assert paused(events)
 
 
 def test_someone_elses_reference_is_not_shown() -> None:
-    texts, _, _ = run("flight_status", tracker("status of XY7T2M", "flight_status", sender="web:demo-camille"))
+    texts, _, _ = run(
+        "flight_status", tracker("status of XY7T2M", "flight_status", sender="web:demo-camille")
+    )
     assert "can't find XY7T2M among the bookings on your account" in texts[0]
     assert "Montréal" not in texts[0]
 
@@ -171,12 +204,15 @@ def test_reference_with_sql_in_it_is_just_a_reference() -> None:
 
 
 def test_follow_up_uses_the_booking_of_the_conversation() -> None:
-    t = tracker("and my seat?", "seat_selection", sender="web:nobody", slots={"booking_reference": "XY7T2M"})
+    t = tracker(
+        "and my seat?", "seat_selection", sender="web:nobody", slots={"booking_reference": "XY7T2M"}
+    )
     texts, _, _ = run("seat_selection", t)
     assert "27C" in texts[0] and "XY123" in texts[0]
 
 
 # --- fare rules ------------------------------------------------------------------------------
+
 
 def test_change_fee_comes_from_the_fare() -> None:
     texts, _, events = run("change_booking", tracker("can i change my flight", "change_booking"))
@@ -186,7 +222,9 @@ def test_change_fee_comes_from_the_fare() -> None:
 
 def test_flex_fare_changes_free_and_light_fare_cannot_change() -> None:
     sender = "telegram:100001"
-    texts, _, _ = run("change_booking", tracker("changer XY4K2P", "change_booking", sender=sender, lang="fr"))
+    texts, _, _ = run(
+        "change_booking", tracker("changer XY4K2P", "change_booking", sender=sender, lang="fr")
+    )
     assert "sans frais" in texts[0] and "Flex" in texts[0]
     texts, _, _ = run("change_booking", tracker("change XY9QW1", "change_booking", sender=sender))
     assert "can't be changed" in texts[0] and "Light" in texts[0]
@@ -196,16 +234,21 @@ def test_cancellation_refund_amounts_follow_the_fare() -> None:
     sender = "telegram:100001"
     texts, _, _ = run("cancel_booking", tracker("cancel XY4K2P", "cancel_booking", sender=sender))
     assert "gives back €" in texts[0] and "cancellation fee €0.00" in texts[0]
-    texts, _, _ = run("cancel_booking", tracker("annuler XY9QW1", "cancel_booking", sender=sender, lang="fr"))
+    texts, _, _ = run(
+        "cancel_booking", tracker("annuler XY9QW1", "cancel_booking", sender=sender, lang="fr")
+    )
     assert "ne rembourse pas" in texts[0]
 
 
 def test_cancelled_flight_means_full_refund_or_free_rebooking() -> None:
-    texts, _, _ = run("cancel_booking", tracker("cancel my trip", "cancel_booking", sender="web:demo-liam"))
+    texts, _, _ = run(
+        "cancel_booking", tracker("cancel my trip", "cancel_booking", sender="web:demo-liam")
+    )
     assert "XY5CX2" in texts[0] and "refunded in full" in texts[0]
 
 
 # --- refunds, baggage, documents, assistance, loyalty, contact ----------------------------------
+
 
 def test_refund_status_with_amount_and_date() -> None:
     texts, _, _ = run("refund_status", tracker("where is my refund", "refund_status"))
@@ -213,7 +256,9 @@ def test_refund_status_with_amount_and_date() -> None:
 
 
 def test_annoyed_but_routine_refund_question_gets_an_apology_and_the_status() -> None:
-    t = tracker("3rd time asking, where is my refund for XY7T2M??", "refund_status", sender="web:nobody")
+    t = tracker(
+        "3rd time asking, where is my refund for XY7T2M??", "refund_status", sender="web:nobody"
+    )
     texts, customs, events = run("refund_status", t)
     assert texts[0].startswith("Sorry for the wait")
     assert "€182.40" in texts[1]
@@ -226,7 +271,9 @@ def test_refund_in_french() -> None:
 
 
 def test_lost_bag_report_status() -> None:
-    texts, _, _ = run("lost_baggage", tracker("ma valise ? XY3LB8", "lost_baggage", sender="web:guest", lang="fr"))
+    texts, _, _ = run(
+        "lost_baggage", tracker("ma valise ? XY3LB8", "lost_baggage", sender="web:guest", lang="fr")
+    )
     assert "CDGXY10234" in texts[0] and "Lyon (LYS)" in texts[0] and "XY602" in texts[0]
 
 
@@ -236,8 +283,10 @@ def test_platinum_customer_with_a_missing_bag_goes_to_a_person_first() -> None:
     )
     payload = customs[0]["relais_handoff"]
     assert payload["reasons"] == ["vip"] and payload["priority"] == 1
-    assert texts == ["Je suis désolé que votre bagage du vol XY602 ne soit toujours pas arrivé — "
-                     "je transmets à un collègue dès maintenant."]
+    assert texts == [
+        "Je suis désolé que votre bagage du vol XY602 ne soit toujours pas arrivé — "
+        "je transmets à un collègue dès maintenant."
+    ]
     assert paused(events)
 
 
@@ -250,7 +299,9 @@ def test_lost_bag_without_report_explains_how_to_report() -> None:
 def test_baggage_allowance_from_the_fare_or_general() -> None:
     texts, _, _ = run("baggage_allowance", tracker("how many bags", "baggage_allowance"))
     assert "XY7T2M (Standard fare)" in texts[0]
-    texts, _, _ = run("baggage_allowance", tracker("how many bags", "baggage_allowance", sender="web:nobody"))
+    texts, _, _ = run(
+        "baggage_allowance", tracker("how many bags", "baggage_allowance", sender="web:nobody")
+    )
     assert "depends on the fare" in texts[0]
 
 
@@ -260,14 +311,22 @@ def test_travel_documents_for_the_destination() -> None:
 
 
 def test_special_assistance_deadline() -> None:
-    texts, _, _ = run("special_assistance", tracker("wheelchair pls for XY8RT4", "special_assistance", sender="web:demo-olivia"))
+    texts, _, _ = run(
+        "special_assistance",
+        tracker("wheelchair pls for XY8RT4", "special_assistance", sender="web:demo-olivia"),
+    )
     assert "XY8RT4" in texts[0] and "No assistance is booked" in texts[0]
 
 
 def test_loyalty_points_in_both_languages() -> None:
-    texts, _, _ = run("loyalty_points", tracker("my points", "loyalty_points", sender="web:demo-camille"))
+    texts, _, _ = run(
+        "loyalty_points", tracker("my points", "loyalty_points", sender="web:demo-camille")
+    )
     assert texts[0] == "Camille, you're a Gold member with 48,210 points."
-    texts, _, _ = run("loyalty_points", tracker("mes points", "loyalty_points", sender="web:demo-camille", lang="fr"))
+    texts, _, _ = run(
+        "loyalty_points",
+        tracker("mes points", "loyalty_points", sender="web:demo-camille", lang="fr"),
+    )
     assert texts[0] == "Camille, vous êtes membre Gold avec 48\u202f210 points."
 
 
@@ -282,11 +341,14 @@ def test_greeting_names_the_customer_and_their_next_trip() -> None:
 
 
 def test_book_flight_points_to_the_website_with_the_tier() -> None:
-    texts, _, _ = run("book_flight", tracker("need a ticket to rome", "book_flight", sender="web:demo-camille"))
+    texts, _, _ = run(
+        "book_flight", tracker("need a ticket to rome", "book_flight", sender="web:demo-camille")
+    )
     assert "Gold member" in texts[0] and "celeste-air.example/book" in texts[0]
 
 
 # --- escalation and fallback --------------------------------------------------------------------
+
 
 def test_complaint_hands_over_with_reasons_priority_and_summary() -> None:
     t = tracker("worst airline ever, XY7T2M still no refund", "complaint")
@@ -301,14 +363,22 @@ def test_complaint_hands_over_with_reasons_priority_and_summary() -> None:
 
 
 def test_human_request_in_french_is_handed_over_in_french() -> None:
-    texts, customs, _ = run("escalate", tracker("un conseiller svp", "human_request", sender="web:demo-camille", lang="fr"))
+    texts, customs, _ = run(
+        "escalate",
+        tracker("un conseiller svp", "human_request", sender="web:demo-camille", lang="fr"),
+    )
     assert "collègue" in texts[0] and customs[0]["relais_handoff"]["language"] == "fr"
 
 
 def test_first_fallback_asks_a_specific_question_the_second_hands_over() -> None:
-    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "refund_status", "confidence": 0.3},
-               {"name": "cancel_booking", "confidence": 0.2}]
-    texts, customs, events = run("fallback", tracker("money thing??", "nlu_fallback", confidence=0.45, ranking=ranking))
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.45},
+        {"name": "refund_status", "confidence": 0.3},
+        {"name": "cancel_booking", "confidence": 0.2},
+    ]
+    texts, customs, events = run(
+        "fallback", tracker("money thing??", "nlu_fallback", confidence=0.45, ranking=ranking)
+    )
     assert "a refund or cancelling a booking" in texts[0] and not customs
     assert slot(events, "misunderstood_streak") == 1
     t = tracker("banana", "nlu_fallback", confidence=0.3, slots={"misunderstood_streak": 1})
@@ -317,11 +387,14 @@ def test_first_fallback_asks_a_specific_question_the_second_hands_over() -> None
 
 
 def test_out_of_scope_names_what_the_bot_can_do() -> None:
-    texts, customs, _ = run("fallback", tracker("recipe for crêpes?", "out_of_scope", sender="web:nobody"))
+    texts, customs, _ = run(
+        "fallback", tracker("recipe for crêpes?", "out_of_scope", sender="web:nobody")
+    )
     assert "outside what I can do" in texts[0] and "refunds" in texts[0] and not customs
 
 
 # --- bad input -------------------------------------------------------------------------------------
+
 
 def test_empty_message() -> None:
     texts, _, _ = run("fallback", tracker("   ", "nlu_fallback", confidence=0.0))
@@ -334,7 +407,9 @@ def test_only_emoji() -> None:
 
 
 def test_control_characters_are_ignored() -> None:
-    texts, _, _ = run("flight_status", tracker("status\x00\x07 XY7T2M", "flight_status", sender="web:nobody"))
+    texts, _, _ = run(
+        "flight_status", tracker("status\x00\x07 XY7T2M", "flight_status", sender="web:nobody")
+    )
     assert "delayed 45 min" in texts[0]
 
 
@@ -349,12 +424,17 @@ def test_very_long_message_is_answered() -> None:
     assert "XY123" in texts[0]
 
 
-@pytest.mark.parametrize("text, lang, apology", [
-    ("the wifi was not working the whole flight", "en", "I'm sorry about this"),
-    ("le wifi ne fonctionnait pas de tout le vol", "fr", "Je suis désolé pour ce désagrément"),
-])
+@pytest.mark.parametrize(
+    "text, lang, apology",
+    [
+        ("the wifi was not working the whole flight", "en", "I'm sorry about this"),
+        ("le wifi ne fonctionnait pas de tout le vol", "fr", "Je suis désolé pour ce désagrément"),
+    ],
+)
 def test_a_failure_the_bot_cannot_place_is_handed_over_as_a_complaint(text, lang, apology) -> None:
-    texts, customs, events = run("fallback", tracker(text, "out_of_scope", sender="web:nobody", lang=lang))
+    texts, customs, events = run(
+        "fallback", tracker(text, "out_of_scope", sender="web:nobody", lang=lang)
+    )
     assert len(texts) == 1 and texts[0].startswith(apology)
     payload = customs[0]["relais_handoff"]
     assert payload["reasons"] == ["complaint"] and payload["priority"] == 1

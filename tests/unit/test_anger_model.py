@@ -1,4 +1,5 @@
 """The anger model's fast scoring gives what scikit-learn's predict_proba gives."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,13 +23,28 @@ def fake_embed(texts):
 @pytest.fixture()
 def model(monkeypatch):
     monkeypatch.setattr(anger_model, "embed", fake_embed)
-    angry = ["this is a disgrace, I'm furious", "worst airline ever!!! 😡", "c'est scandaleux, j'en ai marre",
-             "you lost my bag AGAIN, pathetic", "honte à vous, bande d'incapables", "absolutely useless service"]
-    calm = ["is my flight on time?", "thanks for the help", "merci beaucoup", "can I change my seat",
-            "quelle est la franchise bagage", "have a nice day", "bonjour, une question", "where is gate B12"]
+    angry = [
+        "this is a disgrace, I'm furious",
+        "worst airline ever!!! 😡",
+        "c'est scandaleux, j'en ai marre",
+        "you lost my bag AGAIN, pathetic",
+        "honte à vous, bande d'incapables",
+        "absolutely useless service",
+    ]
+    calm = [
+        "is my flight on time?",
+        "thanks for the help",
+        "merci beaucoup",
+        "can I change my seat",
+        "quelle est la franchise bagage",
+        "have a nice day",
+        "bonjour, une question",
+        "where is gate B12",
+    ]
     texts = angry + calm
     return AngerModel(dict(anger_model.DEFAULTS, long_examples=0.0)).fit(
-        texts, [1] * len(angry) + [0] * len(calm), [1.0] * len(texts))
+        texts, [1] * len(angry) + [0] * len(calm), [1.0] * len(texts)
+    )
 
 
 def test_fast_scores_equal_predict_proba(model) -> None:
@@ -42,7 +58,9 @@ def test_empty_texts_score_zero(model) -> None:
     assert list(model.scores(["", "   "])) == [0.0, 0.0]
 
 
-def test_a_lexicon_edited_after_training_does_not_change_the_scores(model, monkeypatch, tmp_path) -> None:
+def test_a_lexicon_edited_after_training_does_not_change_the_scores(
+    model, monkeypatch, tmp_path
+) -> None:
     import relais.core.lexicon as lexicon
 
     texts = ["I'm furious, you lost my bag", "merci pour votre aide", "this is outrageous"]

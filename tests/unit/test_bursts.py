@@ -1,4 +1,5 @@
 """Bursts: when the router waits for the customer to finish, and which lines go as one."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

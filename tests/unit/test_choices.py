@@ -1,13 +1,16 @@
 """Numbered choices: "2" after the bot's buttons stands for the second button's payload."""
+
 from __future__ import annotations
 
 import pytest
 
 from bot.choices import choice_number, chosen_payload
 
-BUTTONS = [{"title": "Lisbon", "payload": "/choose_booking{\"ref\": \"XY4K2P\"}"},
-           {"title": "Montreal", "payload": "/choose_booking{\"ref\": \"XY7T2M\"}"},
-           {"title": "No payload"}]
+BUTTONS = [
+    {"title": "Lisbon", "payload": '/choose_booking{"ref": "XY4K2P"}'},
+    {"title": "Montreal", "payload": '/choose_booking{"ref": "XY7T2M"}'},
+    {"title": "No payload"},
+]
 
 
 def test_a_number_picks_its_option() -> None:

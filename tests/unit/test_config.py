@@ -1,5 +1,6 @@
 """Every environment variable is read by relais/core/config.py; the channels, the human side's
 settings and the demo seed take their values from `settings()`."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,16 +13,30 @@ from handoff.settings import HandoffSettings, load_handoff_settings
 from relais.core.config import DEMO_PASSWORD, Settings, repo_root, settings
 from relais.core.errors import ConfigError
 
-X_ENV = {"X_ACCOUNT_ID": "42", "X_CONSUMER_KEY": "key", "X_CONSUMER_SECRET": "secret",
-         "X_ACCESS_TOKEN": "token", "X_ACCESS_TOKEN_SECRET": "token-secret"}
+X_ENV = {
+    "X_ACCOUNT_ID": "42",
+    "X_CONSUMER_KEY": "key",
+    "X_CONSUMER_SECRET": "secret",
+    "X_ACCESS_TOKEN": "token",
+    "X_ACCESS_TOKEN_SECRET": "token-secret",
+}
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """No channel variable set, no credentials file: each test sets what it needs."""
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_MODE", "TELEGRAM_WEBHOOK_SECRET",
-                 "TELEGRAM_API_URL", "TELEGRAM_WEBHOOK_URL", *X_ENV, "X_MODE", "X_API_URL",
-                 "RELAIS_HANDOFF_FILE", "RELAIS_DEMO_PASSWORD"):
+    for name in (
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_MODE",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "TELEGRAM_API_URL",
+        "TELEGRAM_WEBHOOK_URL",
+        *X_ENV,
+        "X_MODE",
+        "X_API_URL",
+        "RELAIS_HANDOFF_FILE",
+        "RELAIS_DEMO_PASSWORD",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RELAIS_CREDENTIALS_FILE", str(tmp_path / "none.yml"))
     settings.cache_clear()
@@ -41,10 +56,17 @@ def test_defaults_when_nothing_is_set() -> None:
 
 
 def test_variables_are_read_and_an_empty_one_counts_as_unset() -> None:
-    found = Settings.from_env({"RELAIS_HANDOFF_FILE": "/etc/relais/handoff.yml",
-                               "RELAIS_CREDENTIALS_FILE": "/etc/relais/credentials.yml",
-                               "RELAIS_DEMO_PASSWORD": "", "TELEGRAM_BOT_TOKEN": "123:abc",
-                               "TELEGRAM_MODE": "webhook", "X_MODE": "polling", **X_ENV})
+    found = Settings.from_env(
+        {
+            "RELAIS_HANDOFF_FILE": "/etc/relais/handoff.yml",
+            "RELAIS_CREDENTIALS_FILE": "/etc/relais/credentials.yml",
+            "RELAIS_DEMO_PASSWORD": "",
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "TELEGRAM_MODE": "webhook",
+            "X_MODE": "polling",
+            **X_ENV,
+        }
+    )
     assert found.handoff_file == Path("/etc/relais/handoff.yml")
     assert found.credentials_file == Path("/etc/relais/credentials.yml")
     assert found.demo_password == DEMO_PASSWORD
@@ -54,8 +76,11 @@ def test_variables_are_read_and_an_empty_one_counts_as_unset() -> None:
 
 
 def test_secrets_stay_out_of_the_repr() -> None:
-    shown = repr(Settings.from_env({"TELEGRAM_BOT_TOKEN": "123:abc", "RELAIS_DEMO_PASSWORD":
-                                    "hunter2-long", **X_ENV}))
+    shown = repr(
+        Settings.from_env(
+            {"TELEGRAM_BOT_TOKEN": "123:abc", "RELAIS_DEMO_PASSWORD": "hunter2-long", **X_ENV}
+        )
+    )
     assert "123:abc" not in shown and "hunter2-long" not in shown and "token-secret" not in shown
     assert "account_id='42'" in shown
 
@@ -72,10 +97,14 @@ def test_channels_take_their_variables_from_settings(clean_env: pytest.MonkeyPat
     assert "Telegram: on (polling)" in describe() and "X: on (webhook)" in describe()
 
 
-def test_an_env_mapping_still_overrides_the_process_settings(
-        clean_env: pytest.MonkeyPatch) -> None:
-    telegram = telegram_settings({"TELEGRAM_BOT_TOKEN": "9:z", "TELEGRAM_MODE": "webhook",
-                                  "TELEGRAM_WEBHOOK_SECRET": "s3cret"})
+def test_an_env_mapping_still_overrides_the_process_settings(clean_env: pytest.MonkeyPatch) -> None:
+    telegram = telegram_settings(
+        {
+            "TELEGRAM_BOT_TOKEN": "9:z",
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_SECRET": "s3cret",
+        }
+    )
     assert telegram is not None
     assert (telegram.mode, telegram.webhook_secret) == ("webhook", "s3cret")
     x = x_settings({**X_ENV, "X_MODE": "polling", "X_API_URL": "http://127.0.0.1:1"})
@@ -83,10 +112,14 @@ def test_an_env_mapping_still_overrides_the_process_settings(
 
 
 def test_the_credentials_file_fills_what_the_variables_leave_out(
-        clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     credentials = tmp_path / "credentials.yml"
-    credentials.write_text("relais:\n  telegram:\n    token: '5:file'\n    mode: webhook\n"
-                           "    webhook_secret: from-file\n", encoding="utf-8")
+    credentials.write_text(
+        "relais:\n  telegram:\n    token: '5:file'\n    mode: webhook\n"
+        "    webhook_secret: from-file\n",
+        encoding="utf-8",
+    )
     clean_env.setenv("RELAIS_CREDENTIALS_FILE", str(credentials))
     settings.cache_clear()
     telegram = telegram_settings({"TELEGRAM_BOT_TOKEN": "6:env"})
@@ -106,8 +139,9 @@ def test_misconfigured_channels_raise_config_errors(clean_env: pytest.MonkeyPatc
     assert "Telegram: misconfigured: TELEGRAM_MODE must be webhook or polling" in describe()
 
 
-def test_the_handoff_file_comes_from_settings(clean_env: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
+def test_the_handoff_file_comes_from_settings(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     handoff = tmp_path / "handoff.yml"
     handoff.write_text("online_minutes: 7\n", encoding="utf-8")
     clean_env.setenv("RELAIS_HANDOFF_FILE", str(handoff))

@@ -1,4 +1,5 @@
 """The handoff payload: one type from the action server to the agents' queue."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,9 +11,14 @@ from relais.core.handoff import HANDOFF_KEY, HandoffPayload, carries_handoff
 
 def test_the_payload_goes_through_a_custom_response_unchanged() -> None:
     payload = HandoffPayload(
-        reasons=("complaint", "repeat_contact"), priority=1, intent="complaint", language="en",
-        summary="James Miller wants help with a refund.", topic="refund_status",
-        booking_reference="XY7T2M", customer_id=3,
+        reasons=("complaint", "repeat_contact"),
+        priority=1,
+        intent="complaint",
+        language="en",
+        summary="James Miller wants help with a refund.",
+        topic="refund_status",
+        booking_reference="XY7T2M",
+        customer_id=3,
         entities=({"entity": "booking_reference", "value": "XY7T2M"},),
     )
     custom = payload.to_custom()
@@ -29,26 +35,36 @@ def test_extra_keys_are_kept_as_context_for_the_console() -> None:
     assert payload.to_dict()["anger"] == 0.93 and payload.to_dict()["priority"] == 2
 
 
-@pytest.mark.parametrize(("data", "reasons", "priority"), [
-    ({}, ["human_request"], 3),
-    ({"reasons": [], "priority": 0}, ["human_request"], 3),
-    ({"reasons": None, "priority": 5}, ["human_request"], 3),
-    ({"reasons": "anger", "priority": "2"}, ["anger"], 2),
-    ({"reasons": ["vip", None, " "], "priority": "high"}, ["vip"], 3),
-    ({"reasons": ["safety"], "priority": True}, ["safety"], 3),
-    ({"reasons": ["safety"], "priority": None}, ["safety"], 3),
-    ("not a payload", ["human_request"], 3),
-])
-def test_what_is_missing_or_unusable_gets_a_safe_default(data: Any, reasons: list[str],
-                                                         priority: int) -> None:
+@pytest.mark.parametrize(
+    ("data", "reasons", "priority"),
+    [
+        ({}, ["human_request"], 3),
+        ({"reasons": [], "priority": 0}, ["human_request"], 3),
+        ({"reasons": None, "priority": 5}, ["human_request"], 3),
+        ({"reasons": "anger", "priority": "2"}, ["anger"], 2),
+        ({"reasons": ["vip", None, " "], "priority": "high"}, ["vip"], 3),
+        ({"reasons": ["safety"], "priority": True}, ["safety"], 3),
+        ({"reasons": ["safety"], "priority": None}, ["safety"], 3),
+        ("not a payload", ["human_request"], 3),
+    ],
+)
+def test_what_is_missing_or_unusable_gets_a_safe_default(
+    data: Any, reasons: list[str], priority: int
+) -> None:
     payload = HandoffPayload.from_custom({HANDOFF_KEY: data})
     assert (list(payload.reasons), payload.priority) == (reasons, priority)
 
 
 def test_values_that_do_not_fit_their_field_are_dropped() -> None:
-    payload = HandoffPayload.from_dict({
-        "language": "english please", "intent": ["x"], "customer_id": "twelve",
-        "entities": ["not an entity", {"entity": "city", "value": "Lyon"}], "summary": None})
+    payload = HandoffPayload.from_dict(
+        {
+            "language": "english please",
+            "intent": ["x"],
+            "customer_id": "twelve",
+            "entities": ["not an entity", {"entity": "city", "value": "Lyon"}],
+            "summary": None,
+        }
+    )
     assert payload.language is None and payload.intent is None and payload.customer_id is None
     assert payload.entities == ({"entity": "city", "value": "Lyon"},) and payload.summary == ""
 

@@ -1,4 +1,5 @@
 """Function-word cues used alongside the trained language model."""
+
 from __future__ import annotations
 
 from relais.core.language import EN, FR, OTHER, cue_language

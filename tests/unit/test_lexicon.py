@@ -1,11 +1,20 @@
 """Our emotion lexicons: the file format, matching, and the features the anger model reads."""
+
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
 
-from relais.core.lexicon import CATEGORIES, FILES, LexiconError, default_lexicon, feelings, read, tokens
+from relais.core.lexicon import (
+    CATEGORIES,
+    FILES,
+    LexiconError,
+    default_lexicon,
+    feelings,
+    read,
+    tokens,
+)
 
 SAMPLE = """# a comment line
 anger\tfurious\t3
@@ -45,8 +54,10 @@ def test_french_elision_and_curly_apostrophes(sample) -> None:
 
 
 def test_a_phrase_word_is_not_counted_again_alone() -> None:
-    lexicon = read(["anger\tfed up\t2", "anger\tup\t1", "anger\tfed up with*\t3",
-                    "sadness\tfed up with*\t1"], "overlap")
+    lexicon = read(
+        ["anger\tfed up\t2", "anger\tup\t1", "anger\tfed up with*\t3", "sadness\tfed up with*\t1"],
+        "overlap",
+    )
     assert lexicon.matches("fed up") == [("anger", 2)]
     assert lexicon.matches("get up") == [("anger", 1)]
     assert lexicon.matches("fed up with this") == [("anger", 3), ("sadness", 1)]
@@ -66,13 +77,16 @@ def test_feelings_saturate_and_do_not_grow_with_length(sample) -> None:
     assert feelings("so sad", sample)[category("anger")] == 0
 
 
-@pytest.mark.parametrize("line, message", [
-    ("anger furious 3", "expected category"),
-    ("rage\tfurious\t3", "unknown category"),
-    ("anger\tfurious\t5", "weight must be"),
-    ("anger\tfu*ious\t2", "may only end"),
-    ("anger\t!!!\t2", "has no word"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("anger furious 3", "expected category"),
+        ("rage\tfurious\t3", "unknown category"),
+        ("anger\tfurious\t5", "weight must be"),
+        ("anger\tfu*ious\t2", "may only end"),
+        ("anger\t!!!\t2", "has no word"),
+    ],
+)
 def test_bad_lines_are_refused_with_their_place(line: str, message: str) -> None:
     with pytest.raises(LexiconError, match=message):
         read(["# fine", line], "bad.txt")
@@ -90,8 +104,11 @@ def test_shipped_lexicons_cover_every_category_without_duplicates(path) -> None:
     with path.open(encoding="utf-8") as f:
         read(f, path.name)  # raises on any bad line
         f.seek(0)
-        entries = [tuple(line.rstrip("\n").split("\t")[:2]) for line in f
-                   if line.strip() and not line.startswith("#")]
+        entries = [
+            tuple(line.rstrip("\n").split("\t")[:2])
+            for line in f
+            if line.strip() and not line.startswith("#")
+        ]
     counts = Counter(c for c, _ in entries)
     assert set(counts) == set(CATEGORIES)
     assert min(counts.values()) >= 50
@@ -113,7 +130,6 @@ def test_shipped_lexicons_tell_anger_from_other_feelings() -> None:
             assert max(range(len(CATEGORIES)), key=scores.__getitem__) == category(expected), text
 
 
-
 NEGATION = """joy\thappy\t2
 joy\tcontent*\t2
 gratitude\tthanks\t2
@@ -129,34 +145,50 @@ def negation():
     return read(NEGATION.splitlines(), "negation")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("not happy", [("annoyance", 2)]),
-    ("I'm not at all happy", [("annoyance", 2)]),
-    ("je ne suis pas du tout content", [("annoyance", 2)]),
-    ("never happy with you", [("annoyance", 2)]),
-    ("we weren't happy", [("annoyance", 2)]),
-    ("no problem", []),
-    ("pas delayed", []),
-    ("no thanks", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("not happy", [("annoyance", 2)]),
+        ("I'm not at all happy", [("annoyance", 2)]),
+        ("je ne suis pas du tout content", [("annoyance", 2)]),
+        ("never happy with you", [("annoyance", 2)]),
+        ("we weren't happy", [("annoyance", 2)]),
+        ("no problem", []),
+        ("pas delayed", []),
+        ("no thanks", []),
+    ],
+)
 def test_a_negator_turns_positive_words_and_denies_problems(negation, text, expected) -> None:
     assert negation.matches(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("not sure, thanks", [("gratitude", 2)]),  # punctuation ends the negation's reach
-    ("not that I mind but we were very very happy", [("joy", 2)]),  # too far away
-    ("can't thank you enough", [("gratitude", 3)]),  # a phrase is taken as written
-    ("not furious", [("anger", 3)]),  # only positive feelings and problems turn
-    ("happy", [("joy", 2)]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("not sure, thanks", [("gratitude", 2)]),  # punctuation ends the negation's reach
+        ("not that I mind but we were very very happy", [("joy", 2)]),  # too far away
+        ("can't thank you enough", [("gratitude", 3)]),  # a phrase is taken as written
+        ("not furious", [("anger", 3)]),  # only positive feelings and problems turn
+        ("happy", [("joy", 2)]),
+    ],
+)
 def test_negation_stays_within_its_reach(negation, text, expected) -> None:
     assert negation.matches(text) == expected
 
 
 def test_a_term_listed_twice_counts_once_at_its_larger_weight() -> None:
-    lexicon = read(["anger\twtf\t2", "anger\twtf\t3", "anger\tfurie*\t1", "anger\tfurie*\t2",
-                    "anger\thow dare\t2", "anger\thow dare\t3", "sadness\twtf\t1"], "twice")
+    lexicon = read(
+        [
+            "anger\twtf\t2",
+            "anger\twtf\t3",
+            "anger\tfurie*\t1",
+            "anger\tfurie*\t2",
+            "anger\thow dare\t2",
+            "anger\thow dare\t3",
+            "sadness\twtf\t1",
+        ],
+        "twice",
+    )
     assert sorted(lexicon.matches("wtf")) == [("anger", 3), ("sadness", 1)]
     assert lexicon.matches("furieux") == [("anger", 2)]
     assert lexicon.matches("how dare") == [("anger", 3)]

@@ -1,4 +1,5 @@
 """Each command serves Relais's own model by name, never "the newest file in models/"."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,9 @@ def test_relais_model_picks_another_archive(tmp_path: Path) -> None:
     assert Settings.from_env({"RELAIS_MODEL": str(chosen)}).model_path == chosen
 
 
-def test_a_newer_archive_beside_it_is_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_newer_archive_beside_it_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A benchmark used to drop plain Rasa's model into models/ last; triage then served it.
     (tmp_path / "rasa-default.tar.gz").write_bytes(b"not relais")
     missing = tmp_path / "relais.tar.gz"

@@ -1,4 +1,5 @@
 """The escalation policy: reasons, priorities and thresholds."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,9 @@ T = Thresholds(low_confidence=0.45, misunderstood_turns=2)
 
 
 def verdict(intent: str, confidence: float = 0.9, before: int = 0, text: str = "x"):
-    return decide(Signals(text=text, intent=intent, confidence=confidence,
-                          misunderstood_before=before), T)
+    return decide(
+        Signals(text=text, intent=intent, confidence=confidence, misunderstood_before=before), T
+    )
 
 
 def test_routine_request_is_answered_by_the_bot() -> None:
@@ -40,7 +42,9 @@ def test_low_confidence_twice_escalates_with_its_own_reason() -> None:
     assert d.handoff and d.reasons == ("low_confidence",) and d.priority == 3
 
 
-@pytest.mark.parametrize("intent", ["change_booking", "cancel_booking", "refund_status", "lost_baggage"])
+@pytest.mark.parametrize(
+    "intent", ["change_booking", "cancel_booking", "refund_status", "lost_baggage"]
+)
 def test_booking_problems_have_priority_two(intent: str) -> None:
     assert verdict(intent).priority == 2
 
@@ -73,8 +77,9 @@ T2 = Thresholds()
 
 def full(intent: str = "flight_status", text: str = "x", **kw):  # type: ignore[no-untyped-def]
     thresholds = kw.pop("thresholds", T2)
-    return decide(Signals(text=text, intent=intent, confidence=kw.pop("confidence", 0.9), **kw),
-                  thresholds)
+    return decide(
+        Signals(text=text, intent=intent, confidence=kw.pop("confidence", 0.9), **kw), thresholds
+    )
 
 
 def test_anger_at_the_threshold_hands_over_with_priority_one() -> None:
@@ -83,19 +88,31 @@ def test_anger_at_the_threshold_hands_over_with_priority_one() -> None:
     assert not full(anger=0.49).handoff
 
 
-@pytest.mark.parametrize("text", [
-    "I'll see you in small claims court", "my lawyer will contact you", "I want my EU261 compensation",
-    "je vais faire une rétrofacturation", "j'appelle mon avocat", "on va voir ce que la presse en pense",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'll see you in small claims court",
+        "my lawyer will contact you",
+        "I want my EU261 compensation",
+        "je vais faire une rétrofacturation",
+        "j'appelle mon avocat",
+        "on va voir ce que la presse en pense",
+    ],
+)
 def test_legal_or_compensation_claims_in_both_languages(text: str) -> None:
     d = full(text=text)
     assert d.handoff and "legal_or_compensation" in d.reasons and d.priority == 1
 
 
-@pytest.mark.parametrize("text", [
-    "the crew member was racist to my son", "there was smoke in the cabin, it felt unsafe",
-    "j'ai fait un malaise à bord", "harcèlement par un passager, personne n'a réagi",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the crew member was racist to my son",
+        "there was smoke in the cabin, it felt unsafe",
+        "j'ai fait un malaise à bord",
+        "harcèlement par un passager, personne n'a réagi",
+    ],
+)
 def test_safety_health_discrimination_in_both_languages(text: str) -> None:
     d = full(text=text)
     assert d.handoff and "safety" in d.reasons and d.priority == 1
@@ -103,17 +120,26 @@ def test_safety_health_discrimination_in_both_languages(text: str) -> None:
 
 def test_several_requests_in_one_message() -> None:
     parts = (("change_booking", 0.8), ("baggage_allowance", 0.7))
-    d = full("change_booking", text="move my flight to friday and how many bags can I take", parts=parts)
+    d = full(
+        "change_booking", text="move my flight to friday and how many bags can I take", parts=parts
+    )
     assert d.handoff and d.reasons == ("multiple_requests",) and d.priority == 2
     # One part only, whatever the ranking: hesitation is not a second request.
     ranking = (("change_booking", 0.5), ("baggage_allowance", 0.45))
     assert not full("change_booking", text="move my flight to friday", ranking=ranking).handoff
     # Two parts asking the same thing, or a second part that is only a remark, are one request.
-    assert not full("change_booking", parts=(("change_booking", 0.9), ("change_booking", 0.8))).handoff
+    assert not full(
+        "change_booking", parts=(("change_booking", 0.9), ("change_booking", 0.8))
+    ).handoff
     assert not full("change_booking", parts=(("change_booking", 0.9), ("thank", 0.9))).handoff
     # A second part the classifier is unsure of does not count.
-    assert not full("change_booking", parts=(("change_booking", 0.9), ("seat_selection", 0.3))).handoff
-    assert full("change_booking", parts=parts, thresholds=Thresholds(part_confidence=0.75)).handoff is False
+    assert not full(
+        "change_booking", parts=(("change_booking", 0.9), ("seat_selection", 0.3))
+    ).handoff
+    assert (
+        full("change_booking", parts=parts, thresholds=Thresholds(part_confidence=0.75)).handoff
+        is False
+    )
 
 
 def test_vip_with_a_problem_goes_first_vip_with_a_question_does_not() -> None:
@@ -141,8 +167,11 @@ def test_asking_the_same_thing_a_third_time_is_stalled() -> None:
 
 
 def test_signals_from_a_rasa_parse() -> None:
-    parse = {"intent": {"name": "refund_status", "confidence": 0.8}, "anger": 0.7,
-             "intent_ranking": [{"name": "refund_status", "confidence": 0.8}]}
+    parse = {
+        "intent": {"name": "refund_status", "confidence": 0.8},
+        "anger": 0.7,
+        "intent_ranking": [{"name": "refund_status", "confidence": 0.8}],
+    }
     s = Signals.from_parse("where is my money", parse, loyalty_tier="gold")
     assert (s.intent, s.confidence, s.anger, s.loyalty_tier) == ("refund_status", 0.8, 0.7, "gold")
     assert s.ranking == (("refund_status", 0.8),)
@@ -157,10 +186,13 @@ def test_the_shipped_thresholds_file_loads() -> None:
     assert t.anger_handoff == 0.5 and t.low_confidence == 0.4 and "platinum" in t.vip_tiers
 
 
-@pytest.mark.parametrize("text", [
-    "the wifi was not working the whole flight",
-    "le wifi ne marche pas du tout, deux heures sans rien, c'est nul",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the wifi was not working the whole flight",
+        "le wifi ne marche pas du tout, deux heures sans rien, c'est nul",
+    ],
+)
 def test_out_of_scope_message_naming_a_failure_is_a_complaint_at_once(text: str) -> None:
     d = verdict("out_of_scope", text=text)
     assert d.handoff and d.reasons == ("complaint",) and d.priority == 1

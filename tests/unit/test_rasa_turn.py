@@ -1,5 +1,6 @@
 """Rasa's side of a turn, without Rasa: the replies the tracker recorded, logged events, and
 the question asked about a file sent without words."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -34,19 +35,36 @@ def test_a_message_rasa_never_got_has_no_replies_in_the_tracker() -> None:
 
 def test_the_replies_are_the_bot_events_until_the_bot_listens() -> None:
     buttons = [{"title": "Yes", "payload": "/affirm"}]
-    events = [user(6), bot("earlier"), LISTEN,
-              user(7, "change my booking"), {"event": "slot", "name": "x", "value": 1},
-              bot("Which trip?", buttons=buttons), bot("Or another one?"), LISTEN,
-              user(8), bot("later"), LISTEN]
+    events = [
+        user(6),
+        bot("earlier"),
+        LISTEN,
+        user(7, "change my booking"),
+        {"event": "slot", "name": "x", "value": 1},
+        bot("Which trip?", buttons=buttons),
+        bot("Or another one?"),
+        LISTEN,
+        user(8),
+        bot("later"),
+        LISTEN,
+    ]
     assert replies_from_tracker(events, 7) == [
-        {"text": "Which trip?", "buttons": buttons}, {"text": "Or another one?"}]
+        {"text": "Which trip?", "buttons": buttons},
+        {"text": "Or another one?"},
+    ]
 
 
 def test_a_handoff_turn_ends_with_the_pause_and_keeps_the_payload() -> None:
-    events = [user(7), bot("A colleague takes over."), bot(None, custom=HANDOFF),  # type: ignore[arg-type]
-              {"event": "pause"}]
+    events = [
+        user(7),
+        bot("A colleague takes over."),
+        bot(None, custom=HANDOFF),  # type: ignore[arg-type]
+        {"event": "pause"},
+    ]
     assert replies_from_tracker(events, 7) == [
-        {"text": "A colleague takes over."}, {"text": None, "custom": HANDOFF}]
+        {"text": "A colleague takes over."},
+        {"text": None, "custom": HANDOFF},
+    ]
 
 
 def test_a_turn_cut_short_by_the_next_message_ends_there() -> None:
@@ -62,8 +80,9 @@ def test_an_unfinished_turn_means_try_again_later() -> None:
 
 
 def test_a_logged_message_carries_its_id_and_that_an_agent_handles_it() -> None:
-    message = Message(id=12, text="hello?", channel="telegram",
-                      sent_at=datetime(2026, 11, 24, 10, 0))
+    message = Message(
+        id=12, text="hello?", channel="telegram", sent_at=datetime(2026, 11, 24, 10, 0)
+    )
     parse = {"intent": {"name": "greet", "confidence": 0.9}}
     event = user_event(message, parse)
     assert event["event"] == "user" and event["text"] == "hello?"
@@ -72,22 +91,28 @@ def test_a_logged_message_carries_its_id_and_that_an_agent_handles_it() -> None:
     assert event["timestamp"] == message.sent_at.timestamp()
 
 
-@pytest.mark.parametrize(("kind", "lang", "start"), [
-    ("photo", "en", "Thanks for the photo. I can't open it myself"),
-    ("document", "en", "Thanks for the file. "),
-    ("voice", "fr", "Merci pour votre message vocal. Je ne peux pas l'ouvrir moi-même"),
-    ("location", "fr", "Merci pour votre position. "),
-    ("video", "en", "Thanks for the video. "),  # a kind without a text: its own name
-])
+@pytest.mark.parametrize(
+    ("kind", "lang", "start"),
+    [
+        ("photo", "en", "Thanks for the photo. I can't open it myself"),
+        ("document", "en", "Thanks for the file. "),
+        ("voice", "fr", "Merci pour votre message vocal. Je ne peux pas l'ouvrir moi-même"),
+        ("location", "fr", "Merci pour votre position. "),
+        ("video", "en", "Thanks for the video. "),  # a kind without a text: its own name
+    ],
+)
 def test_a_file_without_words_gets_one_question_in_the_customers_language(
-        kind: str, lang: str, start: str) -> None:
+    kind: str, lang: str, start: str
+) -> None:
     assert attachment_question([kind, "photo"], lang).startswith(start)
 
 
 def test_the_question_falls_back_to_english_and_comes_from_the_text_catalog() -> None:
-    assert attachment_question(["sticker"], "de") == say("attachment.question", "en",
-                                                         thing="sticker")
+    assert attachment_question(["sticker"], "de") == say(
+        "attachment.question", "en", thing="sticker"
+    )
     assert attachment_question(["document"], "fr") == (
         "Merci pour votre fichier. Je ne peux pas l'ouvrir moi-même : dites-moi en quelques "
         "mots de quoi il s'agit (un bagage abîmé, un document de voyage…) et je vous aide ou "
-        "je le transmets à un collègue avec votre envoi.")
+        "je le transmets à un collègue avec votre envoi."
+    )

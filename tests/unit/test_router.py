@@ -3,6 +3,7 @@
 Each test drives `bot.router.Router` as the web chat and the channels do (`receive`,
 `store` + `process`, `drain`) and checks what Rasa received and what the transcript holds.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,10 @@ from relais.storage.messages import Inbound, transcript
 from tests.unit.fakes import FakeRasa, ProcessDied
 
 CONVERSATION = "web:camille"
-BUTTONS = [{"title": "XY4K2P to Lisbon", "payload": '/choose_booking{"ref": "XY4K2P"}'},
-           {"title": "XY7T2M to Montreal", "payload": '/choose_booking{"ref": "XY7T2M"}'}]
+BUTTONS = [
+    {"title": "XY4K2P to Lisbon", "payload": '/choose_booking{"ref": "XY4K2P"}'},
+    {"title": "XY7T2M to Montreal", "payload": '/choose_booking{"ref": "XY7T2M"}'},
+]
 
 
 @pytest.fixture
@@ -47,14 +50,24 @@ def rasa() -> FakeRasa:
 
 
 def router(engine: Engine, rasa: FakeRasa, worker_id: str = "worker-1") -> Router:
-    return Router(engine, rasa, load_brand(), HandoffSettings(),  # type: ignore[arg-type]
-                  worker_id=worker_id)
+    return Router(
+        engine,
+        rasa,
+        load_brand(),
+        HandoffSettings(),  # type: ignore[arg-type]
+        worker_id=worker_id,
+    )
 
 
 def line(number: int, text: str, attachments: Sequence[dict[str, Any]] = ()) -> Inbound:
     """The customer's message number `number` in the web chat."""
-    return Inbound(channel="web", sender="camille", platform_id=f"m-{number}", text=text,
-                   attachments=tuple(attachments))
+    return Inbound(
+        channel="web",
+        sender="camille",
+        platform_id=f"m-{number}",
+        text=text,
+        attachments=tuple(attachments),
+    )
 
 
 @dataclass
@@ -73,10 +86,20 @@ class Row:
 
 def rows(engine: Engine, author: Author | None = None) -> list[Row]:
     with session_scope(engine) as session:
-        return [Row(m.id, m.author, m.text, m.processing, dict(m.details or {}), m.sent_to_rasa,
-                    m.routed_text, m.in_tracker)
-                for m in transcript(session, CONVERSATION)
-                if author is None or m.author == author]
+        return [
+            Row(
+                m.id,
+                m.author,
+                m.text,
+                m.processing,
+                dict(m.details or {}),
+                m.sent_to_rasa,
+                m.routed_text,
+                m.in_tracker,
+            )
+            for m in transcript(session, CONVERSATION)
+            if author is None or m.author == author
+        ]
 
 
 def bot_texts(engine: Engine) -> list[str]:
@@ -108,14 +131,15 @@ def test_messages_are_answered_oldest_first_one_at_a_time(db: Engine, rasa: Fake
     customers = rows(db, Author.CUSTOMER)
     assert [s.metadata["relais_message_id"] for s in rasa.sent] == [r.id for r in customers]
     assert bot_texts(db) == ["echo: first", "echo: second", "echo: third"]
-    assert all(r.processing == Processing.DONE and r.details["routed"] == "bot"
-               for r in customers)
+    assert all(r.processing == Processing.DONE and r.details["routed"] == "bot" for r in customers)
 
 
-def test_another_worker_leaves_the_conversation_to_the_lease_holder(db: Engine,
-                                                                    rasa: FakeRasa) -> None:
+def test_another_worker_leaves_the_conversation_to_the_lease_holder(
+    db: Engine, rasa: FakeRasa
+) -> None:
     """Two workers on one database: the second, woken for a message while the first routes
     the conversation, routes nothing; the first answers it after its own, in order."""
+
     async def main() -> list[int]:
         first, second = router(db, rasa, "worker-1"), router(db, rasa, "worker-2")
         routed_by_second: list[int] = []
@@ -137,7 +161,8 @@ def test_another_worker_leaves_the_conversation_to_the_lease_holder(db: Engine,
 
 
 def test_a_burst_of_lines_is_answered_once_with_the_joined_text(
-        db: Engine, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Engine, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(bursts, "BURST_PAUSE_S", 0)
     lines = ["hi", "my flight XY602", "it is delayed", "what can I do", "thanks"]
 
@@ -154,8 +179,13 @@ def test_a_burst_of_lines_is_answered_once_with_the_joined_text(
     assert [r.text for r in [first, *others]] == lines  # every line stays in the transcript
     assert first.routed_text == "\n".join(lines) and first.details["merged"] == 4
     assert first.sent_to_rasa
-    assert all(r.details["routed"] == "merged" and r.details["merged_into"] == first.id
-               and r.processing == Processing.DONE and not r.sent_to_rasa for r in others)
+    assert all(
+        r.details["routed"] == "merged"
+        and r.details["merged_into"] == first.id
+        and r.processing == Processing.DONE
+        and not r.sent_to_rasa
+        for r in others
+    )
 
 
 def test_a_number_after_buttons_sends_that_buttons_payload(db: Engine, rasa: FakeRasa) -> None:
@@ -175,7 +205,7 @@ def test_a_number_after_buttons_sends_that_buttons_payload(db: Engine, rasa: Fak
 
 @pytest.mark.parametrize("text", ["²", "٢", "２"])
 def test_a_digit_that_is_not_ascii_is_sent_as_text(db: Engine, rasa: FakeRasa, text: str) -> None:
-    """"²".isdigit() is true and int("²") raises: it must neither crash the router nor
+    """ "²".isdigit() is true and int("²") raises: it must neither crash the router nor
     block the conversation; "٢" and "２" would even read as 2."""
     rasa.script("change my booking", {"text": "Which trip?", "buttons": BUTTONS})
 
@@ -192,9 +222,11 @@ def test_a_digit_that_is_not_ascii_is_sent_as_text(db: Engine, rasa: FakeRasa, t
 
 
 def test_after_a_crash_the_replies_come_from_the_tracker_not_a_second_question(
-        db: Engine, rasa: FakeRasa) -> None:
-    rasa.script("where is my bag", {"text": "Your bag is in Lyon."},
-                {"text": "It reaches you tomorrow."})
+    db: Engine, rasa: FakeRasa
+) -> None:
+    rasa.script(
+        "where is my bag", {"text": "Your bag is in Lyon."}, {"text": "It reaches you tomorrow."}
+    )
     rasa.die_after_next_message()
 
     async def crash() -> None:
@@ -217,8 +249,9 @@ def test_after_a_crash_the_replies_come_from_the_tracker_not_a_second_question(
     assert rows(db, Author.CUSTOMER)[0].processing == Processing.DONE
 
 
-def test_a_turn_still_running_in_rasa_is_waited_for_not_asked_again(db: Engine,
-                                                                    rasa: FakeRasa) -> None:
+def test_a_turn_still_running_in_rasa_is_waited_for_not_asked_again(
+    db: Engine, rasa: FakeRasa
+) -> None:
     rasa.die_after_next_message(finished=False)
 
     async def crash() -> None:
@@ -234,7 +267,8 @@ def test_a_turn_still_running_in_rasa_is_waited_for_not_asked_again(db: Engine,
 
 
 def test_while_rasa_is_down_messages_wait_in_order_and_drain_answers_them(
-        db: Engine, rasa: FakeRasa) -> None:
+    db: Engine, rasa: FakeRasa
+) -> None:
     rasa.unavailable = True
 
     async def while_down() -> list[int]:
@@ -278,12 +312,22 @@ def test_a_message_that_fails_does_not_block_the_next_one(db: Engine, rasa: Fake
 
 
 def test_a_handoff_reply_queues_the_conversation_and_later_lines_only_reach_the_log(
-        db: Engine, rasa: FakeRasa) -> None:
-    payload = HandoffPayload(reasons=("complaint",), priority=1, intent="complaint",
-                             language="en", summary="Camille is upset about XY602.",
-                             booking_reference="XY4K2P", context={"anger": 0.9})
-    rasa.script("this is a disgrace", {"text": "I'm passing this to a colleague now."},
-                {"custom": payload.to_custom()})
+    db: Engine, rasa: FakeRasa
+) -> None:
+    payload = HandoffPayload(
+        reasons=("complaint",),
+        priority=1,
+        intent="complaint",
+        language="en",
+        summary="Camille is upset about XY602.",
+        booking_reference="XY4K2P",
+        context={"anger": 0.9},
+    )
+    rasa.script(
+        "this is a disgrace",
+        {"text": "I'm passing this to a colleague now."},
+        {"custom": payload.to_custom()},
+    )
     photo = {"kind": "photo", "ref": "file-1"}
 
     async def main() -> None:
@@ -312,7 +356,8 @@ def test_a_handoff_reply_queues_the_conversation_and_later_lines_only_reach_the_
 
 
 def test_a_damaged_handoff_payload_still_reaches_the_queue_with_safe_defaults(
-        db: Engine, rasa: FakeRasa) -> None:
+    db: Engine, rasa: FakeRasa
+) -> None:
     rasa.script("a person please", {"custom": {HANDOFF_KEY: {"reasons": [], "priority": 9}}})
     asyncio.run(router(db, rasa).receive(line(1, "a person please")))
     with session_scope(db) as session:
@@ -321,12 +366,14 @@ def test_a_damaged_handoff_payload_still_reaches_the_queue_with_safe_defaults(
 
 
 def test_a_photo_without_words_gets_one_question_and_is_not_sent_to_rasa(
-        db: Engine, rasa: FakeRasa) -> None:
+    db: Engine, rasa: FakeRasa
+) -> None:
     asyncio.run(router(db, rasa).receive(line(1, "", [{"kind": "document", "ref": "f-9"}])))
     assert rasa.calls == []
     assert bot_texts(db) == [
         "Thanks for the file. I can't open it myself: tell me in a few words what it is about "
         "(a damaged bag, a travel document…) and I'll help, or pass it to a colleague along "
-        "with it."]
+        "with it."
+    ]
     message = rows(db, Author.CUSTOMER)[0]
     assert message.details["routed"] == "attachment" and not message.sent_to_rasa

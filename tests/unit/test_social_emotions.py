@@ -1,4 +1,5 @@
 """NADE's pretrained emotion model, read from its installed package (relais/ml/social_emotions.py)."""
+
 from __future__ import annotations
 
 import gzip
@@ -25,11 +26,13 @@ def test_model_loads_from_the_installed_package() -> None:
 
 
 def test_anger_sadness_and_calm_are_told_apart() -> None:
-    scores = social_emotions([
-        "I am furious, you lost my bag AGAIN and nobody answers. Disgraceful!!",
-        "Thank you so much, the crew was lovely and we landed early :)",
-        "I miss my grandmother so much, I cried all night",
-    ])
+    scores = social_emotions(
+        [
+            "I am furious, you lost my bag AGAIN and nobody answers. Disgraceful!!",
+            "Thank you so much, the crew was lovely and we landed early :)",
+            "I miss my grandmother so much, I cried all night",
+        ]
+    )
     assert scores.shape == (3, len(EMOTIONS))
     assert ((scores >= 0) & (scores <= 1)).all()
     angry, happy, sad = scores
@@ -71,5 +74,5 @@ def test_one_message_path_gives_the_batch_numbers() -> None:
     texts = ["you lost my luggage AGAIN #fail", "is my flight on time?"]
     likelihoods = model.emoji_likelihoods(texts)
     for i in range(len(texts)):
-        batch = [regression.predict(likelihoods[i:i + 1])[0] for regression in model._regressions]
+        batch = [regression.predict(likelihoods[i : i + 1])[0] for regression in model._regressions]
         assert np.allclose(model._one_row.predict(likelihoods[i]), batch, atol=1e-12)

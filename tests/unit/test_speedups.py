@@ -1,4 +1,5 @@
 """Rasa's action-result validation, with the validator built once (relais/nlu/speedups.py)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -22,9 +23,11 @@ def action():  # type: ignore[no-untyped-def]
 
 
 def test_importing_the_components_leaves_rasa_as_it_is() -> None:
-    code = ("import relais.nlu.anger, relais.nlu.intent, relais.nlu.language\n"
-            "from rasa.core.actions.action import RemoteAction\n"
-            "print(RemoteAction._validate_action_result.__module__)")
+    code = (
+        "import relais.nlu.anger, relais.nlu.intent, relais.nlu.language\n"
+        "from rasa.core.actions.action import RemoteAction\n"
+        "print(RemoteAction._validate_action_result.__module__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "rasa.core.actions.action"
 
@@ -34,17 +37,21 @@ def test_the_fix_is_in_place_once_a_relais_component_is_created(action) -> None:
 
 
 def test_a_valid_answer_passes(action) -> None:  # type: ignore[no-untyped-def]
-    answer = {"events": [{"event": "slot", "name": "language", "value": "fr"},
-                         {"event": "pause"}],
-              "responses": [{"text": "Je transmets à un collègue.", "buttons": []}]}
+    answer = {
+        "events": [{"event": "slot", "name": "language", "value": "fr"}, {"event": "pause"}],
+        "responses": [{"text": "Je transmets à un collègue.", "buttons": []}],
+    }
     assert action._validate_action_result(answer) is True
 
 
-@pytest.mark.parametrize("answer, problem", [
-    ({"events": "not a list", "responses": []}, "is not of type 'array'"),
-    ({"events": [{"event": "no_such_event"}], "responses": []}, "no_such_event"),
-    ({"events": [], "responses": ["text"]}, "is not of type 'object'"),
-])
+@pytest.mark.parametrize(
+    "answer, problem",
+    [
+        ({"events": "not a list", "responses": []}, "is not of type 'array'"),
+        ({"events": [{"event": "no_such_event"}], "responses": []}, "no_such_event"),
+        ({"events": [], "responses": ["text"]}, "is not of type 'object'"),
+    ],
+)
 def test_a_bad_answer_is_rejected_as_rasa_rejects_it(action, answer, problem) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError) as raised:
         action._validate_action_result(answer)

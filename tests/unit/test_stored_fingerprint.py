@@ -1,4 +1,5 @@
 """A Relais NLU component is retrained when the code or word lists it is built from change."""
+
 from __future__ import annotations
 
 from relais.nlu.anger import AngerDetector
@@ -7,8 +8,14 @@ from relais.nlu.stored import code_fingerprint, trained_from
 
 def test_the_fingerprint_covers_the_features_code_and_lexicons() -> None:
     names = {p.name for p in trained_from()}
-    assert {"anger_model.py", "social_emotions.py", "encoder.py", "emotions_en.txt",
-            "emotions_fr.txt", "cues.py"} <= names
+    assert {
+        "anger_model.py",
+        "social_emotions.py",
+        "encoder.py",
+        "emotions_en.txt",
+        "emotions_fr.txt",
+        "cues.py",
+    } <= names
 
 
 def test_an_edit_changes_the_fingerprint(tmp_path) -> None:

@@ -1,4 +1,5 @@
 """The bot's texts exist in both languages; dates, times and money read naturally."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,7 +23,9 @@ def test_every_text_exists_in_english_and_french_with_the_same_placeholders() ->
 def test_say_fills_placeholders_and_closes_the_gap_of_an_empty_name() -> None:
     assert say("goodbye.plain", "en", name="") == "Bye, have a good day!"
     assert say("goodbye.plain", "fr", name="Camille") == "Au revoir Camille, bonne journée !"
-    assert say("handoff.general", "en", name="").startswith("I'm passing this to a colleague now. They")
+    assert say("handoff.general", "en", name="").startswith(
+        "I'm passing this to a colleague now. They"
+    )
 
 
 def test_missing_text_is_a_clear_error() -> None:

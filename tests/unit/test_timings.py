@@ -1,4 +1,5 @@
 """Per-message timings are kept only while a tool collects them (no list grows in a server)."""
+
 from __future__ import annotations
 
 import time

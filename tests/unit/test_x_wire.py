@@ -1,4 +1,5 @@
 """X's webhook on the wire: CRC, signatures, DM events (Account Activity and v2 polling)."""
+
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,11 @@ import json
 import pytest
 
 from bot.channels.x_wire import (
-    crc_response, inbound_from_dm_events, inbound_from_webhook, signature, signature_ok,
+    crc_response,
+    inbound_from_dm_events,
+    inbound_from_webhook,
+    signature,
+    signature_ok,
 )
 
 SECRET = "consumer-secret"
@@ -30,23 +35,53 @@ def test_signature_is_checked_in_constant_time_and_refuses_anything_else() -> No
 
 
 def dm(event_id: str, sender: str, text: str, **data: object) -> dict:
-    return {"type": "message_create", "id": event_id, "created_timestamp": "1763900000000",
-            "message_create": {"target": {"recipient_id": "999"}, "sender_id": sender,
-                               "message_data": {"text": text, **data}}}
+    return {
+        "type": "message_create",
+        "id": event_id,
+        "created_timestamp": "1763900000000",
+        "message_create": {
+            "target": {"recipient_id": "999"},
+            "sender_id": sender,
+            "message_data": {"text": text, **data},
+        },
+    }
 
 
 def test_webhook_events_keep_customers_and_drop_echoes_and_other_kinds() -> None:
-    payload = {"for_user_id": "999", "direct_message_events": [
-        dm("1", "200002", "is my flight on time?"),
-        dm("2", "999", "Your flight XY123 is on time."),  # our own reply, echoed back
-        dm("3", "200002", "2", quick_reply_response={"type": "options", "metadata": "/flight_status"}),
-        dm("4", "200001", "", attachment={"type": "media", "media": {"id_str": "77", "type": "photo",
-                                                                    "media_url_https": "https://x/77.jpg"}}),
-        {"type": "message_read", "id": "5"},
-    ], "favorite_events": [{}]}
+    payload = {
+        "for_user_id": "999",
+        "direct_message_events": [
+            dm("1", "200002", "is my flight on time?"),
+            dm("2", "999", "Your flight XY123 is on time."),  # our own reply, echoed back
+            dm(
+                "3",
+                "200002",
+                "2",
+                quick_reply_response={"type": "options", "metadata": "/flight_status"},
+            ),
+            dm(
+                "4",
+                "200001",
+                "",
+                attachment={
+                    "type": "media",
+                    "media": {
+                        "id_str": "77",
+                        "type": "photo",
+                        "media_url_https": "https://x/77.jpg",
+                    },
+                },
+            ),
+            {"type": "message_read", "id": "5"},
+        ],
+        "favorite_events": [{}],
+    }
     found, skipped = inbound_from_webhook(payload)
     assert [(m.platform_id, m.sender, m.text) for m in found] == [
-        ("1", "200002", "is my flight on time?"), ("3", "200002", "/flight_status"), ("4", "200001", "")]
+        ("1", "200002", "is my flight on time?"),
+        ("3", "200002", "/flight_status"),
+        ("4", "200001", ""),
+    ]
     assert found[2].attachments[0]["kind"] == "photo" and found[2].attachments[0]["ref"] == "77"
     assert found[0].conversation_id == "x:200002" and found[0].sent_at.year == 2025
     assert "our own message (echo)" in skipped and "favorite_events" in skipped
@@ -55,14 +90,27 @@ def test_webhook_events_keep_customers_and_drop_echoes_and_other_kinds() -> None
 
 
 def test_polled_pages_come_oldest_first_without_our_own_messages() -> None:
-    page = {"data": [
-        {"id": "12", "event_type": "MessageCreate", "text": "second", "sender_id": "200002",
-         "created_at": "2026-11-23T10:00:05.000Z"},
-        {"id": "11", "event_type": "MessageCreate", "text": "our reply", "sender_id": "999"},
-        {"id": "10", "event_type": "MessageCreate", "text": "first", "sender_id": "200002",
-         "created_at": "2026-11-23T10:00:00.000Z"},
-        {"id": "9", "event_type": "ParticipantsJoin", "sender_id": "200002"},
-    ], "meta": {"result_count": 4, "next_token": "abc"}}
+    page = {
+        "data": [
+            {
+                "id": "12",
+                "event_type": "MessageCreate",
+                "text": "second",
+                "sender_id": "200002",
+                "created_at": "2026-11-23T10:00:05.000Z",
+            },
+            {"id": "11", "event_type": "MessageCreate", "text": "our reply", "sender_id": "999"},
+            {
+                "id": "10",
+                "event_type": "MessageCreate",
+                "text": "first",
+                "sender_id": "200002",
+                "created_at": "2026-11-23T10:00:00.000Z",
+            },
+            {"id": "9", "event_type": "ParticipantsJoin", "sender_id": "200002"},
+        ],
+        "meta": {"result_count": 4, "next_token": "abc"},
+    }
     found = inbound_from_dm_events(page, account_id="999")
     assert [m.text for m in found] == ["first", "second"]
     assert found[0].sent_at.isoformat() == "2026-11-23T10:00:00"

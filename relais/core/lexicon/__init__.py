@@ -14,6 +14,7 @@ A lexicon says *which* feeling a word carries (anger, not sadness or fear) for w
 examples never used, in both languages, so the model can learn one weight per feeling that
 holds in English and in French alike.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,11 +38,37 @@ _TOKEN = re.compile(r"#?[\w]+(?:['’-][\w]+)*", re.UNICODE)
 _CLAUSE_END = re.compile(r"[.,;:!?…()\n]")
 #: Words that turn the feeling of the next few words around ("not happy", "pas content").
 #: French "ne" is left out: "je ne suis que content" is not a negation, and "pas" follows it anyway.
-_NEGATORS = frozenset({
-    "not", "no", "never", "hardly", "nothing", "nobody", "pas", "jamais", "aucun", "aucune",
-    "guère", "dont", "cant", "isnt", "wasnt", "didnt", "doesnt", "wont", "aint", "arent", "werent",
-    "havent", "hasnt", "couldnt", "wouldnt", "shouldnt", "cannot",
-})
+_NEGATORS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "hardly",
+        "nothing",
+        "nobody",
+        "pas",
+        "jamais",
+        "aucun",
+        "aucune",
+        "guère",
+        "dont",
+        "cant",
+        "isnt",
+        "wasnt",
+        "didnt",
+        "doesnt",
+        "wont",
+        "aint",
+        "arent",
+        "werent",
+        "havent",
+        "hasnt",
+        "couldnt",
+        "wouldnt",
+        "shouldnt",
+        "cannot",
+    }
+)
 #: How many words before a term a negator still reaches ("not at all happy", "pas du tout content").
 NEGATION_REACH = 3
 #: Positive feelings read as displeasure when negated: "not happy" is annoyance, not joy.
@@ -73,7 +100,7 @@ def clause_tokens(text: str) -> list[tuple[str, int]]:
     position = 0
     clause = 0
     for match in _TOKEN.finditer(folded):
-        clause = _gap(folded[position:match.start()], clause, out)
+        clause = _gap(folded[position : match.start()], clause, out)
         out.append((match.group(), clause))
         position = match.end()
     _gap(folded[position:], clause, out)
@@ -121,8 +148,11 @@ class Lexicon:
                 self._stem_lengths = tuple(sorted({len(s) for s in self.stems}))
         else:
             rest = tuple(parts[1:])
-            _keep_larger(self.phrases.setdefault(parts[0], []),
-                         (rest, wildcard, category, weight), key=(rest, wildcard, category))
+            _keep_larger(
+                self.phrases.setdefault(parts[0], []),
+                (rest, wildcard, category, weight),
+                key=(rest, wildcard, category),
+            )
 
     def _single(self, word: str) -> list[tuple[str, int]]:
         found = self._lookup(word)
@@ -159,8 +189,11 @@ class Lexicon:
             taken = 1
             for rest, wildcard, category, weight in self.phrases.get(words[i], ()):
                 end = i + 1 + len(rest)
-                if (1 + len(rest) >= taken and end <= len(words)
-                        and _phrase_matches(words[i + 1:end], rest, wildcard)):
+                if (
+                    1 + len(rest) >= taken
+                    and end <= len(words)
+                    and _phrase_matches(words[i + 1 : end], rest, wildcard)
+                ):
                     if 1 + len(rest) > taken:
                         longest, taken = [], 1 + len(rest)
                     longest.append((category, weight))
@@ -168,8 +201,11 @@ class Lexicon:
                 found.extend(longest)
             elif _negated(tagged, i):
                 declined = i > 0 and words[i - 1] in _DECLINES  # "no thanks" is no feeling
-                found.extend((_NEGATED_AS.get(c, c), w) for c, w in self._single(words[i])
-                             if c not in _DENIED and not (declined and c == "gratitude"))
+                found.extend(
+                    (_NEGATED_AS.get(c, c), w)
+                    for c, w in self._single(words[i])
+                    if c not in _DENIED and not (declined and c == "gratitude")
+                )
             else:
                 found.extend(self._single(words[i]))
             i += taken
@@ -189,8 +225,10 @@ def _keep_larger(entries: list, entry: tuple, key: tuple) -> None:
 def _negated(tagged: list[tuple[str, int]], i: int) -> bool:
     """Whether a negator in the same clause stands up to NEGATION_REACH words before word i."""
     clause = tagged[i][1]
-    return any(_is_negator(word) and where == clause
-               for word, where in tagged[max(0, i - NEGATION_REACH):i])
+    return any(
+        _is_negator(word) and where == clause
+        for word, where in tagged[max(0, i - NEGATION_REACH) : i]
+    )
 
 
 def _phrase_matches(words: list[str], rest: tuple[str, ...], wildcard: bool) -> bool:

@@ -85,7 +85,7 @@ class Fallback(RelaisAction):
                 else titles[0],
                 buttons=[
                     {"title": title, "payload": f"/{name}"}
-                    for name, title in zip(suggestions, titles)
+                    for name, title in zip(suggestions, titles, strict=True)
                 ],
             )
             return

@@ -1,4 +1,5 @@
-"""`make bench-queue`: the agents' queue claim at scale on PostgreSQL: N waiting conversations, M agents racing.
+"""`make bench-queue`: the agents' queue claim at scale on PostgreSQL: N waiting conversations,
+M agents racing.
 
 A fresh database (dropped first if it exists, dropped again at the end) is filled with
 --conversations waiting escalations, made by the project's own intake (`conversation_for`,

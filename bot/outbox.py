@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from relais.core.errors import SendFailed
 from relais.core.types import Delivery, utcnow
@@ -54,13 +55,14 @@ class Outbox:
         worker_id: str = "relais",
     ) -> None:
         self.engine = engine
-        #: Only the worker holding "deliver:<conversation>" sends its entries (relais/storage/leases.py).
+        #: Only the worker holding "deliver:<conversation>" sends its entries
+        #: (relais/storage/leases.py).
         self.worker_id = worker_id
         self.senders = senders
         self.max_attempts = max_attempts
         self.clock = clock
 
-    def _pending(self, session: Any, limit: int) -> list[tuple[str, bool, Outgoing]]:
+    def _pending(self, session: Session, limit: int) -> list[tuple[str, bool, Outgoing]]:
         """Pending entries of the pushing channels in order: (channel, due now?, outgoing)."""
         now = self.clock()
         rows = session.execute(
@@ -126,11 +128,7 @@ class Outbox:
                 delivered += 1
         finally:
             if leased:
-                await asyncio.to_thread(
-                    run_atomic,
-                    self.engine,
-                    lambda s: [release(s, f"deliver:{c}", self.worker_id) for c in leased],
-                )
+                await asyncio.to_thread(run_atomic, self.engine, lambda s: self._release(s, leased))
         return delivered
 
     async def _lease(self, conversation: str, leased: list[str]) -> bool:
@@ -144,19 +142,23 @@ class Outbox:
             return True
         return False
 
+    def _release(self, session: Session, conversations: list[str]) -> None:
+        for conversation in conversations:
+            release(session, f"deliver:{conversation}", self.worker_id)
+
     @staticmethod
-    def _still_pending(session: Any, outbox_id: int) -> bool:
+    def _still_pending(session: Session, outbox_id: int) -> bool:
         item = session.get(OutboxItem, outbox_id)
         return item is not None and item.status == Delivery.PENDING
 
-    def _delivered(self, session: Any, outbox_id: int, platform_ids: list[str]) -> None:
+    def _delivered(self, session: Session, outbox_id: int, platform_ids: list[str]) -> None:
         item = session.get(OutboxItem, outbox_id)
         item.status = Delivery.DELIVERED
         item.delivered_at = self.clock()
         item.platform_ids = [*(item.platform_ids or []), *(str(i) for i in platform_ids)]
         item.attempts += 1
 
-    def _failed(self, session: Any, outbox_id: int, error: SendFailed) -> None:
+    def _failed(self, session: Session, outbox_id: int, error: SendFailed) -> None:
         item = session.get(OutboxItem, outbox_id)
         item.attempts += 1
         item.last_error = str(error)[:500]

@@ -41,8 +41,13 @@ class RasaClient:
             await self._session.close()
 
     async def _request(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
-    ) -> Any:
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | list[dict[str, Any]] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> object:
+        """The decoded JSON answer; each caller checks the shape it expects."""
         params = dict(params or {})
         if self._token:
             params["token"] = self._token
@@ -73,7 +78,8 @@ class RasaClient:
 
     async def parse(self, text: str) -> dict[str, Any]:
         """Rasa's NLU parse of `text` (intent, entities, anger…), with no effect on any tracker."""
-        return dict(await self._request("POST", "/model/parse", {"text": text}) or {})
+        answer = await self._request("POST", "/model/parse", {"text": text})
+        return dict(_json_object(answer or {}, "/model/parse"))
 
     async def append_events(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
         await self._request(
@@ -93,14 +99,15 @@ class RasaClient:
             {"name": intent, "entities": entities or {}},
             params={"include_events": "NONE"},
         )
-        return list((answer or {}).get("messages") or [])
+        return list(_json_object(answer or {}, "trigger_intent").get("messages") or [])
 
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
-        return await self._request(
+        answer = await self._request(
             "GET",
             f"/conversations/{quote(conversation_id, safe='')}/tracker",
             params={"include_events": "ALL"},
         )
+        return _json_object(answer, "tracker")
 
     async def healthy(self) -> bool:
         try:
@@ -108,3 +115,9 @@ class RasaClient:
             return True
         except (RasaUnavailable, ValueError):
             return False
+
+
+def _json_object(answer: object, what: str) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise ValueError(f"unexpected Rasa {what} answer: {str(answer)[:200]}")
+    return answer

@@ -13,13 +13,15 @@ import contextlib
 import logging
 import socket
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot.outbox import Outbox
+from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from handoff.desk import Desk
@@ -47,6 +49,16 @@ ROUTER = web.AppKey("router", Router)
 OUTBOX = web.AppKey("outbox", Outbox)
 
 
+class PushChannel(Protocol):
+    """What the app runs of a channel beside its routes: Telegram, X."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def poll(self, stop: asyncio.Event) -> None: ...
+
+
 def make_app(
     database_url: str | None = None,
     rasa_url: str | None = None,
@@ -60,7 +72,7 @@ def make_app(
     app = web.Application(client_max_size=256 * 1024, middlewares=[json_errors])
     app[ROUTER] = router
     desk = Desk(engine, rasa, changed=router.changed, worker_id=worker_id)
-    app.router.add_get("/", lambda request: web.HTTPFound("/chat"))
+    app.router.add_get("/", _to_chat)
     app.router.add_get("/chat", _page("chat.html"))
     app.router.add_get("/api/chat/customers", demo_customers)
     app.router.add_post("/api/chat/messages", post_message)
@@ -77,7 +89,11 @@ def make_app(
     return app
 
 
-def _page(name: str) -> Any:
+async def _to_chat(request: web.Request) -> NoReturn:
+    raise web.HTTPFound("/chat")
+
+
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     async def page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / name)
 
@@ -89,7 +105,7 @@ def _add_channels(app: web.Application, router: Router) -> None:
     from bot.channels.config import telegram_settings
     from bot.channels.telegram import TelegramChannel
 
-    senders: dict[str, Any] = {}
+    senders: dict[str, Sender] = {}
     found = telegram_settings()
     if found is None:
         logger.info("Telegram is off: no TELEGRAM_BOT_TOKEN")
@@ -125,8 +141,10 @@ def _add_channels(app: web.Application, router: Router) -> None:
     app[OUTBOX] = Outbox(router.engine, senders, worker_id=router.worker_id)
 
 
-def _run_channel(channel: Any, polling: bool) -> Any:
-    async def context(app: web.Application) -> Any:
+def _run_channel(
+    channel: PushChannel, polling: bool
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
         await channel.start()
         stop = asyncio.Event()
         task = asyncio.create_task(channel.poll(stop)) if polling else None
@@ -141,7 +159,7 @@ def _run_channel(channel: Any, polling: bool) -> Any:
     return context
 
 
-async def _background(app: web.Application) -> Any:
+async def _background(app: web.Application) -> AsyncIterator[None]:
     """Routes what waits (after a restart, or while Rasa was down), requeues silent agents'
     conversations, and writes missed agent replies into trackers."""
     router, desk = app[ROUTER], app[CONSOLE].desk
@@ -156,7 +174,9 @@ async def _background(app: web.Application) -> Any:
                 if ticks % 15 == 0:
                     now = router.clock()
                     moved = await asyncio.to_thread(
-                        run_atomic, router.engine, lambda s: requeue_silent(s, now, router.settings)
+                        run_atomic,
+                        router.engine,
+                        lambda s, now=now: requeue_silent(s, now, router.settings),
                     )
                     if moved:
                         router.changed.set()
@@ -181,7 +201,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def demo_customers(request: web.Request) -> web.Response:
-    def read(session: Any) -> list[dict[str, Any]]:
+    def read(session: Session) -> list[dict[str, Any]]:
         rows = session.execute(
             select(Customer).where(Customer.web_chat_id.is_not(None)).order_by(Customer.id)
         ).scalars()
@@ -199,7 +219,7 @@ async def demo_customers(request: web.Request) -> web.Response:
     return web.json_response({"customers": customers})
 
 
-def _sender(value: Any) -> str:
+def _sender(value: object) -> str:
     # A blank sender would name a conversation nobody can tell apart from another one.
     if not isinstance(value, str) or not value.strip() or len(value) > 120 or ":" in value:
         raise json_error(400, "sender must be 1-120 characters, not all blank, without ':'")
@@ -252,7 +272,7 @@ async def get_messages(request: web.Request) -> web.Response:
     conversation_id = f"web:{sender}"
     router = request.app[ROUTER]
 
-    def read(session: Any, final: bool) -> dict[str, Any] | None:
+    def read(session: Session, final: bool) -> dict[str, Any] | None:
         """The answer; None while there is nothing new from the bot or an agent (not final)."""
         conversation = session.get(Conversation, conversation_id)
         rows = transcript(session, conversation_id, after, include_system=False)
@@ -281,7 +301,9 @@ async def get_messages(request: web.Request) -> web.Response:
         # Listening before reading: a reply written in between still wakes this request.
         woken = router.listen(conversation_id)
         try:
-            found = await asyncio.to_thread(run_atomic, router.engine, lambda s: read(s, final))
+            found = await asyncio.to_thread(
+                run_atomic, router.engine, lambda s, final=final: read(s, final)
+            )
             if found is not None:
                 return web.json_response(found)
             # Woken by this worker's router at once; replies written by another worker (or

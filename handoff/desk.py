@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -35,6 +35,8 @@ HANDED_BACK_INTENT = "EXTERNAL_handed_back"
 #: The longest agent reply (the longest DM any of our channels takes).
 MAX_REPLY = 4096
 RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+
+T = TypeVar("T")
 
 
 def held_escalation(session: Session, agent: Agent, escalation_id: int) -> Escalation:
@@ -83,7 +85,7 @@ class Desk:
         #: The lease owner name of this worker (the router's), see relais/storage/leases.py.
         self.worker_id = worker_id
 
-    async def _atomic(self, work: Callable[[Session], Any]) -> Any:
+    async def _atomic(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(run_atomic, self.engine, work)
 
     async def reply(
@@ -155,25 +157,28 @@ class Desk:
 
         done = 0
         for message_id, conversation_id, event in await self._atomic(pending):
-            # The conversation's routing lease: another worker syncing it would log it twice.
-            lease = f"route:{conversation_id}"
-            if not await self._atomic(
-                lambda s, n=lease: acquire(s, n, self.worker_id, self.clock())
-            ):
-                continue
             try:
-                if not await self._atomic(lambda s, i=message_id: not s.get(Message, i).in_tracker):
-                    continue  # logged by another worker meanwhile
-                await self.rasa.append_events(conversation_id, [event])
-                await self._atomic(
-                    lambda s, i=message_id: setattr(s.get(Message, i), "in_tracker", True)
-                )
+                if await self._sync_one(message_id, conversation_id, event):
+                    done += 1
             except RasaUnavailable:
                 break
-            finally:
-                await self._atomic(lambda s, n=lease: release(s, n, self.worker_id))
-            done += 1
         return done
+
+    async def _sync_one(self, message_id: int, conversation_id: str, event: dict[str, Any]) -> bool:
+        """Writes one missed reply into its tracker; False when another worker has or had it.
+        Raises RasaUnavailable."""
+        # The conversation's routing lease: another worker syncing it would log it twice.
+        lease = f"route:{conversation_id}"
+        if not await self._atomic(lambda s: acquire(s, lease, self.worker_id, self.clock())):
+            return False
+        try:
+            if not await self._atomic(lambda s: not s.get(Message, message_id).in_tracker):
+                return False  # logged by another worker meanwhile
+            await self.rasa.append_events(conversation_id, [event])
+            await self._atomic(lambda s: setattr(s.get(Message, message_id), "in_tracker", True))
+        finally:
+            await self._atomic(lambda s: release(s, lease, self.worker_id))
+        return True
 
     async def resolve(self, agent_id: int, escalation_id: int) -> None:
         """Closes the conversation; the customer's next message starts again with the bot."""

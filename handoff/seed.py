@@ -19,7 +19,8 @@ CANNED = (
     (
         "Looking into it",
         "en",
-        "Thanks for your patience — I'm checking this with the team now and will come back to you here.",
+        "Thanks for your patience — I'm checking this with the team now and will come back to "
+        "you here.",
     ),
     (
         "Need the reference",
@@ -29,7 +30,8 @@ CANNED = (
     (
         "Bag claim",
         "en",
-        "I've added your details to the baggage file; the courier will contact you before delivery.",
+        "I've added your details to the baggage file; the courier will contact you before "
+        "delivery.",
     ),
     (
         "Je regarde",

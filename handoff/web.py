@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from handoff import records_view
 from handoff.auth import agent_for_token, log_in, log_out
@@ -30,6 +31,7 @@ Handler = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
 #: What an agent can do to one escalation (POST /api/console/escalations/{id}/{action}).
 ACTIONS = ("claim", "release", "transfer", "reply", "note", "resolve", "hand-back")
 MAX_ID = 2**31 - 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def _clock(request: web.Request) -> Callable[[], datetime]:
     return request.app[CONSOLE].clock
 
 
-async def _atomic(request: web.Request, work: Callable[[Any], Any]) -> Any:
+async def _atomic(request: web.Request, work: Callable[[Session], T]) -> T:
     try:
         return await asyncio.to_thread(run_atomic, _engine(request), work)
     except RelaisError as error:
@@ -84,12 +86,14 @@ def _id(value: object, what: str) -> int:
     raise json_error(400, f"{what} must be a whole number (an id)")
 
 
-def authed(handler: Handler, supervisor: bool = False) -> Callable[[web.Request], Awaitable[Any]]:
+def authed(
+    handler: Handler, supervisor: bool = False
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         token = request.cookies.get(COOKIE)
         now = _clock(request)()
 
-        def who(session: Any) -> tuple[int, str] | None:
+        def who(session: Session) -> tuple[int, str] | None:
             agent = agent_for_token(session, token, now)
             return (agent.id, str(agent.role)) if agent else None
 
@@ -119,7 +123,7 @@ async def login(request: web.Request) -> web.Response:
     hours = load_handoff_settings().session_hours
     now = _clock(request)()
 
-    def check(session: Any) -> tuple[int, str, str, str] | None:
+    def check(session: Session) -> tuple[int, str, str, str] | None:
         found = log_in(session, body["username"], body["password"], now, hours)
         if found is None:
             return None
@@ -145,7 +149,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request, agent_id: int) -> web.Response:
-    def read(session: Any) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
         agent = session.get(Agent, agent_id)
         return {
             "id": agent.id,
@@ -159,7 +163,7 @@ async def me(request: web.Request, agent_id: int) -> web.Response:
     return web.json_response(await _atomic(request, read))
 
 
-def escalation_row(session: Any, e: Escalation, now: Any) -> dict[str, Any]:
+def escalation_row(session: Session, e: Escalation, now: datetime) -> dict[str, Any]:
     conversation = session.get(Conversation, e.conversation_id)
     customer = records_view.customer(session, conversation.customer_id)
     return {
@@ -186,7 +190,7 @@ def escalation_row(session: Any, e: Escalation, now: Any) -> dict[str, Any]:
 async def queue(request: web.Request, agent_id: int) -> web.Response:
     now = _clock(request)()
 
-    def read(session: Any) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
         mine = session.execute(
             select(Escalation)
             .where(Escalation.agent_id == agent_id, Escalation.status == EscalationStatus.CLAIMED)
@@ -208,7 +212,7 @@ async def queue(request: web.Request, agent_id: int) -> web.Response:
 async def take_next(request: web.Request, agent_id: int) -> web.Response:
     now = _clock(request)()
 
-    def work(session: Any) -> dict[str, Any] | None:
+    def work(session: Session) -> dict[str, Any] | None:
         taken = claim_next(session, session.get(Agent, agent_id), now)
         return escalation_row(session, taken, now) if taken else None
 
@@ -222,7 +226,7 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
     conversation_id = request.match_info["id"]
     now = _clock(request)()
 
-    def read(session: Any) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
         conv = session.get(Conversation, conversation_id)
         if conv is None:
             raise NotFound("no such conversation")
@@ -307,7 +311,7 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
     transfer_to = _id(body.get("agent_id"), "agent_id") if action == "transfer" else None
     note = _text(body).strip() if action == "note" else ""
 
-    def work(session: Any) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
         agent = session.get(Agent, agent_id)
         escalation = session.get(Escalation, escalation_id)
         if escalation is None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from datetime import datetime, timezone
+from collections.abc import Coroutine
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from sqlalchemy.orm import Session
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.common import get_state, set_state, split_text
@@ -44,7 +46,7 @@ def group_note() -> str:
     return " / ".join(say("telegram.group_note", lang) for lang in LANGUAGES)
 
 
-def attachments_of(message: Any) -> list[dict[str, Any]]:
+def attachments_of(message: Message) -> list[dict[str, Any]]:
     """The files and places in a Telegram message, by kind, with what an agent needs."""
     found: list[dict[str, Any]] = []
     if message.photo:
@@ -127,14 +129,13 @@ class TelegramChannel:
                 sender=str(query.from_user.id),
                 platform_id=f"cb:{query.id}",
                 text=query.data or "",
-                sent_at=_naive(update.callback_query.message.date) if query.message else None,
+                sent_at=_naive(query.message.date) if query.message else None,
             )
             return inbound, {"answer_callback": query.id}
         message = update.message or update.edited_message
         if message is None:
-            return None, {
-                "ignored": f"update kind not handled ({', '.join(k for k in data if k != 'update_id')})"
-            }
+            kinds = ", ".join(k for k in data if k != "update_id")
+            return None, {"ignored": f"update kind not handled ({kinds})"}
         if message.chat.type != "private":
             return None, {"group": message.chat.id}
         if message.from_user is None:
@@ -173,7 +174,7 @@ class TelegramChannel:
             self._spawn(self.router.process(inbound.conversation_id))
         return "stored" if created else "duplicate"
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -187,11 +188,7 @@ class TelegramChannel:
     async def _note_group_once(self, chat_id: int) -> None:
         key = f"group-noted:{chat_id}"
         first = await asyncio.to_thread(
-            run_atomic,
-            self.router.engine,
-            lambda s: (
-                get_state(s, CHANNEL, key) is None and (set_state(s, CHANNEL, key, "1") or True)
-            ),
+            run_atomic, self.router.engine, lambda s: _mark_once(s, key)
         )
         if first:
             try:
@@ -260,7 +257,9 @@ class TelegramChannel:
             if updates:
                 value = str(next_offset)
                 await asyncio.to_thread(
-                    run_atomic, self.router.engine, lambda s: set_state(s, CHANNEL, key, value)
+                    run_atomic,
+                    self.router.engine,
+                    lambda s, value=value: set_state(s, CHANNEL, key, value),
                 )
 
     # --- out -------------------------------------------------------------------------------
@@ -301,8 +300,16 @@ class TelegramChannel:
         return ids
 
 
-def _seconds(value: Any) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+def _mark_once(session: Session, key: str) -> bool:
+    """Sets `key`; True only if it was not set before."""
+    if get_state(session, CHANNEL, key) is not None:
+        return False
+    set_state(session, CHANNEL, key, "1")
+    return True
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _naive(moment: datetime | None) -> datetime | None:

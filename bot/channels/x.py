@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import requests
@@ -48,11 +49,21 @@ class RedirectAdapter(requests.adapters.HTTPAdapter):
         super().__init__()
         self.base_url = base_url.rstrip("/")
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
         for host in ("https://api.twitter.com", "https://api.x.com"):
             if request.url and request.url.startswith(host):
                 request.url = self.base_url + request.url[len(host) :]
-        return super().send(request, **kwargs)
+        return super().send(
+            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
 
 
 class XChannel:
@@ -118,7 +129,7 @@ class XChannel:
             logger.info("x webhook: skipped %s", ", ".join(skipped))
         return web.json_response({"stored": stored, "skipped": len(skipped)})
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -147,7 +158,9 @@ class XChannel:
                 since = max((m.platform_id for m in newest), key=int)
                 value = since
                 await asyncio.to_thread(
-                    run_atomic, self.router.engine, lambda s: set_state(s, CHANNEL, key, value)
+                    run_atomic,
+                    self.router.engine,
+                    lambda s, value=value: set_state(s, CHANNEL, key, value),
                 )
             try:
                 await asyncio.wait_for(stop.wait(), every)
@@ -206,10 +219,13 @@ class XChannel:
         return ids
 
 
-def _reset_wait(response: Any) -> float:
+def _reset_wait(response: requests.Response | None) -> float:
     """Seconds until `x-rate-limit-reset` (epoch seconds), at least one."""
+    header = response.headers.get("x-rate-limit-reset") if response is not None else None
+    if header is None:
+        return 60.0
     try:
-        reset = float(response.headers.get("x-rate-limit-reset"))
-    except (AttributeError, TypeError, ValueError):
+        reset = float(header)
+    except ValueError:
         return 60.0
     return max(1.0, reset - time.time())

@@ -43,14 +43,16 @@ def signature_ok(consumer_secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(signature(consumer_secret, body).encode(), header.strip().encode())
 
 
-def _from_ms(value: Any) -> datetime | None:
+def _from_ms(value: object) -> datetime | None:
+    if not isinstance(value, (str, int, float)):
+        return None
     try:
         return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc).replace(tzinfo=None)
     except (TypeError, ValueError):
         return None
 
 
-def _from_iso(value: Any) -> datetime | None:
+def _from_iso(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:

@@ -316,7 +316,7 @@ class FakeTelegram(ThreadedServer):
         return app
 
 
-def _ok(result: Any) -> web.Response:
+def _ok(result: object) -> web.Response:
     return web.json_response({"ok": True, "result": result})
 
 

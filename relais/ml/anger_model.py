@@ -59,8 +59,8 @@ def joined_examples(
     import random
 
     rng = random.Random(seed)
-    calm = [t for t, y in zip(texts, labels) if not y]
-    angry = [t for t, y in zip(texts, labels) if y]
+    calm = [t for t, y in zip(texts, labels, strict=True) if not y]
+    angry = [t for t, y in zip(texts, labels, strict=True) if y]
     out_texts: list[str] = []
     out_labels: list[int] = []
     if len(calm) < 3:

@@ -72,7 +72,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
             len(keys), DIMENSIONS
         )
         with _lock:
-            for key, vector in zip(keys, vectors):
+            for key, vector in zip(keys, vectors, strict=True):
                 rows[missing[key]] = vector
                 _cache[key] = vector
             while len(_cache) > _CACHE_SIZE:

@@ -1,4 +1,5 @@
-"""A pretrained model of the emotions in social-media messages (English), read from its PyPI package.
+"""A pretrained model of the emotions in social-media messages (English), read from its PyPI
+package.
 
 The model is NADE ("natural affect detection", MIT licence, PyPI `nade`). It was trained by
 its authors, not by us, in two stages that ship inside the wheel:
@@ -82,7 +83,8 @@ def prepare(text: str) -> str:
 
 
 class SocialEmotions:
-    """The two stages, loaded once: text -> 151 emoji likelihoods -> the intensities of `EMOTIONS`."""
+    """The two stages, loaded once: text -> 151 emoji likelihoods -> the intensities of
+    `EMOTIONS`."""
 
     def __init__(self, folder: Path | None = None) -> None:
         import fasttext
@@ -108,7 +110,7 @@ class SocialEmotions:
         rows = np.zeros((len(texts), len(self._column)), dtype=np.float64)
         prepared = [prepare(t) for t in texts]
         labels, probabilities = self._emojis.predict(prepared, k=len(self._column))
-        for i, (names, values) in enumerate(zip(labels, probabilities)):
+        for i, (names, values) in enumerate(zip(labels, probabilities, strict=True)):
             rows[i, [self._column[name] for name in names]] = values
         return rows
 

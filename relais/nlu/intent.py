@@ -66,7 +66,8 @@ class IntentClassifier(StoredModelComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
-            # Chosen on a held-out 20 % of our own examples (make nlu-eval), never on evaluation data.
+            # Chosen on a held-out 20 % of our own examples (make nlu-eval), never on evaluation
+            # data.
             "C": 30.0,
             "embedding_weight": 2.0,
             "char_min_df": 2,
@@ -112,14 +113,14 @@ class IntentClassifier(StoredModelComponent):
             return messages
         probabilities = self.predict_proba([m.get(TEXT) or "" for m in messages])
         classes = self._model["classifier"].classes_
-        for message, row in zip(messages, probabilities):
+        for message, row in zip(messages, probabilities, strict=True):
             order = np.argsort(row)[::-1][:RANKING_LENGTH]
             ranking = [
                 {INTENT_NAME_KEY: str(classes[i]), "confidence": float(row[i])} for i in order
             ]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
-        for message, row in zip(messages, probabilities):
+        for message, row in zip(messages, probabilities, strict=True):
             started = time.perf_counter()
             # A message whose second-best intent is implausible holds one request: its parts
             # need no classifying (this skips the extra embedding for most messages).
@@ -150,7 +151,7 @@ class IntentClassifier(StoredModelComponent):
                 INTENT_NAME_KEY: str(classes[row.argmax()]),
                 "confidence": round(float(row.max()), 4),
             }
-            for piece, row in zip(pieces, rows)
+            for piece, row in zip(pieces, rows, strict=True)
         ]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

@@ -61,9 +61,9 @@ def split(
 
 
 def prf(truth: list[int], predicted: list[int]) -> dict[str, float]:
-    tp = sum(t and p for t, p in zip(truth, predicted))
-    fp = sum((not t) and p for t, p in zip(truth, predicted))
-    fn = sum(t and not p for t, p in zip(truth, predicted))
+    tp = sum(t and p for t, p in zip(truth, predicted, strict=True))
+    fp = sum((not t) and p for t, p in zip(truth, predicted, strict=True))
+    fn = sum(t and not p for t, p in zip(truth, predicted, strict=True))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -96,7 +96,9 @@ def check(
     for key in sorted(groups):
         idx = groups[key]
         report[key] = prf([test[i].label for i in idx], [predicted[i] for i in idx])
-    report["brier"] = round(float(np.mean([(s - e.label) ** 2 for s, e in zip(scores, test)])), 4)
+    report["brier"] = round(
+        float(np.mean([(s - e.label) ** 2 for s, e in zip(scores, test, strict=True)])), 4
+    )
     # Longer messages: held-out examples of one language joined 2-3 at a time (angry if any
     # part is). A model that drifts with length fails here even if it does well above.
     for lang in ("en", "fr"):

@@ -74,7 +74,7 @@ def intent_scores(
     mapped = correct = wrong_oos = oos = oos_caught = 0
     confusion: Counter[str] = Counter()
     missed_oos: Counter[str] = Counter()
-    for row, result in zip(rows, results):
+    for row, result in zip(rows, results, strict=True):
         if row["intent"] in INTENT_MAP:
             expected = INTENT_MAP[row["intent"]]
             mapped += 1
@@ -104,9 +104,9 @@ def _ratio(a: int, b: int) -> float:
 
 def binary_scores(truth: list[bool], predicted: list[bool]) -> dict[str, Any]:
     """Precision, recall, F1 and the confusion counts."""
-    tp = sum(t and p for t, p in zip(truth, predicted))
-    fp = sum(p and not t for t, p in zip(truth, predicted))
-    fn = sum(t and not p for t, p in zip(truth, predicted))
+    tp = sum(t and p for t, p in zip(truth, predicted, strict=True))
+    fp = sum(p and not t for t, p in zip(truth, predicted, strict=True))
+    fn = sum(t and not p for t, p in zip(truth, predicted, strict=True))
     tn = len(truth) - tp - fp - fn
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
@@ -128,8 +128,8 @@ def flagged(result: dict[str, Any]) -> bool:
 
 
 def airline_scores(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
-    negatives = [(r, x) for r, x in zip(rows, results) if r["sentiment"] == "negative"]
-    others = [(r, x) for r, x in zip(rows, results) if r["sentiment"] != "negative"]
+    negatives = [(r, x) for r, x in zip(rows, results, strict=True) if r["sentiment"] == "negative"]
+    others = [(r, x) for r, x in zip(rows, results, strict=True) if r["sentiment"] != "negative"]
     by_reason: dict[str, list[bool]] = {}
     for row, result in negatives:
         by_reason.setdefault(str(row.get("reason") or "unknown"), []).append(flagged(result))
@@ -161,7 +161,7 @@ def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
         [triage.triage(r["text"]) for r in fr_rows],
         lambda r: r["intent"] == "out_of_scope",
     )
-    routine = [x for r, x in zip(en_rows, en_results) if r["intent"] in INTENT_MAP]
+    routine = [x for r, x in zip(en_rows, en_results, strict=True) if r["intent"] in INTENT_MAP]
     anger: dict[str, Any] = {}
     for name in ANGER_SETS:
         rows = load_rows(data_dir / f"{name}.jsonl", every)

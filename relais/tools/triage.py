@@ -70,9 +70,10 @@ class Triage:
         ]
         start = since["_positions"] if since else [0] * len(lists)
         parse = lists[0][start[0] :]
-        added = [
-            sum(step) for step in zip(*(values[s:] for values, s in zip(lists[1:], start[1:])))
-        ]
+        since_start = (values[s:] for values, s in zip(lists[1:], start[1:], strict=True))
+        # Not strict: a stage records only while timings are collected and only if its
+        # component is in the pipeline, so the lists can differ in length.
+        added = [sum(step) for step in zip(*since_start, strict=False)]
         return {
             "messages": len(parse),
             "parse_ms_median": round(statistics.median(parse), 3) if parse else 0.0,

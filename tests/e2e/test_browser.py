@@ -64,9 +64,7 @@ def bubbles(browser: webdriver.Chrome, author: str) -> list[str]:
     ]
 
 
-def test_customer_and_agent_talk_through_the_pages(
-    browser: webdriver.Chrome, app_url: str
-) -> None:
+def test_customer_and_agent_talk_through_the_pages(browser: webdriver.Chrome, app_url: str) -> None:
     # The agent is logged in and watching the queue before the customer writes.
     browser.get(f"{app_url}/console")
     wait(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys("bruno")

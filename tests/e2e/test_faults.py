@@ -49,7 +49,7 @@ def check_answers(fake: FakeTelegram, upto: int) -> None:
     for chat, script in SCRIPTS.items():
         texts = fake.texts_to(chat)
         assert len(texts) == upto, (chat, texts)
-        for (question, marker), reply in zip(script[:upto], texts):
+        for (question, marker), reply in zip(script[:upto], texts, strict=True):
             assert marker in reply, (chat, question, marker, texts)
 
 

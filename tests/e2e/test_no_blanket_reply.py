@@ -62,7 +62,10 @@ def normalise(text: str, names: list[str], cities: list[str]) -> str:
         text = text.replace(value, "<data>")
     text = re.sub(r"\d", "#", text)
     words = r"Mon|Tue|Wed|Thu|Fri|Sat|Sun|lun\.|mar\.|mer\.|jeu\.|ven\.|sam\.|dim\."
-    months = r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\."
+    months = (
+        r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|"
+        r"janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\."
+    )
     text = re.sub(rf"\b({words}|{months})", "<date>", text)
     return re.sub(r"\b(Light|Standard|Flex|Basic|Silver|Gold|Platinum)\b", "<tier>", text)
 
@@ -107,7 +110,7 @@ def test_no_reply_text_reaches_many_customers_across_requests(
     assert len(sent) == CUSTOMERS and len({t for _, t in sent.values()}) == CUSTOMERS
 
     recipients: dict[str, set[str]] = defaultdict(set)
-    for sender, (intent, text) in sent.items():
+    for sender, (_intent, text) in sent.items():
         replies = [r["text"] for r in servers.say(sender, text) if "text" in r]
         assert replies, f"no reply to {text!r}"
         for reply in replies:

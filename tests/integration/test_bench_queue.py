@@ -1,4 +1,5 @@
-"""bench/claims.py (make bench-queue), small: 8 agents empty a queue of 300 on PostgreSQL, each taken exactly once."""
+"""bench/claims.py (make bench-queue), small: 8 agents empty a queue of 300 on PostgreSQL, each
+taken exactly once."""
 
 from __future__ import annotations
 

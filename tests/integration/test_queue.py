@@ -207,7 +207,7 @@ def test_the_wait_estimate_follows_the_queue_agents_and_handling_times(engine: E
         assert first.free_slots == 6 and seventh.seconds > first.seconds
     # Measured history: 6 conversations handled in 20 minutes each change the estimate.
     with session_scope(engine) as s:
-        for i, escalation_id in enumerate(ids[:6]):
+        for escalation_id in ids[:6]:
             e = s.get(Escalation, escalation_id)
             e.status, e.claimed_at = EscalationStatus.RESOLVED, OPEN + timedelta(minutes=1)
             e.closed_at = OPEN + timedelta(minutes=21)

@@ -393,7 +393,7 @@ def test_out_of_scope_names_what_the_bot_can_do() -> None:
     assert "outside what I can do" in texts[0] and "refunds" in texts[0] and not customs
 
 
-# --- bad input -------------------------------------------------------------------------------------
+# --- bad input ------------------------------------------------------------------------------------
 
 
 def test_empty_message() -> None:

@@ -1,4 +1,5 @@
-"""brand.yml and relais.core.brand: loading, checking, support hours across weekends and time zones."""
+"""brand.yml and relais.core.brand: loading, checking, support hours across weekends and time
+zones."""
 
 from __future__ import annotations
 

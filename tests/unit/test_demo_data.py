@@ -103,15 +103,15 @@ def test_a_missing_field_names_the_file_and_the_entry(demo_copy: Path) -> None:
             "fixed.yml",
             "fare: standard\n        flights: [XY123]",
             "fare: business\n        flights: [XY123]",
-            r"fixed\.yml: customers\[1\] \(James Miller\): bookings\[0\] \(XY7T2M\): fare: expected one "
-            r"of light, standard, flex, got 'business'",
+            r"fixed\.yml: customers\[1\] \(James Miller\): bookings\[0\] \(XY7T2M\): "
+            r"fare: expected one of light, standard, flex, got 'business'",
         ),
         (
             "fixed.yml",
             "flights: [XY330]",
             "flights: [XY999]",
-            r"customers\[5\] \(Olivia Chen\): bookings\[1\] \(XY2HN6\): flights\[0\]: expected a flight "
-            r"number of the flights above, got 'XY999'",
+            r"customers\[5\] \(Olivia Chen\): bookings\[1\] \(XY2HN6\): flights\[0\]: "
+            r"expected a flight number of the flights above, got 'XY999'",
         ),
         (
             "fixed.yml",

@@ -23,7 +23,7 @@ def test_relais_model_picks_another_archive(tmp_path: Path) -> None:
 def test_a_newer_archive_beside_it_is_not_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A benchmark used to drop plain Rasa's model into models/ last; triage then served it.
+    # Another archive, written later (a benchmark's, say), must not be what triage serves.
     (tmp_path / "rasa-default.tar.gz").write_bytes(b"not relais")
     missing = tmp_path / "relais.tar.gz"
     monkeypatch.setenv("RELAIS_MODEL", str(missing))

@@ -1,4 +1,5 @@
-"""NADE's pretrained emotion model, read from its installed package (relais/ml/social_emotions.py)."""
+"""NADE's pretrained emotion model, read from its installed package
+(relais/ml/social_emotions.py)."""
 
 from __future__ import annotations
 

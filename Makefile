@@ -17,7 +17,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 .PHONY: help install train seed run run-scale-out test test-fast test-integration test-e2e test-eval check validate bench bench-queue bench-triage profile bench-channels anger-check nlu-eval eval clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 install: $(STAMP)  ## build .venv with Python 3.10 and the pinned packages
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.fakes.telegram import FakeTelegram  # noqa: E402
 from bot.fakes.x import FakeX  # noqa: E402
-from tests.integration.servers import free_port, running, start_relais_app  # noqa: E402
+from tests.e2e.servers import free_port, running, start_relais_app  # noqa: E402
 
 #: Ten requests that each get one reply from an unknown customer, none repeated.
 SCRIPT = (

@@ -109,6 +109,19 @@ def _zone_exists(name: Any) -> bool:
         return False
 
 
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _is_range(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(type(n) is int for n in value)
+        and value[0] <= value[1]
+    )
+
+
 def _enum(kind: Any) -> Check:
     values = [member.value for member in kind]
     return _is(lambda value: value in values, f"one of {', '.join(values)}", kind)
@@ -138,13 +151,30 @@ _COUNT = _is(lambda v: type(v) is int and v >= 0, "a whole number, 0 or more")
 _POSITIVE = _is(lambda v: type(v) is int and v > 0, "a whole number, 1 or more")
 _BOOL = _is(lambda v: type(v) is bool, "true or false")
 _DEGREES = _is(lambda v: type(v) in (int, float) and -180 <= v <= 180, "degrees", float)
-_RANGE = _is(
-    lambda v: (
-        isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v) and v[0] <= v[1]
-    ),
-    "[lowest, highest], two whole numbers",
-    tuple,
+_RANGE = _is(_is_range, "[lowest, highest], two whole numbers", tuple)
+_HOURS = _is(
+    lambda v: _is_range(v) and v[0] >= 0 and v[1] <= 23, "[earliest, latest], hours 0 to 23", tuple
 )
+_FIXED_OR_RANGE = _is(
+    lambda v: type(v) is int or _is_range(v),
+    "a whole number, or [lowest, highest]",
+    lambda v: v if type(v) is int else tuple(v),
+)
+_NUMBER = _is(lambda v: _is_number(v) and v >= 0, "a number, 0 or more", float)
+_CHANCE = _is(lambda v: _is_number(v) and 0 <= v <= 1, "a chance from 0 to 1, like 0.25", float)
+_SHARES_RANGE = _is(
+    lambda v: (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(_is_number(n) and 0 <= n <= 1 for n in v)
+        and v[0] <= v[1]
+    ),
+    "[lowest, highest], two numbers from 0 to 1",
+    lambda v: (float(v[0]), float(v[1])),
+)
+_FRACTION = _is(_matches(r"0\.\d+"), 'a share in quotes, like "0.18"', Decimal)
+_CENTS = _is(_matches(r"\d\d"), 'two digits in quotes, like "50"')
+_MINUTE_STEP = _is(lambda v: type(v) is int and 1 <= v <= 60, "a whole number from 1 to 60")
 _MONEY = _is(_matches(r"\d+\.\d\d"), 'an amount in quotes, like "12.50"', Decimal)
 _CLOCK = _is(
     _matches(r"([01]\d|2[0-3]):[0-5]\d"),
@@ -227,6 +257,47 @@ def _per(kind: Any, spec: Any) -> Check:
     return read
 
 
+def _shares(kind: Any) -> Check:
+    """Values of the enum `kind` with their shares of the draws, adding up to 1."""
+
+    def read(value: Any, where: str) -> dict[Any, float]:
+        shares = _walk({_enum(kind): _CHANCE}, value, where)
+        if abs(sum(shares.values()) - 1) > 1e-9:
+            raise DemoDataError(f"{where}: the shares add up to {sum(shares.values()):g}, not 1")
+        return shares
+
+    return read
+
+
+def _weighted(spec: Any, weight: Callable[[Any], int] = lambda value: value) -> Check:
+    """A mapping of what may be drawn (checked by `spec`) whose weights are not all 0."""
+
+    def read(value: Any, where: str) -> dict[Any, Any]:
+        entries = _walk(spec, value, where)
+        if not any(weight(entry) for entry in entries.values()):
+            raise DemoDataError(f"{where}: expected a weight above 0")
+        return entries
+
+    return read
+
+
+def _by_age(field: str, spec: Any) -> Check:
+    """Lines by age in days, the first that fits applying: each but the last ends at its
+    `up_to_days`, above the line before; the last takes any older age."""
+
+    def read(value: Any, where: str) -> list[dict[str, Any]]:
+        lines = _walk([{"up_to_days?": _COUNT, field: spec}], value, where)
+        *bounded, last = [line.get("up_to_days") for line in lines]
+        if last is not None or None in bounded or bounded != sorted(set(bounded)):
+            raise DemoDataError(
+                f"{where}: expected up_to_days on every line but the last, each above the one "
+                "before"
+            )
+        return lines
+
+    return read
+
+
 def _delay_fits(flight: dict[str, Any], where: str) -> None:
     if (flight.get("status") is FlightStatus.DELAYED) != (flight.get("delay", 0) > 0):
         raise DemoDataError(f"{where}: a delay (minutes) goes with status delayed, and only there")
@@ -244,16 +315,35 @@ def _booking_fits(booking: dict[str, Any], where: str) -> None:
             raise DemoDataError(f"{where}: baggage_reports[{i}]: flight: not one of the booking's")
 
 
-def _topics_fit(crowd: dict[str, Any], where: str) -> None:
-    # refund_status and lost_baggage: the generator adds them for bookings with a refund or a bag.
-    topics = [
-        *crowd["topics"]["booking"],
-        *crowd["topics"]["general"],
-        "refund_status",
-        "lost_baggage",
-    ]
-    if missing := [topic for topic in topics if topic not in crowd["summaries"]]:
+def _topics_fit(contacts: dict[str, Any], where: str) -> None:
+    topics = dict.fromkeys(topic for kind in contacts["topics"].values() for topic in kind)
+    if missing := [topic for topic in topics if topic not in contacts["summaries"]]:
         raise DemoDataError(f"{where}: summaries: none for topic(s) {', '.join(missing)}")
+
+
+def _paid_fits(refunds: dict[str, Any], where: str) -> None:
+    # A refund is paid some days after its request and before the anchor: a line whose requests
+    # may be younger than that cannot hold paid ones.
+    after = refunds["paid"]["days_after_request"]
+    youngest = refunds["requested_days_ago"][0]
+    for i, line in enumerate(refunds["status"]):
+        if RefundStatus.PAID in line["shares"] and youngest <= after:
+            raise DemoDataError(
+                f"{where}: status[{i}]: shares: paid: requests {youngest} day(s) old are too "
+                f"young to have been paid {after} days after them (paid: days_after_request)"
+            )
+        youngest = line.get("up_to_days", 0) + 1
+
+
+def _crowd_fits(crowd: dict[str, Any], where: str) -> None:
+    # A refund is requested after its booking was made: the youngest bookings come first.
+    booked = crowd["bookings"]["booked_days_before"][0]
+    requested = crowd["refunds"]["requested_days_ago"][0]
+    if booked <= requested:
+        raise DemoDataError(
+            f"{where}: refunds: requested_days_ago: starts at {requested}, so bookings: "
+            f"booked_days_before must start above it, not at {booked}"
+        )
 
 
 _AIRPORT = {
@@ -274,20 +364,118 @@ _FARE = {
     "cabin_bag_kg": _COUNT,
 }
 _CABIN = {"rows": _POSITIVE, "letters": _LETTERS}
+_AIRLINE = {
+    "days": _RANGE,
+    "block_time": {
+        "taxi_climb_descent_minutes": _COUNT,
+        "cruise_kmh": _POSITIVE,
+        "round_to": _MINUTE_STEP,
+    },
+    "long_haul_km": _POSITIVE,
+    "flight_numbers": {kind: _ODD for kind in ("long_haul", "europe", "africa", "france")},
+    "cabins": {"long_haul": _CABIN, "other": _CABIN},
+    "currency": _is(_matches(r"[A-Z]{3}"), "a three-letter currency code like EUR"),
+    "fares": _per(FareFamily, _FARE),
+    "prices": {"per_flight": _NUMBER, "per_km": _NUMBER, "fare_factor": _per(FareFamily, _NUMBER)},
+    "email_domain": _is(_matches(r"[a-z0-9-]+(\.[a-z0-9-]+)+"), "a domain like example.com"),
+}
+_ACCOUNT = {"chance": _CHANCE, "first_id": _POSITIVE}
+_WHEN = {"day": _FIXED_OR_RANGE, "hour": _FIXED_OR_RANGE}
 _CROWD = {
     "seed": _INT,
-    "customers": _per(Language, _COUNT),
-    "tiers": _per(LoyaltyTier, {"points": _RANGE, "weight": _COUNT}),
     "names": _per(Language, {"first": [_TEXT], "last": [_TEXT]}),
-    "bags": _per(Language, [_TEXT]),
-    "delays": [_POSITIVE],
-    "gate_letters": _LETTERS,
-    "assistance": [_ASSISTANCE],
-    "extra_refunds": [{"reason": _TEXT, "amount": _RANGE}],
-    "reference_characters": _is(_matches("[A-Z0-9]+"), "capital letters and digits"),
-    "topics": {"booking": [_TEXT], "general": [_TEXT]},
-    "summaries": {_TEXT: _summary},
-    _WHOLE: _topics_fit,
+    "customers": {
+        "count": _per(Language, _COUNT),
+        "tiers": _weighted(
+            _per(LoyaltyTier, {"points": _RANGE, "weight": _COUNT}), lambda tier: tier["weight"]
+        ),
+        "joined_days_ago": _RANGE,
+        "web_chat_prefix": _TEXT,
+        "telegram": _ACCOUNT,
+        "x": _ACCOUNT,
+    },
+    "flights": {
+        "days_per_route": [_POSITIVE],
+        "departure_hours": {"outbound": _HOURS, "return": _HOURS},
+        "minute_step": _MINUTE_STEP,
+        "return_chance": _CHANCE,
+        "stay_days": _RANGE,
+        "status": _shares(FlightStatus),
+        "delays": [_POSITIVE],
+        "gates": {
+            "known_within_days": _INT,
+            "later_chance": _CHANCE,
+            "letters": _LETTERS,
+            "numbers": _RANGE,
+        },
+    },
+    "bookings": {
+        "per_customer": [_COUNT],
+        "return_chance": _CHANCE,
+        "fares": _weighted(_per(FareFamily, _COUNT)),
+        "party_sizes": _weighted({_POSITIVE: _COUNT}),
+        "customer_travels": _CHANCE,
+        "same_last_name": _CHANCE,
+        "seats_chosen": _per(FareFamily, _CHANCE),
+        "assistance_chance": _CHANCE,
+        "assistance": [_ASSISTANCE],
+        "booked_days_before": _RANGE,
+        "booked_hours": _HOURS,
+        "cancelled_chance": {"flight_cancelled": _CHANCE, "otherwise": _CHANCE},
+        "reference_characters": _is(_matches("[A-Z0-9]+"), "capital letters and digits"),
+    },
+    "baggage_reports": {
+        "count": _COUNT,
+        "landed_days_ago": _COUNT,
+        "damaged_chance": _CHANCE,
+        "reported_minutes_after_landing": _RANGE,
+        "updated_share": _SHARES_RANGE,
+        "status": _per(BaggageKind, _by_age("statuses", [_enum(BaggageStatus)])),
+        "expected": {"located": _WHEN, "on_its_way": _WHEN},
+        "delivered_days_after_report": _RANGE,
+        "descriptions": _per(Language, [_TEXT]),
+    },
+    "refunds": {
+        "count": _COUNT,
+        "cancelled_booking": {
+            "flight_cancelled": _TEXT,
+            "refundable_fare": _TEXT,
+            "taxes_only": _TEXT,
+        },
+        "taxes_share": _FRACTION,
+        "confirmed_booking": [{"reason": _TEXT, "amount": _RANGE}],
+        "cents": [_CENTS],
+        "requested_days_ago": _RANGE,
+        "requested_hours": _HOURS,
+        "status": _by_age("shares", _shares(RefundStatus)),
+        "expected_in_days": {"requested": _RANGE, "processing": _RANGE, "approved": _RANGE},
+        "paid": {"days_after_request": _COUNT, "hours": _HOURS},
+        _WHOLE: _paid_fits,
+    },
+    "contacts": {
+        "customers": _COUNT,
+        "repeat": {
+            "customers": _COUNT,
+            "recent_days_ago": _RANGE,
+            "again_chance": _CHANCE,
+            "earlier_days_ago": _RANGE,
+        },
+        "others": [_COUNT],
+        "about_booking_chance": _CHANCE,
+        "days_ago": _RANGE,
+        "hours": _HOURS,
+        "channels": [_enum(Channel)],
+        "bot_chance": {_enum(Channel): _CHANCE},
+        "topics": {
+            "booking": [_TEXT],
+            "with_refund": [_TEXT],
+            "with_bag_report": [_TEXT],
+            "general": [_TEXT],
+        },
+        "summaries": {_TEXT: _summary},
+        _WHOLE: _topics_fit,
+    },
+    _WHOLE: _crowd_fits,
 }
 
 
@@ -379,17 +567,7 @@ def load_demo(directory: Path = DEMO_DIR) -> DemoData:
         for code, entry in _load(directory, "airports", {_IATA: _AIRPORT}).items()
     }
     airport = _among(airports, "an airport code of airports.yml")
-    airline = _load(
-        directory,
-        "airline",
-        {
-            "routes": {airport: [airport]},
-            "days": _RANGE,
-            "flight_numbers": {kind: _ODD for kind in ("long_haul", "europe", "africa", "france")},
-            "cabins": {"long_haul": _CABIN, "other": _CABIN},
-            "fares": _per(FareFamily, _FARE),
-        },
-    )
+    airline = _load(directory, "airline", {"routes": {airport: [airport]}, **_AIRLINE})
     crowd = _load(directory, "crowd", _CROWD)
-    fixed = _load(directory, "fixed", _fixed_spec(airport, crowd["summaries"]))
+    fixed = _load(directory, "fixed", _fixed_spec(airport, crowd["contacts"]["summaries"]))
     return DemoData(airports, airline, fixed, crowd)

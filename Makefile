@@ -41,7 +41,7 @@ $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
 seed: $(STAMP)  ## create the demo customers and bookings (idempotent)
 	$(RELAIS) seed
 
-run: install train seed  ## start Rasa, the action server and the Relais app (web chat, console)
+run: install train  ## start Rasa, the action server and the Relais app in demo mode (seeds first)
 	@scripts/run.sh
 
 test: install train  ## run every test, all four tiers: unit, integration, e2e (servers, browser, stories), eval

@@ -1,5 +1,6 @@
 """Relais custom actions: grounded replies from the customer's records, in their language.
 
-`rasa run actions --actions actions` imports every module of this package, which registers
-each action class (one module per topic; texts in texts.yml; SQL in queries.py).
+The action server (`python -m actions.server`, rasa_sdk's app behind ACTIONS_SECRET) imports
+every module of this package, which registers each action class (one module per topic; texts
+in texts.yml; SQL in queries.py).
 """

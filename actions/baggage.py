@@ -14,10 +14,14 @@ class BaggageAllowance(RelaisAction):
     intent = "baggage_allowance"
 
     def answer(self, ctx: Context) -> None:
-        booking = lookup.resolve(ctx, self.intent, lookup.upcoming(ctx), ask=False)
+        # A visitor who typed a reference is asked for the surname that unlocks it: answering
+        # "send me your reference" to someone who just did would be a blanket reply.
+        typed = ctx.customer is None and bool(ctx.turn.references())
+        booking = lookup.resolve(ctx, self.intent, lookup.upcoming(ctx), ask=typed)
         link = ctx.brand.links["baggage_policy"]
         if booking is None:
-            ctx.say("baggage.allowance_general", link=link)
+            if not typed:
+                ctx.say("baggage.allowance_general", link=link)
             return
         ctx.say(
             "baggage.allowance",

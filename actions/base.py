@@ -13,10 +13,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions
+from actions import lookup
 from actions.context import Context, booking_city, fold
 from actions.handoff import escalate
 from relais.core.brand import load_brand
-from relais.core.language import OTHER
+from relais.core.language import OTHER, SUPPORTED
 from relais.core.policy import (
     REMARK_INTENTS,
     Decision,
@@ -76,7 +77,13 @@ class RelaisAction(Action):
         if not ctx.turn.text:
             ctx.say("input.empty")
             return
-        if ctx.turn.detected_language == OTHER and ctx.turn.language_confidence >= 0.65:
+        surname_given = lookup.awaiting_surname(ctx) and lookup.surname_attempt(ctx) is not None
+        previous = ctx.tracker.get_slot("language")
+        if surname_given and previous in SUPPORTED:
+            # A surname says nothing of the language the customer reads ("Miller" may look
+            # French, "Dubois" anything): the conversation's stays.
+            ctx.lang = str(previous)
+        elif ctx.turn.detected_language == OTHER and ctx.turn.language_confidence >= 0.65:
             # We can't tell which of our two languages they read: say it in both.
             ctx.dispatcher.utter_message(
                 text=f"{say('input.other_language', 'en')}\n{say('input.other_language', 'fr')}"
@@ -108,6 +115,10 @@ class RelaisAction(Action):
         """The policy's decision, from the parse, the conversation and the records."""
         thresholds = load_thresholds()
         turn = ctx.turn
+        references = turn.references() + [ctx.tracker.get_slot("booking_reference") or ""]
+        if ctx.customer is None:
+            # A reference alone tells nothing, not even by a handoff for a repeat contact.
+            references = [r for r in references if r and lookup.is_proven(ctx, r)]
         return decide(
             Signals.from_parse(
                 turn.text,
@@ -116,13 +127,16 @@ class RelaisAction(Action):
                 loyalty_tier=str(ctx.customer.loyalty_tier) if ctx.customer else None,
                 repeat_contact=queries.recent_contact(
                     ctx.session,
-                    references=turn.references()
-                    + [ctx.tracker.get_slot("booking_reference") or ""],
+                    references=references,
                     customer=ctx.customer,
                     topic=turn.intent,
                     since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
                 ),
-                same_request_before=same_request_before(ctx),
+                # A surname the bot asked for is an answer, not the same request again:
+                # failed checks have limits of their own (actions/lookup.py).
+                same_request_before=0
+                if lookup.awaiting_surname(ctx) and lookup.surname_attempt(ctx) is not None
+                else same_request_before(ctx),
             ),
             thresholds,
         )
@@ -144,6 +158,8 @@ class RelaisAction(Action):
             return False
         if ctx.turn.references():
             return True
+        if lookup.awaiting_surname(ctx) and lookup.surname_attempt(ctx) is not None:
+            return True  # the surname asked for ("Miller" reads as anything, out_of_scope…)
         bookings = ctx.customer.bookings if ctx.customer else []
         return any(booking_city(b) and fold(booking_city(b)) in fold(text) for b in bookings)
 

@@ -136,7 +136,7 @@ class ProvideBookingReference(RelaisAction):
         return False
 
     def answer(self, ctx: Context) -> None:
-        if not ctx.turn.references():
+        if not ctx.turn.references() and not lookup.awaiting_surname(ctx):
             ctx.say("booking.ask_reference")
             return
         pending = handler(ctx.slot("pending_intent"))

@@ -37,6 +37,9 @@ class Turn:
     language_confidence: float
     entities: list[dict[str, Any]]
     ranking: list[dict[str, Any]]
+    #: The client's address as the gateway saw it (the web chat's visitor), from the
+    #: message's metadata; None on channels whose platform is the client.
+    client_address: str | None = None
 
     @classmethod
     def from_tracker(cls, tracker: Tracker) -> Turn:
@@ -50,6 +53,7 @@ class Turn:
             language_confidence=float(latest.get("language_confidence") or 0.0),
             entities=list(latest.get("entities") or []),
             ranking=list(latest.get("intent_ranking") or []),
+            client_address=_address((latest.get("metadata") or {}).get("client_address")),
         )
 
     def references(self) -> list[str]:
@@ -88,6 +92,8 @@ class Context:
     lang: str
     now: datetime
     events: list[Any] = field(default_factory=list)
+    #: References proven with a surname in this turn: reference → proven by the holder.
+    proofs: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -136,6 +142,10 @@ class Context:
     @property
     def first_name(self) -> str:
         return self.customer.full_name.split()[0] if self.customer else ""
+
+
+def _address(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def choose_language(

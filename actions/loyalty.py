@@ -9,7 +9,8 @@ from actions.context import Context
 
 
 class LoyaltyPoints(RelaisAction):
-    """The customer's tier and balance; an unidentified customer is asked for a reference."""
+    """The customer's tier and balance; an unidentified customer proves they hold a booking
+    (its reference and their surname: a passenger's shows the trip, not the holder's account)."""
 
     intent = "loyalty_points"
 
@@ -18,6 +19,10 @@ class LoyaltyPoints(RelaisAction):
         if customer is None:
             booking = lookup.resolve(ctx, self.intent)
             if booking is None:
+                return
+            if not lookup.is_proven(ctx, booking.reference, holder=True):
+                ctx.say("loyalty.holder_only", ref=booking.reference)
+                ctx.set("pending_intent", self.intent)
                 return
             customer = booking.customer
         ctx.say(

@@ -43,7 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.customers import add_load_customers, load_sender  # noqa: E402
 from bench.stack import DEFAULT_MODEL, MODEL, Stack  # noqa: E402
+from bot.web_identity import COOKIE as VISITOR_COOKIE  # noqa: E402
 
+#: Relais runs as `make run` starts it: in demo mode, where a web chat visitor may pick a
+#: customer (each load customer is picked once, before their first message is timed).
+DEMO = {"RELAIS_DEMO": "1"}
 #: The target the issue sets at this concurrency.
 HEADLINE_CONCURRENCY = 20
 #: For the "paced" figures: seconds a customer takes between reading a reply and sending
@@ -183,9 +187,23 @@ class Driver:
     def __init__(self, http: aiohttp.ClientSession, base: str, plain: bool, run_id: str) -> None:
         self.http, self.base, self.plain, self.run_id = http, base, plain, run_id
         self.after: dict[str, int] = {}
+        #: Each load customer's web chat visitor cookie (the session keeps none: it is shared).
+        self.cookies: dict[str, str] = {}
+
+    async def identity(self, sender: str) -> dict[str, str]:
+        """The Cookie header of load customer `sender` in the web chat: picked once as a demo
+        customer (the stack runs in demo mode, as `make run`), as the chat page picks one."""
+        if sender not in self.cookies:
+            async with self.http.post(
+                f"{self.base}/api/chat/customers", json={"customer": sender}
+            ) as r:
+                r.raise_for_status()
+                self.cookies[sender] = r.cookies[VISITOR_COOKIE].value
+        return {"Cookie": f"{VISITOR_COOKIE}={self.cookies[sender]}"}
 
     async def say(self, sender: str, text: str, level: Level) -> str:
         """Sends `text`; returns "answered", "handoff" or "no_reply" (and records the latency)."""
+        cookie = {} if self.plain else await self.identity(sender)
         started = time.perf_counter()
         if self.plain:
             async with self.http.post(
@@ -197,7 +215,7 @@ class Driver:
             level.latencies_ms.append((time.perf_counter() - started) * 1000)
             return "answered"
         async with self.http.post(
-            f"{self.base}/api/chat/messages", json={"sender": sender, "text": text}
+            f"{self.base}/api/chat/messages", json={"text": text}, headers=cookie
         ) as r:
             r.raise_for_status()
             posted = (await r.json())["message_id"]
@@ -205,7 +223,8 @@ class Driver:
         while time.monotonic() < deadline:
             async with self.http.get(
                 f"{self.base}/api/chat/messages",
-                params={"sender": sender, "after": str(posted), "wait": "10"},
+                params={"after": str(posted), "wait": "10"},
+                headers=cookie,
             ) as r:
                 r.raise_for_status()
                 data = await r.json()
@@ -233,7 +252,9 @@ async def run_level(
     budget = {"left": messages}
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+    # No shared cookie jar: each conversation sends its own visitor cookie (Driver.identity).
+    jar = aiohttp.DummyCookieJar()
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector, cookie_jar=jar) as http:
 
         async def writer(index: int) -> None:
             # Sticky: a writer's requests go to one worker, as behind a load balancer.
@@ -418,7 +439,7 @@ def main() -> int:
             url = f"sqlite:///{workdir / 'relais.db'}"
             workdir.mkdir(parents=True)
             prepare_records(url, customers)
-            stack = Stack(workdir, database_url=url)
+            stack = Stack(workdir, database_url=url, extra_env=DEMO)
         else:
             n = int(name[-1])
             fresh_database(args.pg_url)
@@ -432,6 +453,7 @@ def main() -> int:
                 workers=n,
                 shared_rasa=True,
                 tracker_database_url=args.pg_url + "_rasa",
+                extra_env=DEMO,
             )
         print(f"[{name}] starting {workdir}", flush=True)
         with stack:

@@ -9,6 +9,10 @@ One Rasa server talks to one action server (Rasa's endpoints take one URL); Rela
 talks to Rasa server i (modulo their number). With several Rasa servers, `shared_rasa=True`
 gives them what they need to share conversations: the SQL tracker store on PostgreSQL and
 the Redis lock store (README, "Scale-out").
+
+Rasa and the action servers listen on RASA_INTERFACE / ACTIONS_INTERFACE (127.0.0.1 unless
+set); Rasa's API wants RASA_TOKEN, the action servers ACTIONS_SECRET (README,
+"Configuration"). Every process gets the secrets this one resolved (`shared`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -35,6 +40,13 @@ QUIET = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
 }
+
+
+def reachable(interface: str) -> str:
+    """The host to reach a server listening on `interface` from this machine, for a URL."""
+    if interface in ("", "0.0.0.0", "::"):  # every interface: loopback is one of them
+        return "127.0.0.1"
+    return f"[{interface}]" if ":" in interface else interface
 
 
 def free_port() -> int:
@@ -133,6 +145,19 @@ class Stack:
     #: Fixed first ports (rasa, actions, relais), each next server one higher; None: free ports.
     ports: tuple[int, int, int] | None = None
     services: list[Service] = field(default_factory=list)
+    #: The secrets and interfaces every process gets (`Settings.shared_environment`).
+    shared: dict[str, str] = field(
+        default_factory=lambda: settings().shared_environment(), repr=False
+    )
+
+    @property
+    def rasa_token(self) -> str:
+        """The token the stack's Rasa servers ask for (for a caller of their HTTP API)."""
+        return self._environment()["RASA_TOKEN"]
+
+    def _environment(self) -> dict[str, str]:
+        # extra_env wins, as it does for the processes (a test may set its own secrets).
+        return {**self.shared, **self.extra_env}
 
     @property
     def worker_urls(self) -> list[str]:
@@ -157,7 +182,9 @@ class Stack:
     def _port(self, kind: int, number: int) -> int:
         return free_port() if self.ports is None else self.ports[kind] + number - 1
 
-    def _spawn(self, name: str, command: list[str], port: int, env: dict[str, str]) -> Service:
+    def _spawn(
+        self, name: str, command: list[str], port: int, env: dict[str, str], host: str = "127.0.0.1"
+    ) -> Service:
         log = self.workdir / f"{name}.log"
         with log.open("w") as out:
             process = subprocess.Popen(
@@ -165,31 +192,40 @@ class Stack:
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **QUIET, **env, **self.extra_env},
+                env={**os.environ, **QUIET, **self.shared, **env, **self.extra_env},
             )
-        service = Service(name, f"http://127.0.0.1:{port}", process, log)
+        service = Service(name, f"http://{host}:{port}", process, log)
         self.services.append(service)
         return service
 
+    def _rasa_command(self, port: int, model: Path) -> list[str]:
+        # Loopback unless RASA_INTERFACE says otherwise; the API only with the token.
+        # `--auth-token=`: a token starting with "-" would otherwise read as an option.
+        shared = self._environment()
+        return [
+            str(BIN / "rasa"),
+            "run",
+            "--enable-api",
+            "--interface",
+            shared["RASA_INTERFACE"],
+            f"--auth-token={shared['RASA_TOKEN']}",
+            "--port",
+            str(port),
+            "--model",
+            str(model),
+        ]
+
     def start(self) -> None:
         env = {"DATABASE_URL": self.database_url} if self.database_url else {}
+        shared = self._environment()
+        rasa_host = reachable(shared["RASA_INTERFACE"])
+        status = f"/status?token={quote(self.rasa_token, safe='')}"
         if self.plain:
             port = free_port()
             rasa = self._spawn(
-                "rasa-1",
-                [
-                    str(BIN / "rasa"),
-                    "run",
-                    "--enable-api",
-                    "--port",
-                    str(port),
-                    "--model",
-                    str(DEFAULT_MODEL),
-                ],
-                port,
-                env,
+                "rasa-1", self._rasa_command(port, DEFAULT_MODEL), port, env, rasa_host
             )
-            rasa.wait_ready("/status")
+            rasa.wait_ready(status)
             return
         actions = []
         for i in range(1, self.action_servers + 1):
@@ -197,17 +233,11 @@ class Stack:
             actions.append(
                 self._spawn(
                     f"actions-{i}",
-                    [
-                        str(BIN / "rasa"),
-                        "run",
-                        "actions",
-                        "--actions",
-                        "actions",
-                        "--port",
-                        str(port),
-                    ],
+                    # Relais's entry point: rasa_sdk's app on ACTIONS_INTERFACE, behind the secret.
+                    [sys.executable, "-m", "actions.server", "--port", str(port)],
                     port,
                     env,
+                    reachable(shared["ACTIONS_INTERFACE"]),
                 )
             )
         rasa = []
@@ -218,25 +248,16 @@ class Stack:
             rasa.append(
                 self._spawn(
                     f"rasa-{i}",
-                    [
-                        str(BIN / "rasa"),
-                        "run",
-                        "--enable-api",
-                        "--port",
-                        str(port),
-                        "--model",
-                        str(self.model),
-                        "--endpoints",
-                        str(endpoints),
-                    ],
+                    [*self._rasa_command(port, self.model), "--endpoints", str(endpoints)],
                     port,
                     env,
+                    rasa_host,
                 )
             )
         for service in actions:
             service.wait_ready("/health")
         for service in rasa:
-            service.wait_ready("/status")
+            service.wait_ready(status)
         workers = []
         for i in range(1, self.workers + 1):
             port = self._port(2, i)
@@ -261,7 +282,9 @@ class Stack:
 
     def endpoints(self, actions_url: str) -> str:
         """A Rasa server's endpoints.yml: its action server, and what Rasa servers share."""
-        text = f'action_endpoint:\n  url: "{actions_url}/webhook"\n'
+        # The secret stays out of the file: Rasa substitutes it from its environment (in an
+        # unquoted value only, hence no quotes).
+        text = f'action_endpoint:\n  url: "{actions_url}/webhook"\n  token: ${{ACTIONS_SECRET}}\n'
         if not self.shared_rasa:
             return text
         from sqlalchemy.engine import make_url

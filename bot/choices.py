@@ -4,6 +4,9 @@ X shows the bot's buttons as a numbered list (bot/channels/x.py), and a customer
 any channel's buttons that way: "2" then stands for the second button's payload. Pure
 functions: the router reads the bot's latest buttons and sends the payload to Rasa instead
 of the text.
+
+The same buttons decide what may reach Rasa as an intent ("/flight_status"): their payloads
+only. A customer who types "/human_request" is read as words (`text_for_rasa`).
 """
 
 from __future__ import annotations
@@ -30,3 +33,31 @@ def chosen_payload(text: str, buttons: Sequence[Mapping[str, Any]]) -> str | Non
     if number is None or not 1 <= number <= len(buttons):
         return None
     return str(buttons[number - 1].get("payload") or "") or None
+
+
+# Rasa's REST channel reads a message whose text (stripped of whitespace) starts with "/" as
+# an intent with entities ("/human_request", '/inform{"x": 1}'), skipping its NLU. That is
+# how buttons work, so only the payloads the bot offered may reach it so; anything else a
+# customer types goes as words.
+INTENT_PREFIX = "/"
+# What Rasa strips (str.strip: every Unicode space) and the prefix itself, repeated: "/ /x"
+# must not become "/x" once Rasa has stripped the first part.
+_LEADING = re.compile(r"^[\s/]+")
+
+
+def reads_as_intent(text: str) -> bool:
+    """True when Rasa would take `text` for an intent rather than read it."""
+    return text.strip().startswith(INTENT_PREFIX)
+
+
+def text_for_rasa(text: str, offered: Sequence[Mapping[str, Any]]) -> str:
+    """What is sent to Rasa for a customer's `text`: the text itself; a payload of one of
+    the buttons `offered` with the bot's latest message (a press, or the payload typed); or,
+    for any other text Rasa would read as an intent, the words without the leading slashes,
+    which its NLU then classifies like any other message."""
+    if not reads_as_intent(text):
+        return text
+    stripped = text.strip()
+    if any(stripped == str(b.get("payload") or "").strip() for b in offered):
+        return stripped
+    return _LEADING.sub("", text)

@@ -11,7 +11,10 @@
 
 Crash recovery: the router marks a message `sent_to_rasa` before the REST call. When an
 attempt finds it marked, the process may have died after Rasa got the message, so the
-replies are read from the tracker (`replies_from_tracker`) rather than asking twice.
+replies are read from the tracker (`replies_from_tracker`) rather than asking twice. The
+same path recovers a turn whose replies the database refused (`RepliesNotStored`: the
+message stays pending), and the replies of a worker that lost the conversation's lease
+while Rasa answered (`LeaseLost`: it stores nothing, the new holder reads the tracker).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.choices import text_for_rasa
 from bot.rasa_client import RasaClient
 from handoff.intake import hand_over
 from handoff.settings import HandoffSettings
@@ -34,12 +39,24 @@ from relais.core.brand import Brand
 from relais.core.errors import RasaUnavailable
 from relais.core.handoff import HandoffPayload, carries_handoff
 from relais.core.texts import LANGUAGES, has_text, say
-from relais.core.types import Author, State, utcnow
+from relais.core.types import Author, Processing, State, utcnow
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
+from relais.storage.leases import acquire, route_lease
 from relais.storage.messages import add_outgoing, mark_processed
 
 T = TypeVar("T")
+
+
+class RepliesNotStored(Exception):
+    """Rasa answered, but the transaction storing the replies failed (a database error):
+    the message stays pending, marked as sent to Rasa, and the next attempt reads the
+    replies from the tracker."""
+
+
+class LeaseLost(Exception):
+    """Another worker took the conversation's lease (it ran out while Rasa answered) or has
+    already handled the message: nothing is stored here, the holder recovers the replies."""
 
 
 def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +167,8 @@ class RasaTurn:
             await self._ask_rasa(message, sent_before, started)
 
     async def _log_for_agents(self, message: Message) -> None:
-        parse = await self.rasa.parse(message.text)
+        # Parsed as words: no button is on offer while a person holds the conversation.
+        parse = await self.rasa.parse(text_for_rasa(message.text, ()))
         await self.rasa.append_events(message.conversation_id, [user_event(message, parse)])
         summary = {"intent": (parse.get("intent") or {}).get("name"), "anger": parse.get("anger")}
 
@@ -172,11 +190,14 @@ class RasaTurn:
         if replies is None:
             replies = await self.rasa.send(
                 message.conversation_id,
-                message.routed_text or message.text,
+                # routed_text may be "" (a customer's "/" alone): that is what goes.
+                message.text if message.routed_text is None else message.routed_text,
                 metadata={
                     "relais_message_id": message.id,
                     "channel": message.channel,
                     "attachments": message.attachments,
+                    # The action server limits failed booking checks per client address.
+                    "client_address": (message.details or {}).get("client_address"),
                 },
             )
         answered = time.perf_counter()
@@ -190,7 +211,17 @@ class RasaTurn:
             "rasa": (answered - asked) * 1000,
         }
         answer = replies  # bound here: the closure would not know it is no longer None
-        await self._atomic(lambda s: self._store_replies(s, message.id, answer, timings, started))
+        try:
+            stored = await self._atomic(
+                lambda s: self._store_replies(s, message.id, answer, timings, started)
+            )
+        except SQLAlchemyError as error:
+            raise RepliesNotStored(
+                f"the replies to message {message.id} were not stored, the tracker keeps "
+                f"them: {error!r}"[:500]
+            ) from error
+        if not stored:
+            raise LeaseLost(f"message {message.id} is another worker's now: replies not stored")
 
     async def _attachment_only(self, message: Message, state: State) -> None:
         """A photo, file, voice note, sticker or place without words: kept for the agents
@@ -209,8 +240,10 @@ class RasaTurn:
             event["text"] = label
             await self.rasa.append_events(message.conversation_id, [event])
 
-        def store(session: Session) -> None:
+        def store(session: Session) -> bool:
             stored = session.get(Message, message.id)
+            if not self._still_ours(session, stored):
+                return False
             conversation = session.get(Conversation, stored.conversation_id)
             if state == State.BOT:
                 lang = conversation.language or self.brand.default_language
@@ -222,8 +255,21 @@ class RasaTurn:
                     details={"kind": "attachment_question"},
                 )
             mark_processed(session, stored, routed="attachment", kinds=kinds)
+            return True
 
-        await self._atomic(store)
+        if not await self._atomic(store):
+            raise LeaseLost(f"message {message.id} is another worker's now: nothing stored")
+
+    def _still_ours(self, session: Session, message: Message) -> bool:
+        """True when this worker may store what it made of `message`: the message is still
+        pending and the conversation's lease is this worker's (renewed in this transaction,
+        so no other worker takes it before the commit). False when the lease ran out while
+        Rasa answered and another worker took it, or has already handled the message:
+        storing here too would send the customer the replies twice."""
+        if message.processing != Processing.PENDING:
+            return False
+        lease = route_lease(message.conversation_id)
+        return acquire(session, lease, self.worker_id, self.clock())
 
     def _store_replies(
         self,
@@ -232,8 +278,12 @@ class RasaTurn:
         replies: list[dict[str, Any]],
         timings: dict[str, float],
         started: float,
-    ) -> None:
+    ) -> bool:
+        """Stores the replies with their outbox entries and marks the message done, in one
+        transaction; False (nothing stored) when the message is no longer this worker's."""
         message = session.get(Message, message_id)
+        if not self._still_ours(session, message):
+            return False
         conversation = session.get(Conversation, message.conversation_id)
         payload = None
         sent = 0
@@ -261,6 +311,7 @@ class RasaTurn:
             worker=self.worker_id,
             timings_ms={k: round(v, 1) for k, v in timings.items()},
         )
+        return True
 
     async def _atomic(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(run_atomic, self.engine, work)

@@ -16,6 +16,7 @@ Bursts and choices are pure functions; the database reads they need are here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -27,20 +28,21 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot import bursts
 from bot.bursts import BURST_MESSAGES, Line, is_burst, join_burst
-from bot.choices import choice_number, chosen_payload
+from bot.choices import choice_number, chosen_payload, reads_as_intent, text_for_rasa
 from bot.rasa_client import RasaClient
-from bot.rasa_turn import RasaTurn
+from bot.rasa_turn import LeaseLost, RasaTurn, RepliesNotStored
 from handoff.settings import HandoffSettings
 from relais.core.brand import Brand
 from relais.core.errors import RasaUnavailable
 from relais.core.types import Author, Processing, State, utcnow
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
-from relais.storage.leases import acquire, release
+from relais.storage.leases import acquire, release, route_lease
 from relais.storage.messages import (
     Inbound,
     conversations_with_pending,
@@ -52,6 +54,11 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: The longest `drain` leaves a conversation alone after it failed several times in a row
+#: (it waits 2, 4, 8… seconds before that): a message that keeps failing is retried, and
+#: logged, without flooding the log every tick.
+DRAIN_BACKOFF_MAX_S = 300.0
+
 
 @dataclass
 class Taken:
@@ -61,6 +68,8 @@ class Taken:
     state: State | None = None  #: who held the conversation then
     sent_before: bool = False  #: an earlier attempt reached (or may have reached) Rasa
     burst: bool = False  #: the customer is sending many lines: wait, then answer together
+    #: An agent's resolve or hand-back has not reached Rasa yet: hold the messages.
+    resume_pending: bool = False
     at: float = field(default_factory=time.perf_counter)  #: when it was read (for timings)
 
 
@@ -82,6 +91,8 @@ class Router:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Long-polling requests waiting for a conversation's next reply (bot/web.py).
         self._reply_waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        #: Conversations `drain` failed on: (failures in a row, not before this monotonic time).
+        self._drain_backoff: dict[str, tuple[int, float]] = {}
         #: Set whenever something new is written for customers or agents (pollers may wait on it).
         self.changed = asyncio.Event()
 
@@ -136,7 +147,7 @@ class Router:
         taken leaves the message to the holder, which looks for pending messages again
         after letting the lease go.
         """
-        lease = f"route:{conversation_id}"
+        lease = route_lease(conversation_id)
         async with self._locks[conversation_id]:
             routed = await self._route_pending(conversation_id, lease)
         if routed:
@@ -161,6 +172,8 @@ class Router:
                 continue
             paused = False
             if taken.message is None:  # nothing left (lease let go), or another worker's turn
+                if taken.resume_pending:
+                    logger.info("%s waits: its tracker is not resumed yet", conversation_id)
                 return routed
             assert taken.state is not None
             message_id = taken.message.id
@@ -170,6 +183,19 @@ class Router:
                 logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
                 # Kept pending; the lease is let go so that any worker may retry it later.
                 await self._atomic(lambda s: release(s, lease, self.worker_id))
+                return routed
+            except RepliesNotStored as error:
+                # Rasa answered, the database did not take the replies: the message stays
+                # pending and marked as sent, so the next attempt (drain) reads them from the
+                # tracker. Marking it failed would lose them.
+                logger.warning("%s waits: %s", conversation_id, error)
+                with contextlib.suppress(SQLAlchemyError):  # it expires anyway
+                    await self._atomic(lambda s: release(s, lease, self.worker_id))
+                return routed
+            except LeaseLost as error:
+                # Another worker holds the conversation now and recovers the replies from the
+                # tracker; nothing of ours is left to let go.
+                logger.warning("%s: %s", conversation_id, error)
                 return routed
             except Exception as error:  # noqa: BLE001 - one bad message must not block the rest
                 logger.exception("message %s could not be routed", message_id)
@@ -214,13 +240,17 @@ class Router:
                 )
         message = session.get(Message, pending[0])
         conversation = session.get(Conversation, conversation_id)
+        if conversation.rasa_pending:
+            # An agent resolved or handed back while Rasa was down: its tracker is still
+            # paused and would answer nothing. The tracker sync resumes it (handoff/desk.py);
+            # until then the messages wait, in order, and any worker may route them after.
+            release(session, lease, self.worker_id)
+            return Taken(resume_pending=True)
         if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
             conversation.state = State.BOT
         sent_before = bool(message.sent_to_rasa)
-        if conversation.state == State.BOT and choice_number(message.text) is not None:
-            chosen = chosen_payload(message.text, latest_buttons(session, message))
-            if chosen:
-                message.routed_text = chosen
+        if conversation.state == State.BOT:
+            settle_text(session, message)
         if conversation.state == State.BOT and (message.text.strip() or not message.attachments):
             # Recorded before the REST call: after a crash, the tracker tells what Rasa did.
             message.sent_to_rasa = True
@@ -250,11 +280,32 @@ class Router:
         return await asyncio.to_thread(run_atomic, self.engine, work)
 
     async def drain(self) -> int:
-        """Routes every conversation with pending messages (after a restart or an outage)."""
+        """Routes every conversation with pending messages (after a restart or an outage).
+
+        Each conversation on its own: one that raises (a database error, a message nothing
+        can route) is logged and left alone for a while, and the others are routed."""
         ids = await self._atomic(conversations_with_pending)
+        for forgotten in set(self._drain_backoff) - set(ids):  # nothing pending there now
+            del self._drain_backoff[forgotten]
         total = 0
         for conversation_id in ids:
-            total += await self.process(conversation_id)
+            failures, not_before = self._drain_backoff.get(conversation_id, (0, 0.0))
+            if time.monotonic() < not_before:
+                continue
+            try:
+                total += await self.process(conversation_id)
+            except Exception:  # noqa: BLE001 - one conversation must not stop the others
+                failures += 1
+                wait = min(DRAIN_BACKOFF_MAX_S, 2.0**failures)
+                self._drain_backoff[conversation_id] = (failures, time.monotonic() + wait)
+                logger.exception(
+                    "drain: %s failed (%d in a row), next try in %.0fs",
+                    conversation_id,
+                    failures,
+                    wait,
+                )
+            else:
+                self._drain_backoff.pop(conversation_id, None)
         return total
 
 
@@ -302,6 +353,25 @@ def merge_burst(session: Session, conversation_id: str) -> int:
     first.routed_text = burst.text
     first.details = {**(first.details or {}), "merged": burst.joined}
     return burst.joined
+
+
+def settle_text(session: Session, message: Message) -> None:
+    """What goes to Rasa for a message the bot answers, in `routed_text` (the message's own
+    text stays as the customer wrote it): a numbered choice's payload, and never an intent
+    the bot did not offer as a button (bot/choices.py). Idempotent: a retry settles the same."""
+    offered: list[dict[str, Any]] | None = None
+    if choice_number(message.text) is not None:
+        offered = latest_buttons(session, message)
+        chosen = chosen_payload(message.text, offered)
+        if chosen:
+            message.routed_text = chosen
+    asked = message.text if message.routed_text is None else message.routed_text
+    if reads_as_intent(asked):
+        if offered is None:
+            offered = latest_buttons(session, message)
+        safe = text_for_rasa(asked, offered)
+        if safe != asked:
+            message.routed_text = safe
 
 
 def mark_failed(session: Session, message_id: int, error: str) -> None:

@@ -18,24 +18,26 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.headers import security_headers
 from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
 from bot.router import Router
+from bot.supervise import Health, keep_polling, repeat
+from bot.web_identity import WebIdentity, add_identity_routes, answer, current_visitor
 from handoff.desk import Desk
 from handoff.queue import requeue_silent
 from handoff.settings import load_handoff_settings
-from handoff.web import CONSOLE, Console, add_console_routes
+from handoff.web import CONSOLE, Console, add_console_routes, client_address
 from relais.core.brand import load_brand
 from relais.core.config import settings
 from relais.core.http import json_error, json_errors
 from relais.core.types import Author
+from relais.core.untrusted import clean_text
 from relais.storage.conversations import Conversation
 from relais.storage.db import create_all, get_engine, run_atomic
 from relais.storage.messages import Inbound, mark_delivered, transcript
-from relais.storage.records import Customer
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -47,10 +49,19 @@ LONG_POLL_LOOK_S = 0.25
 
 ROUTER = web.AppKey("router", Router)
 OUTBOX = web.AppKey("outbox", Outbox)
+HEALTH = web.AppKey("health", Health)
+#: How often each background job runs (seconds); the outbox also runs as soon as something
+#: is written for a customer. Requeueing silent agents' conversations is less urgent.
+BACKGROUND_EVERY_S = 2.0
+REQUEUE_EVERY_S = 30.0
 
 
 class PushChannel(Protocol):
     """What the app runs of a channel beside its routes: Telegram, X."""
+
+    name: str
+    #: Set by the polling loop while the platform's API keeps failing (shown by /healthz).
+    problem: str | None
 
     async def start(self) -> None: ...
 
@@ -64,17 +75,20 @@ def make_app(
     rasa_url: str | None = None,
     background: bool = True,
     worker_id: str = "relais",
+    demo: bool | None = None,
 ) -> web.Application:
+    """The app; `demo` (default: RELAIS_DEMO) lets web chat visitors pick a demo customer."""
     engine = get_engine(database_url)
     create_all(engine)
-    rasa = RasaClient(rasa_url or settings().rasa_url)
+    # Rasa's HTTP API refuses requests without its token (`rasa run --auth-token`).
+    rasa = RasaClient(rasa_url or settings().rasa_url, token=settings().rasa_token)
     router = Router(engine, rasa, load_brand(), load_handoff_settings(), worker_id=worker_id)
-    app = web.Application(client_max_size=256 * 1024, middlewares=[json_errors])
+    # security_headers first: the outermost, so that it sees every answer, errors included.
+    app = web.Application(client_max_size=256 * 1024, middlewares=[security_headers, json_errors])
     app[ROUTER] = router
     desk = Desk(engine, rasa, changed=router.changed, worker_id=worker_id)
     app.router.add_get("/", _to_chat)
     app.router.add_get("/chat", _page("chat.html"))
-    app.router.add_get("/api/chat/customers", demo_customers)
     app.router.add_post("/api/chat/messages", post_message)
     app.router.add_get("/api/chat/messages", get_messages)
     app.router.add_get("/healthz", health)
@@ -82,6 +96,19 @@ def make_app(
     app.router.add_get("/console", _page("console.html"))
     app.router.add_get("/console/metrics", _page("metrics.html"))
     add_console_routes(app, Console(engine=engine, desk=desk, clock=router.clock))
+    found = settings()
+    add_identity_routes(
+        app,
+        WebIdentity(
+            engine=engine,
+            key=found.web_secret.encode(),
+            site_secret=found.site_secret,
+            demo=found.demo if demo is None else demo,
+            # Behind an HTTPS proxy the app itself speaks plain HTTP: the setting says.
+            secure=(found.public_url or "").startswith("https://"),
+        ),
+    )
+    app[HEALTH] = Health()
     _add_channels(app, router)
     if background:
         app.cleanup_ctx.append(_background)
@@ -115,7 +142,7 @@ def _add_channels(app: web.Application, router: Router) -> None:
         )
         senders["telegram"] = telegram
         app.router.add_post("/telegram/webhook", telegram.webhook)
-        app.cleanup_ctx.append(_run_channel(telegram, polling=found.mode == "polling"))
+        app.cleanup_ctx.append(_run_channel(app, telegram, polling=found.mode == "polling"))
         logger.info("Telegram is on (%s)", found.mode)
     from bot.channels.config import x_settings
     from bot.channels.x import XChannel
@@ -132,22 +159,34 @@ def _add_channels(app: web.Application, router: Router) -> None:
             found_x.access_token,
             found_x.access_token_secret,
             found_x.api_url,
+            # Polling: /x/webhook answers 404, the CRC included (it signs what it is given).
+            webhook=found_x.mode == "webhook",
         )
         senders["x"] = x
         app.router.add_get("/x/webhook", x.crc)
         app.router.add_post("/x/webhook", x.webhook)
-        app.cleanup_ctx.append(_run_channel(x, polling=found_x.mode == "polling"))
+        app.cleanup_ctx.append(_run_channel(app, x, polling=found_x.mode == "polling"))
         logger.info("X is on (%s)", found_x.mode)
     app[OUTBOX] = Outbox(router.engine, senders, worker_id=router.worker_id)
 
 
 def _run_channel(
-    channel: PushChannel, polling: bool
+    app: web.Application, channel: PushChannel, polling: bool
 ) -> Callable[[web.Application], AsyncIterator[None]]:
+    health = app[HEALTH]
+    health.channels[channel.name] = None
+    health.troubles[channel.name] = lambda: channel.problem
+
     async def context(app: web.Application) -> AsyncIterator[None]:
         await channel.start()
         stop = asyncio.Event()
-        task = asyncio.create_task(channel.poll(stop)) if polling else None
+        # Started again with backoff if it raises (a database error, say), rather than
+        # ending in silence; /healthz shows the channel down meanwhile.
+        task = (
+            asyncio.create_task(keep_polling(channel.name, channel.poll, stop, health))
+            if polling
+            else None
+        )
         yield
         stop.set()
         if task is not None:
@@ -160,82 +199,73 @@ def _run_channel(
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """Routes what waits (after a restart, or while Rasa was down), requeues silent agents'
-    conversations, and writes missed agent replies into trackers."""
-    router, desk = app[ROUTER], app[CONSOLE].desk
+    """Routes what waits (after a restart, or while Rasa was down), delivers the outbox,
+    writes missed agent replies and resumes into trackers, and requeues silent agents'
+    conversations: four tasks, so that one failing (and backing off) never holds up the
+    others, and each conversation's failure stays its own (`Router.drain`)."""
+    router, desk, health = app[ROUTER], app[CONSOLE].desk, app[HEALTH]
 
-    async def loop() -> None:
-        ticks = 0
-        while True:
-            try:
-                await router.drain()
-                await app[OUTBOX].deliver_due()
-                await desk.sync_tracker()
-                if ticks % 15 == 0:
-                    now = router.clock()
-                    moved = await asyncio.to_thread(
-                        run_atomic,
-                        router.engine,
-                        lambda s, now=now: requeue_silent(s, now, router.settings),
-                    )
-                    if moved:
-                        router.changed.set()
-            except Exception:  # keep the loop alive; the next tick retries
-                logger.exception("background loop")
-            ticks += 1
-            # Woken early when something was written for customers (replies to deliver).
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(router.changed.wait(), 2)
-            router.changed.clear()
+    async def requeue() -> None:
+        now = router.clock()
+        moved = await asyncio.to_thread(
+            run_atomic, router.engine, lambda s: requeue_silent(s, now, router.settings)
+        )
+        if moved:
+            router.changed.set()
 
-    task = asyncio.create_task(loop())
+    jobs = {
+        "drain": repeat("drain", router.drain, BACKGROUND_EVERY_S, health),
+        # Woken early when something was written for customers (replies to deliver).
+        "outbox": repeat(
+            "outbox", app[OUTBOX].deliver_due, BACKGROUND_EVERY_S, health, wake=router.changed
+        ),
+        "tracker_sync": repeat("tracker_sync", desk.sync_tracker, BACKGROUND_EVERY_S, health),
+        "requeue": repeat("requeue", requeue, REQUEUE_EVERY_S, health),
+    }
+    tasks = [asyncio.create_task(job, name=f"background {name}") for name, job in jobs.items()]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def health(request: web.Request) -> web.Response:
+    """Always 200 while the app serves (start-up scripts and load balancers wait for it, and
+    a channel's poller or Rasa being down is no reason to stop serving the web chat and the
+    console); `status` is "degraded" when anything is down, and says what:
+    {"status", "relais", "rasa", "channels": {"telegram": "ok" | "down: <why>"},
+    "tasks": {"drain": "ok" | "failing: <why>", …}}."""
     rasa_ok = await request.app[ROUTER].rasa.healthy()
-    return web.json_response({"relais": "ok", "rasa": "ok" if rasa_ok else "unreachable"})
-
-
-async def demo_customers(request: web.Request) -> web.Response:
-    def read(session: Session) -> list[dict[str, Any]]:
-        rows = session.execute(
-            select(Customer).where(Customer.web_chat_id.is_not(None)).order_by(Customer.id)
-        ).scalars()
-        return [
-            {
-                "sender": c.web_chat_id,
-                "name": c.full_name,
-                "tier": str(c.loyalty_tier),
-                "language": str(c.preferred_language),
-            }
-            for c in rows
-        ]
-
-    customers = await asyncio.to_thread(run_atomic, request.app[ROUTER].engine, read)
-    return web.json_response({"customers": customers})
-
-
-def _sender(value: object) -> str:
-    # A blank sender would name a conversation nobody can tell apart from another one.
-    if not isinstance(value, str) or not value.strip() or len(value) > 120 or ":" in value:
-        raise json_error(400, "sender must be 1-120 characters, not all blank, without ':'")
-    return value
+    report = request.app[HEALTH].report()
+    status = "ok" if rasa_ok and report["status"] == "ok" else "degraded"
+    return web.json_response(
+        {
+            **report,
+            "status": status,
+            "relais": "ok",
+            "rasa": "ok" if rasa_ok else "unreachable",
+        }
+    )
 
 
 async def post_message(request: web.Request) -> web.Response:
-    """A customer message from the web chat: stored, then routed; replies arrive by polling."""
+    """A customer message from the web chat: stored, then routed; replies arrive by polling.
+
+    The conversation is the visitor's, from their signed cookie (bot/web_identity.py); a
+    `sender` in the body is ignored, so nobody writes into someone else's conversation.
+    """
     try:
         body = await request.json()
     except ValueError:
         raise json_error(400, "the body must be JSON") from None
     if not isinstance(body, dict):
         raise json_error(400, "the body must be a JSON object")
-    sender = _sender(body.get("sender"))
+    sender = current_visitor(request)
     text = body.get("text")
+    if isinstance(text, str):
+        text = clean_text(text)  # before the check: control characters alone are no text
     if not isinstance(text, str) or not text.strip():
         raise json_error(400, "text must be a non-empty string")
     if len(text) > MAX_TEXT_CHARS:
@@ -244,13 +274,21 @@ async def post_message(request: web.Request) -> web.Response:
     client_id = body.get("client_id") or uuid.uuid4().hex
     if not isinstance(client_id, str) or len(client_id) > 100:
         raise json_error(400, "client_id must be a string of at most 100 characters")
-    inbound = Inbound(channel="web", sender=sender, platform_id=f"{sender}:{client_id}", text=text)
+    inbound = Inbound(
+        channel="web",
+        sender=sender,
+        platform_id=f"{sender}:{client_id}",
+        text=text,
+        client_address=client_address(request),
+    )
     router = request.app[ROUTER]
     message_id, created = await router.store(inbound)
     if created:
         router.schedule(inbound.conversation_id)
-    return web.json_response(
-        {"message_id": message_id, "duplicate": not created}, status=201 if created else 200
+    return answer(
+        request,
+        {"message_id": message_id, "duplicate": not created},
+        status=201 if created else 200,
     )
 
 
@@ -260,8 +298,10 @@ async def get_messages(request: web.Request) -> web.Response:
     With `wait=N` (at most 25 seconds) the answer is held until a bot or agent message is
     there, or N seconds have passed (long polling: the page, or a client, need not poll
     fast). Returning an outgoing message to the page is its delivery on this channel.
+
+    Only the visitor's own conversation is read (their cookie's); a `sender` is ignored.
     """
-    sender = _sender(request.query.get("sender"))
+    sender = current_visitor(request)
     try:
         after = int(request.query.get("after", "0"))
         wait = float(request.query.get("wait", "0"))
@@ -305,7 +345,7 @@ async def get_messages(request: web.Request) -> web.Response:
                 run_atomic, router.engine, lambda s, final=final: read(s, final)
             )
             if found is not None:
-                return web.json_response(found)
+                return answer(request, found)
             # Woken by this worker's router at once; replies written by another worker (or
             # by an agent) are seen at the next look.
             with contextlib.suppress(asyncio.TimeoutError):

@@ -3,6 +3,12 @@
 Database first, Rasa second: an agent's reply is stored with its outbox entry before it is
 written into the Rasa tracker as a bot event marked with the agent; if Rasa is down at that
 moment, `sync_tracker` writes it later (the reply still reaches the customer).
+
+Resolve and hand-back likewise: the conversation is closed (or given back) in the database
+with its Rasa side recorded as pending (`Conversation.rasa_pending`), which is then done:
+resume the paused tracker, and on hand-back trigger the follow-up. With Rasa down,
+`sync_tracker` retries it until Rasa takes it, and the router holds the customer's new
+messages meanwhile (a paused tracker would answer none of them).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from relais.core.types import Author, EscalationStatus, Role, State, utcnow
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
 from relais.storage.escalations import Agent, Escalation
-from relais.storage.leases import acquire, release
+from relais.storage.leases import acquire, release, route_lease
 from relais.storage.messages import add_outgoing, add_system
 
 logger = logging.getLogger(__name__)
@@ -35,6 +41,9 @@ HANDED_BACK_INTENT = "EXTERNAL_handed_back"
 #: The longest agent reply (the longest DM any of our channels takes).
 MAX_REPLY = 4096
 RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+#: `Conversation.rasa_pending`: what is left to do in Rasa after a resolve or a hand-back.
+PENDING_RESUME = "resume"
+PENDING_HAND_BACK = "hand_back"
 
 T = TypeVar("T")
 
@@ -161,7 +170,33 @@ class Desk:
                 if await self._sync_one(message_id, conversation_id, event):
                     done += 1
             except RasaUnavailable:
-                break
+                # Resumes wait too: a conversation's replies go into its tracker before
+                # the resume that follows them.
+                return done
+        return done + await self._resume_pending()
+
+    async def _resume_pending(self) -> int:
+        """Does the Rasa side of the resolves and hand-backs Rasa missed; returns how many."""
+
+        def waiting(session: Session) -> list[str]:
+            rows = session.execute(
+                select(Conversation.id)
+                .where(Conversation.rasa_pending.is_not(None))
+                .order_by(Conversation.updated_at)
+                .limit(200)
+            ).scalars()
+            return list(rows)
+
+        done = 0
+        for conversation_id in await self._atomic(waiting):
+            try:
+                await self._resume(conversation_id)
+            except RasaUnavailable:
+                break  # the others would fail the same way: next time
+            except Exception:  # noqa: BLE001 - one conversation must not hold up the others
+                logger.exception("%s: tracker not resumed, retried later", conversation_id)
+                continue
+            done += 1
         return done
 
     async def _sync_one(self, message_id: int, conversation_id: str, event: dict[str, Any]) -> bool:
@@ -181,47 +216,55 @@ class Desk:
         return True
 
     async def resolve(self, agent_id: int, escalation_id: int) -> None:
-        """Closes the conversation; the customer's next message starts again with the bot."""
+        """Closes the conversation; the customer's next message starts again with the bot.
+        The tracker is resumed now, or by `sync_tracker` once Rasa is back."""
         conversation_id = await self._atomic(
             lambda s: self._close(s, agent_id, escalation_id, EscalationStatus.RESOLVED)
         )
-        await self.rasa.append_events(conversation_id, RESUME)
         self.changed.set()
+        await self._resume_soon(conversation_id)
 
     async def hand_back(self, agent_id: int, escalation_id: int) -> list[int]:
         """Gives the conversation back to the bot, which resumes with the whole transcript and
         its slots, leaves the messages of the handoff period unanswered, and sends one short
-        follow-up. Returns the follow-up's message ids."""
+        follow-up. Returns the follow-up's message ids: none yet while Rasa is down (the
+        follow-up is sent when `sync_tracker` has resumed the tracker)."""
+        conversation_id = await self._atomic(
+            lambda s: self._close(s, agent_id, escalation_id, EscalationStatus.HANDED_BACK)
+        )
+        self.changed.set()
+        return await self._resume_soon(conversation_id)
 
-        def check(session: Session) -> str:
-            agent = session.get(Agent, agent_id)
-            return held_escalation(session, agent, escalation_id).conversation_id
+    async def _resume_soon(self, conversation_id: str) -> list[int]:
+        """The Rasa side of a close, now if Rasa answers; else left to `sync_tracker`."""
+        try:
+            return await self._resume(conversation_id)
+        except RasaUnavailable as error:
+            logger.warning("%s: tracker not resumed yet, retried later: %s", conversation_id, error)
+        except Exception:  # noqa: BLE001 - the close is committed; the sync retries the rest
+            logger.exception("%s: tracker not resumed, retried later", conversation_id)
+        return []
 
-        conversation_id = await self._atomic(check)
-        # Rasa first: if it is down, nothing changes and the agent can try again.
-        await self.rasa.append_events(conversation_id, RESUME)
-        replies = await self.rasa.trigger_intent(conversation_id, HANDED_BACK_INTENT)
-
-        def close(session: Session) -> list[int]:
-            self._close(session, agent_id, escalation_id, EscalationStatus.HANDED_BACK)
-            conversation = session.get(Conversation, conversation_id)
-            conversation.state = State.BOT
-            sent = []
-            for reply in replies:
-                if reply.get("text") or reply.get("buttons"):
-                    message = add_outgoing(
-                        session,
-                        conversation,
-                        Author.BOT,
-                        reply.get("text") or "",
-                        reply.get("buttons") or [],
-                        details={"kind": "handed_back"},
-                    )
-                    session.flush()
-                    sent.append(message.id)
-            return sent
-
-        sent = await self._atomic(close)
+    async def _resume(self, conversation_id: str) -> list[int]:
+        """Resumes the conversation's tracker (and triggers the hand-back follow-up) if that
+        is still pending, under the conversation's lease, so no other worker does it twice;
+        returns the follow-up's message ids. Raises RasaUnavailable (still pending then)."""
+        lease = route_lease(conversation_id)
+        if not await self._atomic(lambda s: acquire(s, lease, self.worker_id, self.clock())):
+            return []  # another worker holds the conversation: it will be retried
+        try:
+            pending = await self._atomic(
+                lambda s: s.get(Conversation, conversation_id).rasa_pending
+            )
+            if not pending:
+                return []  # done meanwhile (another worker, or the agent's own request)
+            await self.rasa.append_events(conversation_id, RESUME)
+            replies: list[dict[str, Any]] = []
+            if pending == PENDING_HAND_BACK:
+                replies = await self.rasa.trigger_intent(conversation_id, HANDED_BACK_INTENT)
+            sent = await self._atomic(lambda s: _resumed(s, conversation_id, replies))
+        finally:
+            await self._atomic(lambda s: release(s, lease, self.worker_id))
         self.changed.set()
         return sent
 
@@ -237,6 +280,11 @@ class Desk:
         conversation = session.get(Conversation, escalation.conversation_id)
         conversation.state = State.CLOSED if status == EscalationStatus.RESOLVED else State.BOT
         conversation.agent_id = None
+        # Committed with the close: whatever happens to Rasa or this process next, the
+        # tracker is resumed eventually (`sync_tracker`).
+        conversation.rasa_pending = (
+            PENDING_RESUME if status == EscalationStatus.RESOLVED else PENDING_HAND_BACK
+        )
         verb = (
             "resolved the conversation"
             if status == EscalationStatus.RESOLVED
@@ -250,3 +298,24 @@ class Desk:
             agent_id=agent.id,
         )
         return conversation.id
+
+
+def _resumed(session: Session, conversation_id: str, replies: list[dict[str, Any]]) -> list[int]:
+    """Rasa has resumed the conversation: the pending mark goes, and a hand-back's follow-up
+    (`replies`) is written for the customer. Returns the follow-up's message ids."""
+    conversation = session.get(Conversation, conversation_id)
+    conversation.rasa_pending = None
+    sent = []
+    for reply in replies:
+        if reply.get("text") or reply.get("buttons"):
+            message = add_outgoing(
+                session,
+                conversation,
+                Author.BOT,
+                reply.get("text") or "",
+                reply.get("buttons") or [],
+                details={"kind": "handed_back"},
+            )
+            session.flush()
+            sent.append(message.id)
+    return sent

@@ -1,11 +1,15 @@
-"""Demo agents and canned replies (`relais seed` adds them; idempotent)."""
+"""Demo agents and canned replies (`relais seed` adds them; idempotent).
+
+The demo agents are for demos only: `relais seed` creates them in demo mode (RELAIS_DEMO=1,
+as `make run` sets), never otherwise; real agents come from `relais agent add`.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handoff.auth import hash_password
+from handoff.auth import generate_password, hash_password
 from relais.core.config import settings
 from relais.core.types import Role
 from relais.storage.escalations import Agent, CannedResponse
@@ -51,10 +55,12 @@ CANNED = (
 )
 
 
-def seed_agents(session: Session) -> int:
-    """Creates the demo agents and canned replies that are missing; returns how many agents."""
-    password = settings().demo_password
-    created = 0
+def seed_agents(session: Session, password: str | None = None) -> list[str]:
+    """Creates the demo agents and canned replies that are missing; returns the usernames
+    created. Their password: `password`, else RELAIS_DEMO_PASSWORD, else a random one (which
+    the caller cannot show: pass one to show it)."""
+    password = password or settings().demo_password or generate_password()
+    created = []
     for username, name, role, capacity in DEMO_AGENTS:
         if session.execute(select(Agent).where(Agent.username == username)).scalars().first():
             continue
@@ -67,7 +73,7 @@ def seed_agents(session: Session) -> int:
                 password_hash=hash_password(password),
             )
         )
-        created += 1
+        created.append(username)
     if not session.execute(select(CannedResponse)).first():
         session.add_all(
             CannedResponse(title=t, language=lang, text=text) for t, lang, text in CANNED

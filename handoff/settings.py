@@ -20,6 +20,11 @@ class HandoffSettings:
     default_pickup_minutes: float = 2
     estimate_window: int = 50
     session_hours: float = 12
+    #: Failed console logins allowed per username, and per client address, in the window;
+    #: past either, logins are answered 429 until the oldest failure leaves the window.
+    login_failures_per_username: int = 5
+    login_failures_per_address: int = 20
+    login_window_minutes: float = 15
 
     @classmethod
     def from_file(cls, path: Path) -> HandoffSettings:

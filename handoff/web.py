@@ -1,32 +1,59 @@
-"""The agent console's HTTP API (JSON) and pages. Every /api/console route needs a login."""
+"""The agent console's HTTP API (JSON) and pages. Every /api/console route needs a login.
+
+What an agent may see: the conversations waiting in the queue and those they hold or held;
+a supervisor sees all. Anything else is answered 404 like a conversation that does not exist,
+so that ids cannot be probed. What changes something (POST…) must come from the console's own
+pages: see `console_guard`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from handoff import records_view
-from handoff.auth import agent_for_token, log_in, log_out
+from handoff.auth import (
+    LoginLimits,
+    agent_for_token,
+    dummy_hash,
+    forget_attempt,
+    log_in,
+    log_out,
+    login_succeeded,
+    start_attempt,
+    wait_before_login,
+)
 from handoff.desk import Desk
 from handoff.metrics import metrics, metrics_csv
 from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
+from relais.core.config import settings
 from relais.core.errors import NotFound, RelaisError
 from relais.core.http import error_response, json_error
 from relais.core.types import EscalationStatus, Role
-from relais.storage.conversations import Conversation
+from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
 from relais.storage.escalations import Agent, CannedResponse, Escalation, Note
 from relais.storage.messages import add_system, transcript
 
+logger = logging.getLogger(__name__)
 COOKIE = "relais_session"
+#: What is answered for an escalation that does not exist and for one the agent may not see.
+NO_SUCH_ESCALATION = "No such conversation in the queue."
+#: The methods that change something: a page of another site must not make an agent's
+#: browser send them (`console_guard`).
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The longest username and password a login is checked with (scrypt of a megabyte is work
+#: an attacker should not get for free).
+MAX_USERNAME, MAX_PASSWORD = 200, 1024
 Handler = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
 #: What an agent can do to one escalation (POST /api/console/escalations/{id}/{action}).
 ACTIONS = ("claim", "release", "transfer", "reply", "note", "resolve", "hand-back")
@@ -49,6 +76,8 @@ CONSOLE = web.AppKey("console", Console)
 def add_console_routes(app: web.Application, console: Console) -> None:
     """The agents' API (the gateway serves the console's pages)."""
     app[CONSOLE] = console
+    app.middlewares.append(console_guard)
+    dummy_hash()  # made now, so that the first unknown username takes no longer than later ones
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/console/me", authed(me))
@@ -86,6 +115,69 @@ def _id(value: object, what: str) -> int:
     raise json_error(400, f"{what} must be a whole number (an id)")
 
 
+def own_origin(request: web.Request) -> str:
+    """The origin the app is served at: RELAIS_PUBLIC_URL's behind a proxy, else the scheme
+    and Host the request came to (what a browser on our pages sends as Origin)."""
+    return settings().public_url or f"{request.scheme}://{request.host}".lower()
+
+
+def _guarded(path: str) -> bool:
+    return path in ("/api/login", "/api/logout") or path.startswith("/api/console/")
+
+
+@web.middleware
+async def console_guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Cross-site request forgery, refused before any console handler runs.
+
+    A request that changes something (login, logout, every POST… under /api/console) must
+    1. show that it comes from our own pages: an Origin header equal to `own_origin`, or,
+       without Origin, `Sec-Fetch-Site: same-origin`; browsers send one or both on every
+       POST, so a request with neither is refused too (403), cookie or not; a script
+       calling the API sends `Origin: <the app's URL>`;
+    2. be JSON (Content-Type: application/json, even without a body), else 415: an HTML
+       form on another site cannot send that type, and fetch() cannot without a CORS
+       preflight, which the app never grants.
+    Together with the SameSite=Strict cookie, each of the three is enough on its own.
+    """
+    if request.method in STATE_CHANGING and _guarded(request.path):
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            if origin.lower() != own_origin(request):
+                raise json_error(403, "cross-origin request refused")
+        elif request.headers.get("Sec-Fetch-Site") != "same-origin":
+            raise json_error(
+                403, "the request does not show where it comes from: send an Origin header"
+            )
+        if request.content_type != "application/json":
+            raise json_error(415, "send JSON (Content-Type: application/json)")
+    return await handler(request)
+
+
+def client_address(request: web.Request) -> str:
+    """Who the login limits count: the peer, or behind RELAIS_TRUSTED_PROXIES proxies the
+    address the outermost trusted one saw (X-Forwarded-For; entries further left are the
+    client's own words and could be anything)."""
+    hops = settings().trusted_proxies
+    if hops:
+        forwarded = [
+            entry.strip()
+            for header in request.headers.getall("X-Forwarded-For", [])
+            for entry in header.split(",")
+            if entry.strip()
+        ]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote or "unknown"
+
+
+def _secure_cookie() -> bool:
+    # Behind an HTTPS proxy the app itself speaks plain HTTP: the setting, not the request,
+    # says whether browsers reach it over HTTPS.
+    return (settings().public_url or "").startswith("https://")
+
+
 def authed(
     handler: Handler, supervisor: bool = False
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -108,6 +200,8 @@ def authed(
 
 
 async def login(request: web.Request) -> web.Response:
+    """A login, within the limits on failures per username and per client address (429 with
+    Retry-After past them, before any password is checked); see handoff/auth.py."""
     from handoff.settings import load_handoff_settings
 
     try:
@@ -120,22 +214,56 @@ async def login(request: web.Request) -> web.Response:
         or not isinstance(body.get("password"), str)
     ):
         raise json_error(400, "username and password are required")
-    hours = load_handoff_settings().session_hours
+    username, password = body["username"], body["password"]
+    if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
+        raise json_error(400, "username or password too long")
+    found_settings = load_handoff_settings()
+    hours = found_settings.session_hours
+    limits = LoginLimits(
+        per_username=found_settings.login_failures_per_username,
+        per_address=found_settings.login_failures_per_address,
+        window=timedelta(minutes=found_settings.login_window_minutes),
+    )
     now = _clock(request)()
+    address = client_address(request)
+    engine = _engine(request)
+    # Committed before counting (two transactions): see handoff/auth.py on racing workers.
+    attempt = await asyncio.to_thread(
+        run_atomic, engine, lambda s: start_attempt(s, username, address, now, limits)
+    )
+    wait = await asyncio.to_thread(
+        run_atomic, engine, lambda s: wait_before_login(s, attempt, now, limits)
+    )
+    if wait:
+        await asyncio.to_thread(run_atomic, engine, lambda s: forget_attempt(s, attempt))
+        logger.warning("login refused (too many failures) from %s", address)
+        raise json_error(
+            429,
+            f"too many failed logins: try again in {max(1, round(wait / 60))} minute(s)",
+            {"Retry-After": str(wait)},
+        )
 
     def check(session: Session) -> tuple[int, str, str, str] | None:
-        found = log_in(session, body["username"], body["password"], now, hours)
+        found = log_in(session, username, password, now, hours)
         if found is None:
-            return None
+            return None  # the attempt stays: a failure
+        login_succeeded(session, attempt)
         agent, token = found
         return agent.id, agent.display_name, str(agent.role), token
 
-    result = await asyncio.to_thread(run_atomic, _engine(request), check)
+    result = await asyncio.to_thread(run_atomic, engine, check)
     if result is None:
         raise json_error(401, "wrong username or password")
     agent_id, name, role, token = result
     response = web.json_response({"id": agent_id, "name": name, "role": role})
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=int(hours * 3600))
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=_secure_cookie(),
+        max_age=int(hours * 3600),
+    )
     return response
 
 
@@ -144,8 +272,43 @@ async def logout(request: web.Request) -> web.Response:
     if token:
         await asyncio.to_thread(run_atomic, _engine(request), lambda s: log_out(s, token))
     response = web.json_response({"ok": True})
-    response.del_cookie(COOKIE)
+    # Expired with the same attributes it was set with (del_cookie cannot give them all).
+    response.set_cookie(
+        COOKIE,
+        "",
+        httponly=True,
+        samesite="Strict",
+        secure=_secure_cookie(),
+        max_age=0,
+        expires="Thu, 01 Jan 1970 00:00:00 GMT",
+    )
     return response
+
+
+def may_see(session: Session, agent: Agent, conversation_id: str) -> bool:
+    """A supervisor sees every conversation; an agent one that waits in the queue, or that
+    they hold or held (an escalation of theirs, or anything they did in it: took, replied,
+    noted, released, transferred)."""
+    if agent.role == Role.SUPERVISOR:
+        return True
+    queued_or_theirs = select(Escalation.id).where(
+        Escalation.conversation_id == conversation_id,
+        or_(Escalation.status == EscalationStatus.WAITING, Escalation.agent_id == agent.id),
+    )
+    acted = select(Message.id).where(
+        Message.conversation_id == conversation_id, Message.agent_id == agent.id
+    )
+    return bool(session.execute(select(or_(exists(queued_or_theirs), exists(acted)))).scalar())
+
+
+def may_act(escalation: Escalation, agent: Agent) -> bool:
+    """An agent acts on an escalation waiting in the queue (to take it) or one they hold; a
+    supervisor on any. Each action then asks for what it needs (holding it, mostly)."""
+    return (
+        agent.role == Role.SUPERVISOR
+        or escalation.status == EscalationStatus.WAITING
+        or (escalation.status == EscalationStatus.CLAIMED and escalation.agent_id == agent.id)
+    )
 
 
 async def me(request: web.Request, agent_id: int) -> web.Response:
@@ -228,7 +391,7 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
 
     def read(session: Session) -> dict[str, Any]:
         conv = session.get(Conversation, conversation_id)
-        if conv is None:
+        if conv is None or not may_see(session, session.get(Agent, agent_id), conv.id):
             raise NotFound("no such conversation")
         escalation = (
             session.execute(
@@ -294,12 +457,24 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
     body = await _body(request)
     now = _clock(request)()
     desk = request.app[CONSOLE].desk
+    # The request's own mistakes first (400), whatever the escalation.
+    client_id = body.get("client_id") if action == "reply" else None
+    if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 80):
+        raise json_error(400, "client_id must be a string of at most 80 characters")
+    text = _text(body) if action in ("reply", "note") else ""
+    transfer_to = _id(body.get("agent_id"), "agent_id") if action == "transfer" else None
+    note = text.strip() if action == "note" else ""
+
+    def visible(session: Session) -> None:
+        escalation = session.get(Escalation, escalation_id)
+        if escalation is None or not may_act(escalation, session.get(Agent, agent_id)):
+            raise NotFound(NO_SUCH_ESCALATION)
+
+    # Before any action, the desk's too: one the agent may not see is "no such" (404).
+    await _atomic(request, visible)
     try:
         if action == "reply":
-            client_id = body.get("client_id")
-            if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 80):
-                raise json_error(400, "client_id must be a string of at most 80 characters")
-            message_id, new = await desk.reply(agent_id, escalation_id, _text(body), client_id)
+            message_id, new = await desk.reply(agent_id, escalation_id, text, client_id)
             return web.json_response({"message_id": message_id, "duplicate": not new})
         if action == "resolve":
             await desk.resolve(agent_id, escalation_id)
@@ -308,14 +483,12 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
             return web.json_response({"follow_up": await desk.hand_back(agent_id, escalation_id)})
     except RelaisError as error:
         raise error_response(error) from None
-    transfer_to = _id(body.get("agent_id"), "agent_id") if action == "transfer" else None
-    note = _text(body).strip() if action == "note" else ""
 
     def work(session: Session) -> dict[str, Any]:
         agent = session.get(Agent, agent_id)
         escalation = session.get(Escalation, escalation_id)
         if escalation is None:
-            raise QueueError("No such conversation in the queue.")
+            raise NotFound(NO_SUCH_ESCALATION)
         if action == "claim":
             claim(session, agent, escalation_id, now)
         elif action == "release":
@@ -333,6 +506,7 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
                 raise QueueError("Choose an active agent to transfer to.")
             transfer(session, escalation, to, agent, now)
         elif action == "note":
+            _held(escalation, agent)
             if not note:
                 raise QueueError("A note needs some text.")
             session.add(

@@ -9,15 +9,31 @@ ACTIONS_PORT=${ACTIONS_PORT:-5055}
 APP_PORT=${APP_PORT:-8000}
 mkdir -p var/log
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
+# `make run` is the demo: the web chat lets visitors pick a demo customer (README, "Web chat
+# identity"). Production leaves RELAIS_DEMO unset (off). RELAIS_DEMO=0 make run tries that.
+export RELAIS_DEMO=${RELAIS_DEMO:-1}
+# What the three processes must agree on (README, "Configuration"): RASA_TOKEN, ACTIONS_SECRET
+# and RELAIS_MODEL_KEY as set, or as generated once into var/secrets.env (mode 0600); the
+# interfaces Rasa and the action server listen on (127.0.0.1 unless set).
+shared=$($BIN/python -c 'from relais.core.config import settings; print(settings().shell_exports())') || exit 1
+eval "$shared"
+# The demo records and, in demo mode, the demo agents. `relais seed` shows their password the
+# one time it can (when it creates them: only a hash is stored); the banner shows that line.
+seeded=$($BIN/relais seed) || exit 1
+grep -v '^Demo agents:' <<<"$seeded"
+agents=$(grep '^Demo agents:' <<<"$seeded" || echo "no demo agents (not in demo mode): .venv/bin/relais agent add USERNAME")
 
 pids=()
 stop() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; }
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-$BIN/rasa run actions --actions actions --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
+# The action server answers only Rasa: it checks ACTIONS_SECRET, which endpoints.yml has Rasa send.
+$BIN/python -m actions.server --interface "$ACTIONS_INTERFACE" --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
 pids+=($!)
-$BIN/rasa run --enable-api --port "$RASA_PORT" --model "${RELAIS_MODEL:-models/relais.tar.gz}" >var/log/rasa.log 2>&1 &
+# --auth-token=: a token starting with "-" would otherwise read as an option.
+$BIN/rasa run --enable-api --interface "$RASA_INTERFACE" --auth-token="$RASA_TOKEN" --port "$RASA_PORT" \
+  --model "${RELAIS_MODEL:-models/relais.tar.gz}" >var/log/rasa.log 2>&1 &
 pids+=($!)
 RASA_URL="http://127.0.0.1:$RASA_PORT" $BIN/python -m bot.web --port "$APP_PORT" >var/log/app.log 2>&1 &
 pids+=($!)
@@ -36,7 +52,7 @@ wait_for() {  # name url pid
   return 1
 }
 wait_for actions "http://127.0.0.1:$ACTIONS_PORT/health" "${pids[0]}" || exit 1
-wait_for rasa "http://127.0.0.1:$RASA_PORT/status" "${pids[1]}" || exit 1
+wait_for rasa "http://127.0.0.1:$RASA_PORT/status?token=$RASA_TOKEN" "${pids[1]}" || exit 1
 wait_for app "http://127.0.0.1:$APP_PORT/healthz" "${pids[2]}" || exit 1
 
 cat <<MSG
@@ -44,7 +60,8 @@ Relais is running.
   Rasa server (REST channel): http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
   Action server:              http://127.0.0.1:$ACTIONS_PORT/webhook
   Web chat (customers):       http://127.0.0.1:$APP_PORT/chat
-  Agent console:              http://127.0.0.1:$APP_PORT/console   (alice / bruno / sam, password relais-demo)
+  Agent console:              http://127.0.0.1:$APP_PORT/console
+    $agents
   Metrics (supervisors):      http://127.0.0.1:$APP_PORT/console/metrics
   Logs:                       var/log/rasa.log, var/log/actions.log, var/log/app.log
 Channels:

@@ -29,6 +29,7 @@ from bot.router import Router
 from relais.core.errors import SendFailed
 from relais.core.http import json_error
 from relais.core.texts import LANGUAGES, say
+from relais.core.untrusted import for_log
 from relais.storage.db import run_atomic
 from relais.storage.messages import Inbound
 
@@ -98,6 +99,8 @@ class TelegramChannel:
             kwargs["base_file_url"] = base_url.rstrip("/") + "/file/bot"
         self.bot = Bot(token, **kwargs)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Why polling keeps failing, while it does (bot/web.py's /healthz shows it).
+        self.problem: str | None = None
 
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: fails early on a wrong token
@@ -165,8 +168,10 @@ class TelegramChannel:
             await self._note_group_once(extra["group"])
             return "group"
         if inbound is None:
-            logger.info(
-                "telegram: update %s ignored: %s", data.get("update_id"), extra.get("ignored")
+            logger.info(  # the update's own keys are in it: one clean line
+                "telegram: update %s ignored: %s",
+                data.get("update_id"),
+                for_log(extra.get("ignored")),
             )
             return "ignored"
         _, created = await self.router.store(inbound)
@@ -240,11 +245,13 @@ class TelegramChannel:
                     "getUpdates", api_kwargs=params, read_timeout=timeout + 10
                 )
                 backoff = 1.0
+                self.problem = None
             except RetryAfter as error:
                 await asyncio.sleep(_seconds(error.retry_after))
                 continue
             except TelegramError as error:
                 logger.warning("telegram polling: %s (retry in %.0fs)", error, backoff)
+                self.problem = f"getUpdates fails: {type(error).__name__}: {error}"[:200]
                 await asyncio.sleep(backoff)
                 backoff = min(60.0, backoff * 2)
                 continue

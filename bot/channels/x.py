@@ -1,10 +1,12 @@
 """X direct messages, through tweepy: the Account Activity webhook (or polling) in, the v2
 DM endpoint out.
 
-In: `GET /x/webhook?crc_token=` is answered; a POST is accepted only with a valid
-`x-twitter-webhooks-signature`, and its DMs are stored before the 200 (our own echoed
-messages dropped). Without a webhook, `GET /2/dm_events` is polled and the newest event id
-seen is persisted, so a restart neither loses nor repeats a message.
+In: `GET /x/webhook?crc_token=` is answered for a plausible token only (bot/channels/x_wire.py
+says why); a POST is accepted only with a valid `x-twitter-webhooks-signature` and for our
+account (`for_user_id`), and its DMs are stored before the 200 (our own echoed messages
+dropped). In polling mode the webhook does not exist (404), its CRC included: instead,
+`GET /2/dm_events` is polled and the newest event id seen is persisted, so a restart
+neither loses nor repeats a message.
 Out: `create_direct_message` (tweepy's Client, whose requests.Session a stand-in can be
 mounted on), text split at 10,000 characters, buttons as numbered options (the v2 endpoint has
 no quick replies; a reply "2" is read as the second option's payload by the router).
@@ -29,6 +31,7 @@ from bot.channels.x_wire import (
     MAX_TEXT,
     SIGNATURE_HEADER,
     crc_response,
+    crc_token_ok,
     inbound_from_dm_events,
     inbound_from_webhook,
     signature_ok,
@@ -37,6 +40,7 @@ from bot.outbox import Outgoing
 from bot.router import Router
 from relais.core.errors import SendFailed
 from relais.core.http import json_error
+from relais.core.untrusted import for_log
 from relais.storage.db import run_atomic
 
 logger = logging.getLogger(__name__)
@@ -78,10 +82,15 @@ class XChannel:
         access_token: str,
         access_token_secret: str,
         api_url: str | None = None,
+        webhook: bool = True,
     ) -> None:
         self.router = router
         self.account_id = str(account_id)
         self.consumer_secret = consumer_secret
+        #: Webhook mode: /x/webhook answers (CRC and deliveries); else it is a 404.
+        self.webhook_on = webhook
+        #: Why polling keeps failing, while it does (bot/web.py's /healthz shows it).
+        self.problem: str | None = None
         self.client = tweepy.Client(
             consumer_key=consumer_key,
             consumer_secret=consumer_secret,
@@ -102,12 +111,20 @@ class XChannel:
     # --- in --------------------------------------------------------------------------------
 
     async def crc(self, request: web.Request) -> web.Response:
+        if not self.webhook_on:
+            raise json_error(404, "X is polled here: there is no webhook")
         token = request.query.get("crc_token")
         if not token:
             raise json_error(400, "crc_token is required")
+        if not crc_token_ok(token):
+            # Signing it would hand out the signature of a body of the asker's choosing.
+            logger.warning("x webhook: implausible crc_token refused from %s", request.remote)
+            raise json_error(400, "crc_token must be 1-128 URL-safe characters")
         return web.json_response(crc_response(self.consumer_secret, token))
 
     async def webhook(self, request: web.Request) -> web.Response:
+        if not self.webhook_on:
+            raise json_error(404, "X is polled here: there is no webhook")
         body = await request.read()
         if not signature_ok(self.consumer_secret, body, request.headers.get(SIGNATURE_HEADER)):
             logger.warning("x webhook: bad or missing signature from %s", request.remote)
@@ -115,7 +132,7 @@ class XChannel:
         try:
             import json
 
-            messages, skipped = inbound_from_webhook(json.loads(body))
+            messages, skipped = inbound_from_webhook(json.loads(body), self.account_id)
         except ValueError as error:
             logger.warning("x webhook: unreadable body: %s", error)
             raise json_error(400, "the body must be an Account Activity JSON object") from None
@@ -126,7 +143,8 @@ class XChannel:
                 stored += 1
                 self._spawn(self.router.process(inbound.conversation_id))
         if skipped:
-            logger.info("x webhook: skipped %s", ", ".join(skipped))
+            # Event types come from the payload: one clean line.
+            logger.info("x webhook: skipped %s", for_log(", ".join(skipped)))
         return web.json_response({"stored": stored, "skipped": len(skipped)})
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
@@ -148,8 +166,10 @@ class XChannel:
                 continue
             except (tweepy.TweepyException, requests.RequestException) as error:
                 logger.warning("x polling: %s", error)
+                self.problem = f"the X API fails: {type(error).__name__}"
                 await asyncio.sleep(every)
                 continue
+            self.problem = None
             for inbound in newest:
                 _, created = await self.router.store(inbound)
                 if created:

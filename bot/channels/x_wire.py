@@ -4,7 +4,13 @@ signature, its DM events, and the v2 DM events that polling reads — as plain f
 Facts of the API (developer.x.com): the CRC answer is
 `{"response_token": "sha256=" + base64(HMAC-SHA256(consumer_secret, crc_token))}`; a POST
 carries `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer_secret, body)>`;
-DM events for the account's own messages arrive too (sender = `for_user_id`) and are dropped.
+DM events for the account's own messages arrive too (sender = our account) and are dropped.
+
+The CRC answer is the very HMAC a POST's signature is, with the same key, and anyone may ask
+for it: answering any token would sign any body an attacker chose ("a DM from anyone").
+So only a plausible token is answered (`crc_token_ok`): short, URL-safe characters, never
+something a webhook POST could be (a JSON object needs braces and quotes). A delivery is
+for one account (`for_user_id`): one for another account sharing the app is dropped.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +28,10 @@ from relais.storage.messages import Inbound
 CHANNEL = "x"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 MAX_TEXT = 10_000
+#: X's CRC tokens are a few dozen URL-safe characters (base64url, maybe padded); this allows
+#: RFC 3986's unreserved characters and "=", up to 128 of them.
+MAX_CRC_TOKEN = 128
+_CRC_TOKEN = re.compile(rf"[A-Za-z0-9_\-.~=]{{1,{MAX_CRC_TOKEN}}}")
 
 
 def _digest(secret: str, payload: bytes) -> str:
@@ -27,8 +39,24 @@ def _digest(secret: str, payload: bytes) -> str:
     return "sha256=" + base64.b64encode(mac).decode()
 
 
+def crc_token_ok(crc_token: str) -> bool:
+    """True for a token worth answering: 1-128 URL-safe characters (no braces, quotes or
+    whitespace), and not JSON of any kind ("123", "true"), so that its signature is never
+    one a webhook POST could carry."""
+    if not _CRC_TOKEN.fullmatch(crc_token):
+        return False
+    try:
+        json.loads(crc_token)
+    except ValueError:
+        return True
+    return False
+
+
 def crc_response(consumer_secret: str, crc_token: str) -> dict[str, str]:
-    """The answer to `GET /x/webhook?crc_token=…`."""
+    """The answer to `GET /x/webhook?crc_token=…`; raises ValueError for a token
+    `crc_token_ok` refuses (whoever calls this must not sign it)."""
+    if not crc_token_ok(crc_token):
+        raise ValueError("not a CRC token: 1-128 URL-safe characters, not JSON")
     return {"response_token": _digest(consumer_secret, crc_token.encode())}
 
 
@@ -62,53 +90,72 @@ def _from_iso(value: object) -> datetime | None:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def inbound_from_webhook(payload: dict[str, Any]) -> tuple[list[Inbound], list[str]]:
-    """Customers' DMs in an Account Activity delivery, and why other events were skipped."""
+def inbound_from_webhook(
+    payload: dict[str, Any], account_id: str
+) -> tuple[list[Inbound], list[str]]:
+    """Customers' DMs to our account `account_id` in an Account Activity delivery, and why
+    other events were skipped (all of them when the delivery is for another account)."""
     if not isinstance(payload, dict):
         raise ValueError("an Account Activity delivery is a JSON object")
-    account = str(payload.get("for_user_id") or "")
+    account = str(account_id)
+    if str(payload.get("for_user_id") or "") != account:
+        # Another account subscribed through the same app: not ours to answer, or to store.
+        return [], ["a delivery for another account (for_user_id)"]
     found: list[Inbound] = []
     skipped: list[str] = []
-    for event in payload.get("direct_message_events") or []:
+    events = payload.get("direct_message_events") or []
+    if not isinstance(events, list):
+        raise ValueError("direct_message_events must be a list")
+    for event in events:
         if not isinstance(event, dict) or event.get("type") != "message_create":
             skipped.append(f"event type {event.get('type') if isinstance(event, dict) else '?'}")
             continue
-        create = event.get("message_create") or {}
-        sender = str(create.get("sender_id") or "")
-        if not sender or not event.get("id"):
-            skipped.append("no sender or id")
+        try:
+            inbound = _inbound_from_event(event, account)
+        except (TypeError, ValueError, AttributeError) as error:
+            # One event of a strange shape (or with an unusable sender) is skipped alone.
+            skipped.append(f"unusable event ({type(error).__name__})")
             continue
-        if sender == account:
-            skipped.append("our own message (echo)")
-            continue
-        data = create.get("message_data") or {}
-        text = str(data.get("text") or "")
-        quick = (data.get("quick_reply_response") or {}).get("metadata")
-        attachments = []
-        attachment = data.get("attachment") or {}
-        if attachment.get("type") == "media":
-            media = attachment.get("media") or {}
-            attachments.append(
-                {
-                    "kind": str(media.get("type") or "media"),
-                    "ref": str(media.get("id_str") or media.get("id") or ""),
-                    "url": media.get("media_url_https"),
-                }
-            )
-        found.append(
-            Inbound(
-                channel=CHANNEL,
-                sender=sender,
-                platform_id=str(event["id"]),
-                text=str(quick) if quick else text,
-                attachments=attachments,
-                sent_at=_from_ms(event.get("created_timestamp")),
-            )
-        )
+        if isinstance(inbound, str):
+            skipped.append(inbound)
+        else:
+            found.append(inbound)
     for key in payload:
         if key.endswith("_events") and key != "direct_message_events":
             skipped.append(key)
     return found, skipped
+
+
+def _inbound_from_event(event: dict[str, Any], account: str) -> Inbound | str:
+    """One `message_create` event as a customer's message, or why it is skipped."""
+    create = event.get("message_create") or {}
+    sender = str(create.get("sender_id") or "")
+    if not sender or not event.get("id"):
+        return "no sender or id"
+    if sender == account:  # the configured account, not whatever the payload claims
+        return "our own message (echo)"
+    data = create.get("message_data") or {}
+    text = str(data.get("text") or "")
+    quick = (data.get("quick_reply_response") or {}).get("metadata")
+    attachments = []
+    attachment = data.get("attachment") or {}
+    if attachment.get("type") == "media":
+        media = attachment.get("media") or {}
+        attachments.append(
+            {
+                "kind": str(media.get("type") or "media"),
+                "ref": str(media.get("id_str") or media.get("id") or ""),
+                "url": media.get("media_url_https"),
+            }
+        )
+    return Inbound(
+        channel=CHANNEL,
+        sender=sender,
+        platform_id=str(event["id"]),
+        text=str(quick) if quick else text,
+        attachments=attachments,
+        sent_at=_from_ms(event.get("created_timestamp")),
+    )
 
 
 def inbound_from_dm_events(body: dict[str, Any], account_id: str) -> list[Inbound]:
@@ -124,8 +171,8 @@ def inbound_from_dm_events(body: dict[str, Any], account_id: str) -> list[Inboun
             {"kind": "media", "ref": str(m)}
             for m in (event.get("attachments") or {}).get("media_keys") or []
         ]
-        found.append(
-            Inbound(
+        try:
+            inbound = Inbound(
                 channel=CHANNEL,
                 sender=sender,
                 platform_id=str(event["id"]),
@@ -133,5 +180,7 @@ def inbound_from_dm_events(body: dict[str, Any], account_id: str) -> list[Inboun
                 attachments=attachments,
                 sent_at=_from_iso(event.get("created_at")),
             )
-        )
+        except ValueError:  # an unusable sender or id: that event alone is left out
+            continue
+        found.append(inbound)
     return found

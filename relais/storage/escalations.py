@@ -51,6 +51,26 @@ class AgentSession(Base):
     agent = relationship("Agent")
 
 
+class LoginAttempt(Base):
+    """A console login that failed, or is being checked: what the login limits count (per
+    username and per client address). In the database, so every worker counts the same
+    attempts; rows older than the limits' window are deleted."""
+
+    __tablename__ = "login_attempts"
+
+    id = Column(Integer, primary_key=True)
+    #: SHA-256 of the username as typed (trimmed, lower case): a password typed into the
+    #: username box is not kept readable.
+    username_hash = Column(String(64), nullable=False)
+    address = Column(String(64), nullable=False)
+    at = Column(DateTime, nullable=False, index=True)
+
+    __table_args__ = (
+        Index("ix_login_attempts_username", "username_hash", "at"),
+        Index("ix_login_attempts_address", "address", "at"),
+    )
+
+
 class Escalation(Base):
     """One handoff of a conversation to the human side, from intake to resolution."""
 

@@ -25,6 +25,11 @@ from relais.storage.conversations import Lease
 LEASE_S = 60.0
 
 
+def route_lease(conversation_id: str) -> str:
+    """The lease of routing a conversation (and writing into its Rasa tracker)."""
+    return f"route:{conversation_id}"
+
+
 def acquire(
     session: Session, name: str, owner: str, now: datetime, seconds: float = LEASE_S
 ) -> bool:

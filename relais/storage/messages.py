@@ -16,11 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relais.core.types import Author, Delivery, Processing, State, utcnow
+from relais.core.untrusted import bounded_id, clean_id, clean_text
 from relais.storage.conversations import Conversation, Message, OutboxItem
 from relais.storage.queries import customer_for_sender
 
 #: Longest text stored for one message; longer inbound text is cut, and flagged as cut.
 MAX_TEXT = 20_000
+#: The columns' sizes (relais/storage/conversations.py): a longer value would make
+#: PostgreSQL refuse the row, and the message fail every time it is retried.
+MAX_CHANNEL = 20
+MAX_SENDER = 160
+MAX_PLATFORM_ID = 120
 
 
 @dataclass(frozen=True)
@@ -33,16 +39,44 @@ class Inbound:
     text: str = ""
     attachments: Sequence[dict[str, Any]] = field(default_factory=tuple)
     sent_at: datetime | None = None
+    #: The client's network address, when the channel's own client reaches us (the web
+    #: chat): Rasa gets it with the message, and the action server limits per address.
+    client_address: str | None = None
 
     @property
     def conversation_id(self) -> str:
         return f"{self.channel}:{self.sender}"
 
     def __post_init__(self) -> None:
+        # Cleaned here, whatever the channel: what reaches storage and the logs (the
+        # conversation id among them) has no control characters (relais/core/untrusted.py).
         for name in ("channel", "sender", "platform_id"):
             value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not clean_id(value):
                 raise ValueError(f"inbound message: {name} must be a non-empty string")
+            object.__setattr__(self, name, clean_id(value))
+        if len(self.channel) > MAX_CHANNEL or len(self.sender) > MAX_SENDER:
+            # Not cut: a shortened sender would be another customer, and replies go to it.
+            raise ValueError(
+                f"inbound message: channel and sender must be at most {MAX_CHANNEL} and "
+                f"{MAX_SENDER} characters"
+            )
+        # A longer platform id (a web chat client's id, say) keeps its meaning as a digest.
+        object.__setattr__(self, "platform_id", bounded_id(self.platform_id, MAX_PLATFORM_ID))
+        if not isinstance(self.text, str):
+            raise ValueError("inbound message: text must be a string")
+        object.__setattr__(self, "text", clean_text(self.text))
+        object.__setattr__(
+            self, "attachments", tuple(_clean_attachment(a) for a in self.attachments)
+        )
+
+
+def _clean_attachment(attachment: dict[str, Any]) -> dict[str, Any]:
+    """An attachment's description with its texts (a file name, a caption…) cleaned too."""
+    return {
+        str(key): clean_text(value) if isinstance(value, str) else value
+        for key, value in dict(attachment).items()
+    }
 
 
 def conversation_for(session: Session, channel: str, sender: str) -> Conversation:
@@ -85,7 +119,10 @@ def store_inbound(session: Session, inbound: Inbound) -> tuple[Message, bool]:
         platform_id=inbound.platform_id,
         text=text[:MAX_TEXT],
         attachments=[dict(a) for a in inbound.attachments],
-        details={"cut": True} if len(text) > MAX_TEXT else {},
+        details={
+            **({"cut": True} if len(text) > MAX_TEXT else {}),
+            **({"client_address": inbound.client_address[:64]} if inbound.client_address else {}),
+        },
         sent_at=inbound.sent_at or now,
         processing=Processing.PENDING,
     )

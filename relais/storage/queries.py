@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relais.storage.identity import bound_customer, is_visitor_id
 from relais.storage.records import Booking, Contact, Customer, Flight
 
 #: The column that holds each channel's user id (sender ids look like "telegram:100001").
+#: A web chat visitor ("web:v-…") is never looked up here: see `customer_for_sender`.
 IDENTITY_COLUMNS = {
     "telegram": Customer.telegram_user_id,
     "x": Customer.x_user_id,
@@ -26,10 +28,17 @@ def split_sender(sender_id: str) -> tuple[str | None, str]:
 
 
 def customer_for_sender(session: Session, sender_id: str) -> Customer | None:
-    """The customer behind a conversation's sender id, if the channel identity is known."""
+    """The customer behind a conversation's sender id, if the channel identity is known.
+
+    A web chat visitor's id is random and names nobody: their customer is the one their
+    conversation was bound to once proven (relais/storage/identity.py). Other "web:" ids
+    (a customer's web identity, as the REST channel's own callers use them) are looked up.
+    """
     channel, identity = split_sender(sender_id)
     if channel is None:
         return None
+    if channel == "web" and is_visitor_id(identity):
+        return bound_customer(session, sender_id)
     column = IDENTITY_COLUMNS[channel]
     return session.execute(select(Customer).where(column == identity)).scalars().first()
 

@@ -101,6 +101,9 @@ class Customer(Base):
     loyalty_points = Column(Integer, nullable=False, default=0)
     telegram_user_id = Column(String(64), unique=True)
     x_user_id = Column(String(64), unique=True)
+    #: The customer's id on the brand's website: what its signed assertions name, and the
+    #: demo picker's key. A web chat visitor is bound to the customer only by those
+    #: (relais/storage/identity.py), never by sending this id.
     web_chat_id = Column(String(64), unique=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 

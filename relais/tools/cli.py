@@ -1,4 +1,4 @@
-"""The `relais` command: seed the demo data, triage messages, chat, evaluate."""
+"""The `relais` command: seed the demo data, manage agents, triage messages, chat, evaluate."""
 
 from __future__ import annotations
 
@@ -19,17 +19,110 @@ def _seed(args: argparse.Namespace) -> int:
 
     anchor = date.fromisoformat(args.anchor) if args.anchor else datetime.now(timezone.utc).date()
     create_all(get_engine())
-    from handoff.seed import seed_agents
+    from handoff.auth import generate_password
+    from handoff.seed import DEMO_AGENTS, seed_agents
 
+    demo = settings().demo
+    given = settings().demo_password
+    password = given or generate_password()
     with session_scope() as session:
         report = seed(session, anchor=anchor, reset=args.reset)
-        agents = seed_agents(session)
-    if agents:
-        print(f"{agents} demo agent(s) created (see README: The two commands)")
+        agents = seed_agents(session, password) if demo else []
+    if not demo:
+        print(
+            "no demo agents: not in demo mode (RELAIS_DEMO=1, which `make run` sets); "
+            "add agents with `relais agent add`"
+        )
+    elif agents:
+        # The one time it can be shown: only its hash is stored. scripts/run.sh shows this
+        # line (it starts with "Demo agents:") in its banner.
+        shown = "from RELAIS_DEMO_PASSWORD" if given else f"{password} (generated, shown once)"
+        print(f"Demo agents: {' / '.join(agents)}, password {shown}")
+    else:
+        names = " / ".join(a[0] for a in DEMO_AGENTS)
+        print(
+            f"Demo agents: {names}, password as when they were created (shown then, or "
+            "RELAIS_DEMO_PASSWORD); `relais agent passwd alice` sets another"
+        )
     state = "created" if report.created else "already present (use --reset to recreate)"
     print(f"demo data {state} in {settings().database_url}")
     print(json.dumps(report.counts, sort_keys=True))
     return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    """relais agent add | disable | passwd: exit 2 with a sentence when it cannot be done."""
+    from handoff.accounts import (
+        AccountError,
+        add_agent,
+        check_password_for,
+        check_username,
+        disable_agent,
+        find_agent,
+        set_password,
+    )
+    from relais.core.types import Role
+    from relais.storage.db import create_all, get_engine, session_scope
+
+    try:
+        username = check_username(args.username)
+        create_all(get_engine())
+        password = None
+        if args.action in ("add", "passwd"):
+            # Said before the password is typed (twice) rather than after.
+            with session_scope() as session:
+                known = find_agent(session, username) is not None
+            if known and args.action == "add":
+                raise AccountError(f"the username {username!r} is taken")
+            if not known and args.action == "passwd":
+                raise AccountError(f"no agent is called {username!r}")
+            password = _new_password(args, username)
+            check_password_for(username, password)
+        with session_scope() as session:
+            if args.action == "add":
+                assert password is not None
+                agent = add_agent(
+                    session, username, password, Role(args.role), args.name, args.capacity
+                )
+                done = f"agent {agent.username} added ({agent.role}, capacity {agent.capacity})"
+            elif args.action == "disable":
+                disabled = disable_agent(session, username)
+                done = (
+                    f"agent {username} disabled: {disabled.sessions_ended} login(s) ended, "
+                    f"{disabled.requeued} conversation(s) back in the queue"
+                )
+            else:
+                assert password is not None
+                ended = set_password(session, username, password)
+                done = f"password of {username} changed: {ended} login(s) ended"
+    except AccountError as error:
+        print(f"relais agent {args.action}: {error}", file=sys.stderr)
+        return 2
+    print(done)
+    if args.action != "disable" and args.generate:
+        print(f"password: {password}  (shown this once; only its hash is stored)")
+    return 0
+
+
+def _new_password(args: argparse.Namespace, username: str) -> str:
+    """--generate, --password-stdin (one line, for scripts) or typed twice at a prompt."""
+    from getpass import getpass
+
+    from handoff.accounts import AccountError
+    from handoff.auth import generate_password
+
+    if args.generate:
+        return generate_password()
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        first = getpass(f"New password for {username}: ")
+        again = getpass("The same password again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise AccountError("no password given") from None
+    if first != again:
+        raise AccountError("the two passwords differ")
+    return first
 
 
 def _triage(args: argparse.Namespace) -> int:
@@ -129,6 +222,28 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--anchor", help="date the demo trips are placed around (default: today, UTC)")
     s.add_argument("--reset", action="store_true", help="delete and recreate the demo records")
     s.set_defaults(func=_seed)
+
+    g = sub.add_parser("agent", help="console accounts: add, disable, set a password")
+    actions = g.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="a new agent or supervisor")
+    add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    add.add_argument("--name", help="the name agents see (default: the username, capitalized)")
+    add.add_argument(
+        "--capacity", type=int, default=3, help="conversations held at once (default: 3)"
+    )
+    disable = actions.add_parser("disable", help="no more logins; ends the agent's sessions")
+    passwd = actions.add_parser("passwd", help="a new password; ends the agent's sessions")
+    for action in (add, disable, passwd):
+        action.add_argument("username")
+        action.set_defaults(func=_agent, generate=False)
+    for action in (add, passwd):
+        given = action.add_mutually_exclusive_group()
+        given.add_argument("--generate", action="store_true", help="a random password, shown once")
+        given.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of stdin (scripts), not a prompt",
+        )
 
     t = sub.add_parser("triage", help='JSON lines {"text": ...} on stdin → one decision per line')
     t.add_argument(

@@ -12,7 +12,7 @@ import pytest
 from handoff.seed import seed_agents
 from relais.storage.db import create_all, make_engine, session_scope
 from relais.tools.seed import seed
-from tests.e2e.servers import Servers, relais_app, running
+from tests.e2e.servers import AGENT_PASSWORD, Servers, relais_app, running
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     create_all(engine)
     with session_scope(engine) as session:
         seed(session, anchor=datetime.now(timezone.utc).date())
-        seed_agents(session)
+        seed_agents(session, AGENT_PASSWORD)
     engine.dispose()
     return url
 
@@ -40,8 +40,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str) ->
 def app_url(
     tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str, servers: Servers
 ) -> Iterator[str]:
-    """The Relais app process (web chat, console) in front of the real Rasa server."""
-    with relais_app(tmp_path_factory.mktemp("app"), seeded_sqlite_url, servers.rasa_url) as url:
+    """The Relais app process (web chat, console) in front of the real Rasa server, in demo
+    mode as `make run` starts it: web chat visitors may pick a demo customer."""
+    with relais_app(
+        tmp_path_factory.mktemp("app"),
+        seeded_sqlite_url,
+        servers.rasa_url,
+        extra_env={"RELAIS_DEMO": "1"},
+    ) as url:
         yield url
 
 

@@ -18,6 +18,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.e2e.servers import AGENT_PASSWORD  # noqa: E402
+
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
@@ -68,7 +70,7 @@ def test_customer_and_agent_talk_through_the_pages(browser: webdriver.Chrome, ap
     # The agent is logged in and watching the queue before the customer writes.
     browser.get(f"{app_url}/console")
     wait(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys("bruno")
-    browser.find_element(By.ID, "password").send_keys("relais-demo\n")
+    browser.find_element(By.ID, "password").send_keys(AGENT_PASSWORD + "\n")
     wait(browser).until(ec.visibility_of_element_located((By.ID, "claim-next")))
     console = browser.current_window_handle
 
@@ -142,7 +144,7 @@ def test_customer_and_agent_talk_through_the_pages(browser: webdriver.Chrome, ap
 def test_metrics_page_is_for_supervisors(browser: webdriver.Chrome, app_url: str) -> None:
     browser.get(f"{app_url}/console")
     wait(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys("sam")
-    browser.find_element(By.ID, "password").send_keys("relais-demo\n")
+    browser.find_element(By.ID, "password").send_keys(AGENT_PASSWORD + "\n")
     link = wait(browser).until(ec.visibility_of_element_located((By.ID, "metrics-link")))
     link.click()
     wait(browser).until(lambda b: "Escalations" in b.find_element(By.ID, "figures").text)

@@ -1,4 +1,8 @@
-"""Real Rasa server + real action server over the REST channel: multi-turn, both languages."""
+"""Real Rasa server + real action server over the REST channel: multi-turn, both languages.
+
+"web:guest-…" senders are customers the bot cannot identify: a booking reference shows
+their trip only with a passenger's surname (actions/lookup.py).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,10 @@ def test_english_conversation_keeps_the_booking_in_context(servers: Servers) -> 
     sender = f"web:guest-{uuid.uuid4().hex[:6]}"
     first = texts(servers.say(sender, "is my flight delayed?"))
     assert len(first) == 1 and "reference" in first[0]
-    second = " ".join(texts(servers.say(sender, "XY7T2M")))
+    # Nobody the bot can identify: a reference alone shows nothing, the surname is asked for.
+    asked = " ".join(texts(servers.say(sender, "XY7T2M")))
+    assert "surname" in asked and "XY123" not in asked
+    second = " ".join(texts(servers.say(sender, "Miller")))
     assert (
         "XY123 Paris → Montréal" in second and "delayed 45 min" in second and "gate B12" in second
     )
@@ -44,6 +51,14 @@ def test_french_conversation_and_a_switch_to_english(servers: Servers) -> None:
     assert third == "Camille, you're a Gold member with 48,210 points."
 
 
+def test_french_visitor_proves_the_booking_with_the_surname(servers: Servers) -> None:
+    sender = f"web:guest-{uuid.uuid4().hex[:6]}"
+    asked = " ".join(texts(servers.say(sender, "mon vol XY4K2P est il à l'heure ?")))
+    assert "nom de famille" in asked and "XY311" not in asked
+    answer = " ".join(texts(servers.say(sender, "c'est Dubois")))
+    assert "XY311" in answer and "à l'heure" in answer
+
+
 def test_asking_for_a_person_hands_over_once_and_pauses(servers: Servers) -> None:
     sender = f"telegram:{uuid.uuid4().int % 10**9}"
     replies = servers.say(sender, "I want to speak to a real person please")
@@ -57,10 +72,12 @@ def test_asking_for_a_person_hands_over_once_and_pauses(servers: Servers) -> Non
 def test_unknown_reference_twice_offers_a_person(servers: Servers) -> None:
     sender = f"web:guest-{uuid.uuid4().hex[:6]}"
     servers.say(sender, "where is my refund")
-    one = " ".join(texts(servers.say(sender, "XY0QQ1")))
-    assert "can't find a booking with the reference XY0QQ1" in one
-    two = " ".join(texts(servers.say(sender, "XY0QQ2")))
-    assert "doesn't match any booking either" in two and "colleague" in two
+    # The same question as for a reference that exists: nothing tells them apart.
+    assert "surname" in " ".join(texts(servers.say(sender, "XY0QQ1")))
+    one = " ".join(texts(servers.say(sender, "Smith")))
+    assert "XY0QQ1 and that surname don't match a booking I can show you" in one
+    two = " ".join(texts(servers.say(sender, "XY0QQ2 Smith")))
+    assert "still don't match" in two and "colleague" in two
 
 
 def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
@@ -70,11 +87,14 @@ def test_bad_inputs_get_specific_replies(servers: Servers) -> None:
     assert handoffs(servers.say(f"{sender}-angry", "😡😡😡🤬"))
     long_reply = texts(servers.say(f"{sender}-2", "where is my refund " + "x" * 20_000))
     assert long_reply and long_reply[0]
-    injected = " ".join(
-        texts(servers.say(f"{sender}-3", "where is my refund XY7T2M'); drop table bookings;--"))
-    )
-    assert "XY7T2M" in injected
-    after = " ".join(texts(servers.say(f"{sender}-5", "where is my refund for XY7T2M")))
+    replies = servers.say(f"{sender}-3", "where is my refund XY7T2M'); drop table bookings;--")
+    injected = " ".join(texts(replies))
+    # Read as a reference (its surname asked for), or handed over if the words read angry:
+    # an answer either way, and nothing of the booking for someone unidentified.
+    assert ("XY7T2M" in injected and "surname" in injected) or handoffs(replies)
+    assert "182.40" not in injected
+    servers.say(f"{sender}-5", "where is my refund for XY7T2M")
+    after = " ".join(texts(servers.say(f"{sender}-5", "Miller")))
     assert "€182.40" in after  # the bookings table is still there
     ctrl = texts(servers.say(f"{sender}-4", "\x00\x01\x02"))
     assert ctrl and not re.search(r"[\x00-\x08]", ctrl[0])
@@ -105,9 +125,8 @@ def test_vip_complaint_is_priority_one(servers: Servers) -> None:
 
 
 def test_annoyed_but_routine_refund_is_answered_with_an_apology(servers: Servers) -> None:
-    replies = servers.say(
-        f"web:guest-{uuid.uuid4().hex[:6]}", "3rd time asking, where is my refund for XY7T2M??"
-    )
+    # James himself (his web identity, as the REST channel's callers name it): his booking.
+    replies = servers.say("web:demo-james", "3rd time asking, where is my refund for XY7T2M??")
     assert not handoffs(replies)
     said = texts(replies)
     assert said[0].startswith("Sorry") and "€182.40" in said[1]

@@ -12,29 +12,33 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.servers import Servers
+from tests.e2e.servers import AGENT_PASSWORD, Servers
+from tests.e2e.webchat import conversation_id, demo_customer, visitor
 
 pytestmark = pytest.mark.slow
 
 
 class Customer:
-    def __init__(self, app: str, sender: str) -> None:
-        self.app, self.sender, self.seen = app, sender, 0
+    """A demo customer in the web chat (the session app runs in demo mode): their identity is
+    the visitor cookie the app set when they were picked."""
+
+    def __init__(self, app: str, customer: str) -> None:
+        self.app, self.seen = app, 0
+        self.http = demo_customer(app, customer)
+        self.conversation_id = conversation_id(self.http)
 
     def say(self, text: str, client_id: str | None = None) -> dict[str, Any]:
-        response = requests.post(
+        response = self.http.post(
             f"{self.app}/api/chat/messages",
             timeout=60,
-            json={"sender": self.sender, "text": text, "client_id": client_id or uuid.uuid4().hex},
+            json={"text": text, "client_id": client_id or uuid.uuid4().hex},
         )
         assert response.status_code in (200, 201), response.text
         return response.json()
 
     def read(self) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.app}/api/chat/messages",
-            timeout=30,
-            params={"sender": self.sender, "after": self.seen},
+        response = self.http.get(
+            f"{self.app}/api/chat/messages", timeout=30, params={"after": self.seen}
         )
         response.raise_for_status()
         data = response.json()
@@ -58,8 +62,10 @@ class Customer:
 
 def console(app: str, username: str) -> requests.Session:
     session = requests.Session()
+    # As the console's page: from the app's own origin, in JSON (handoff/web.py console_guard).
+    session.headers.update({"Origin": app, "Content-Type": "application/json"})
     response = session.post(
-        f"{app}/api/login", json={"username": username, "password": "relais-demo"}
+        f"{app}/api/login", json={"username": username, "password": AGENT_PASSWORD}
     )
     assert response.status_code == 200, response.text
     return session
@@ -87,7 +93,7 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(
     assert james.say("hello?? anyone there", client_id=retry_id) == {**once, "duplicate": True}
     time.sleep(2)
     assert bot_texts(james.read()["messages"]) == []
-    tracker = requests.get(f"{servers.rasa_url}/conversations/web:demo-james/tracker").json()
+    tracker = servers.tracker(james.conversation_id)
     assert tracker["paused"] is True
     assert [e["text"] for e in tracker["events"] if e["event"] == "user"][
         -1
@@ -95,17 +101,17 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(
 
     alice = console(app_url, "alice")
     queue = alice.get(f"{app_url}/api/console/queue").json()
-    mine = [e for e in queue["waiting"] if e["conversation_id"] == "web:demo-james"]
+    mine = [e for e in queue["waiting"] if e["conversation_id"] == james.conversation_id]
     assert mine and mine[0]["priority"] == 1 and "anger" in mine[0]["reasons"]
     assert mine[0]["customer"] == "James Miller" and mine[0]["sla_seconds_left"] > 0
     taken = alice.post(f"{app_url}/api/console/claim-next").json()["escalation"]
-    assert taken["conversation_id"] == "web:demo-james"
+    assert taken["conversation_id"] == james.conversation_id
     # Bruno cannot take it too.
     bruno = console(app_url, "bruno")
     refused = bruno.post(f"{app_url}/api/console/escalations/{taken['id']}/claim")
-    assert refused.status_code == 409
+    assert refused.status_code == 404  # held by another agent: as if it did not exist
 
-    view = alice.get(f"{app_url}/api/console/conversations/web:demo-james").json()
+    view = alice.get(f"{app_url}/api/console/conversations/{james.conversation_id}").json()
     assert "XY7T2M" in view["escalation"]["summary"]
     assert any(b["reference"] == "XY7T2M" and b["refunds"] for b in view["records"]["bookings"])
     assert any("182.40" in s for s in view["suggestions"])
@@ -121,18 +127,18 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(
     # A double click (the same client id) sends nothing more.
     again = alice.post(f"{app_url}/api/console/escalations/{taken['id']}/reply", json=body).json()
     assert again == {"message_id": reply.json()["message_id"], "duplicate": True}
-    # Bruno does not hold it: he cannot reply.
+    # Bruno does not hold it: he cannot reply (nor see it: 404).
     assert (
         bruno.post(
             f"{app_url}/api/console/escalations/{taken['id']}/reply", json={"text": "hi"}
         ).status_code
-        == 409
+        == 404
     )
     seen = james.wait_for(lambda ms: any(m["author"] == "agent" for m in ms))
     assert [m["text"] for m in seen if m["author"] == "agent"] == [
         "Hello James, I'm checking your refund with our finance team now."
     ]
-    tracker = requests.get(f"{servers.rasa_url}/conversations/web:demo-james/tracker").json()
+    tracker = servers.tracker(james.conversation_id)
     agent_events = [
         e
         for e in tracker["events"]
@@ -167,17 +173,20 @@ def test_angry_customer_reaches_an_agent_and_comes_back_to_the_bot(
 def test_bad_web_chat_input_gets_a_clear_error(app_url: str) -> None:
     post = lambda body: requests.post(f"{app_url}/api/chat/messages", timeout=10, **body)  # noqa: E731
     assert post({"data": "not json"}).status_code == 400
-    assert post({"json": {"sender": "x", "text": "   "}}).status_code == 400
-    assert post({"json": {"sender": "a:b", "text": "hi"}}).status_code == 400
-    assert post({"json": {"sender": "x", "text": "y" * 5000}}).status_code == 400
+    assert post({"json": {"text": "   "}}).status_code == 400
+    assert post({"json": {"text": "y" * 5000}}).status_code == 400
     assert "error" in post({"json": ["list"]}).json()
     assert requests.get(f"{app_url}/api/console/queue", timeout=10).status_code == 401
     alice = console(app_url, "alice")
     assert alice.get(f"{app_url}/api/console/conversations/web:nobody-here").status_code == 404
-    assert alice.post(f"{app_url}/api/console/escalations/999999/claim").status_code == 409
-    wrong = requests.post(f"{app_url}/api/login", json={"username": "alice", "password": "guess"})
+    assert alice.post(f"{app_url}/api/console/escalations/999999/claim").status_code == 404
+    wrong = requests.post(
+        f"{app_url}/api/login",
+        json={"username": "alice", "password": "guess"},
+        headers={"Origin": app_url},
+    )
     assert wrong.status_code == 401
-    get = lambda query: requests.get(f"{app_url}/api/chat/messages?sender=x&{query}", timeout=10)  # noqa: E731
+    get = lambda query: requests.get(f"{app_url}/api/chat/messages?{query}", timeout=10)  # noqa: E731
     assert get("wait=26").status_code == 400
     assert get("wait=-1").status_code == 400
     assert "error" in get("wait=soon").json()
@@ -186,21 +195,17 @@ def test_bad_web_chat_input_gets_a_clear_error(app_url: str) -> None:
 def test_a_long_poll_is_held_until_the_reply_and_returns_with_it(app_url: str) -> None:
     # Checked by what the answers hold, never by how long they took: a duration bound would
     # test the machine (how fast Rasa answers here) as much as the long poll.
-    sender = f"poller-{uuid.uuid4().hex[:8]}"
+    http = visitor(app_url)
 
     def poll(after: int, wait: float) -> dict[str, Any]:
-        response = requests.get(
-            f"{app_url}/api/chat/messages",
-            timeout=60,
-            params={"sender": sender, "after": after, "wait": wait},
+        response = http.get(
+            f"{app_url}/api/chat/messages", timeout=60, params={"after": after, "wait": wait}
         )
         response.raise_for_status()
         return response.json()
 
-    posted = requests.post(
-        f"{app_url}/api/chat/messages",
-        timeout=10,
-        json={"sender": sender, "text": "what are your opening hours?"},
+    posted = http.post(
+        f"{app_url}/api/chat/messages", timeout=10, json={"text": "what are your opening hours?"}
     ).json()
     answer = poll(posted["message_id"], 20)
     assert [m["author"] for m in answer["messages"]][:1] == ["bot"]
@@ -214,10 +219,10 @@ def test_a_long_poll_is_held_until_the_reply_and_returns_with_it(app_url: str) -
     # ignored `wait` would come back empty, as the one above did).
     with ThreadPoolExecutor(max_workers=1) as pool:
         held = pool.submit(poll, last, 25)
-        requests.post(
+        http.post(
             f"{app_url}/api/chat/messages",
             timeout=10,
-            json={"sender": sender, "text": "and when are you open on sunday?"},
+            json={"text": "and when are you open on sunday?"},
         )
         later = held.result()
     assert [m["author"] for m in later["messages"]][:1] == ["customer"]
@@ -231,7 +236,7 @@ def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: 
     assert liam.read()["state"] == "waiting"
     bruno = console(app_url, "bruno")
     waiting = bruno.get(f"{app_url}/api/console/queue").json()["waiting"]
-    escalation = [e for e in waiting if e["conversation_id"] == "web:demo-liam"][0]
+    escalation = [e for e in waiting if e["conversation_id"] == liam.conversation_id][0]
     assert "human_request" in escalation["reasons"]
     assert (
         bruno.post(f"{app_url}/api/console/escalations/{escalation['id']}/claim").status_code == 200
@@ -256,7 +261,7 @@ def test_resolve_closes_and_the_next_message_starts_again_with_the_bot(app_url: 
         == 200
     )
     assert liam.read()["state"] == "closed"
-    view = bruno.get(f"{app_url}/api/console/conversations/web:demo-liam").json()
+    view = bruno.get(f"{app_url}/api/console/conversations/{liam.conversation_id}").json()
     assert view["notes"][0]["text"] == "Rebooked by phone, nothing else needed."
     assert all("Rebooked" not in m["text"] for m in liam.read()["messages"])  # notes stay private
     liam.say("is my flight cancelled?")
@@ -274,11 +279,8 @@ def test_a_burst_of_100_messages_is_all_kept_and_not_answered_100_times(app_url:
                     requests.post(
                         f"{app_url}/api/chat/messages",
                         timeout=120,
-                        json={
-                            "sender": "demo-olivia",
-                            "text": f"hello? line {i}",
-                            "client_id": f"burst-{i}",
-                        },
+                        json={"text": f"hello? line {i}", "client_id": f"burst-{i}"},
+                        cookies=olivia.http.cookies.get_dict(),  # Olivia's, from 20 threads
                     ).status_code
                 ),
                 range(100),

@@ -3,6 +3,10 @@
 A reply shared by many customers is fine only when they asked the same thing about the same
 kind of data (every on-time flight gets the same sentence shape); one text sent whatever the
 request is the blanket auto-reply Relais exists to avoid.
+
+Visitors the bot cannot identify are first asked for a passenger's surname whatever they
+asked about a booking (a reference alone shows nothing: actions/lookup.py); they give it,
+and the answer to their request is what is compared.
 """
 
 from __future__ import annotations
@@ -79,9 +83,15 @@ def test_no_reply_text_reaches_many_customers_across_requests(
             (c.web_chat_id, c.full_name, [b.reference for b in c.bookings])
             for c in session.execute(select(Customer).order_by(Customer.id)).scalars()
         ]
-        all_refs = [
-            b.reference for b in session.execute(select(Booking).order_by(Booking.id)).scalars()
-        ]
+        bookings = session.execute(select(Booking).order_by(Booking.id)).scalars().all()
+        all_refs = [b.reference for b in bookings]
+        # A passenger's surname per booking: what a visitor proves it is theirs with.
+        surnames = {
+            b.reference: (
+                b.passengers[0].full_name if b.passengers else b.customer.full_name
+            ).split()[-1]
+            for b in bookings
+        }
         cities = sorted(
             {f.destination_city for f in session.execute(select(Flight)).scalars()}
             | {f.origin_city for f in session.execute(select(Flight)).scalars()},
@@ -113,6 +123,12 @@ def test_no_reply_text_reaches_many_customers_across_requests(
     for sender, (_intent, text) in sent.items():
         replies = [r["text"] for r in servers.say(sender, text) if "text" in r]
         assert replies, f"no reply to {text!r}"
+        if any("surname of a passenger" in r or "nom de famille" in r for r in replies):
+            # The one question before any booking is shown to someone unidentified.
+            assert sender.startswith("web:visitor-"), (sender, replies)
+            ref = next(r for r in all_refs if r in text)
+            replies = [r["text"] for r in servers.say(sender, surnames[ref]) if "text" in r]
+            assert replies, f"no reply to the surname after {text!r}"
         for reply in replies:
             recipients[normalise(reply, names, cities)].add(sender)
 

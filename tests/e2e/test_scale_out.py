@@ -27,6 +27,7 @@ from relais.core.types import Author
 from relais.storage.conversations import Message
 from relais.storage.db import make_engine, session_scope
 from tests.e2e.servers import eventually
+from tests.e2e.webchat import conversation_id, demo_customer
 
 pytestmark = pytest.mark.slow
 
@@ -64,17 +65,21 @@ def test_two_of_each_keep_order_and_answer_once(
         shared_rasa=True,
         tracker_database_url=tracker_url,
         redis_url=redis_url,
+        # The load customers are picked as demo customers; the workers share the cookie key.
+        extra_env={"RELAIS_DEMO": "1"},
     ) as stack:
         workers = stack.worker_urls
         assert len(workers) == 2 and len(stack.rasa_urls) == 2
+        conversations: dict[int, str] = {}
 
         def customer(index: int) -> None:
-            sender = load_sender(index)
+            http = demo_customer(workers[index % 2], load_sender(index))
+            conversations[index] = conversation_id(http)
             lines = LINES["en" if index % 2 == 0 else "fr"]
             for n, text in enumerate(lines):  # no waiting: the lines race across the workers
-                reply = requests.post(
+                reply = http.post(
                     f"{workers[(index + n) % 2]}/api/chat/messages",
-                    json={"sender": sender, "text": text, "client_id": uuid.uuid4().hex},
+                    json={"text": text, "client_id": uuid.uuid4().hex},
                     timeout=30,
                 )
                 assert reply.status_code == 201, reply.text
@@ -127,7 +132,7 @@ def test_two_of_each_keep_order_and_answer_once(
         # the conversation at that moment).
         assert {d.get("worker") for d in routed.values()} == {"worker-1", "worker-2"}
         for index in range(CONVERSATIONS):
-            conversation = f"web:{load_sender(index)}"
+            conversation = conversations[index]
             ids = [i for i, c, _ in rows if c == conversation and i in routed]
             # Each message answered, once: the replies recorded per message add up to what the
             # conversation holds (a message routed twice would have left its replies twice).
@@ -136,7 +141,9 @@ def test_two_of_each_keep_order_and_answer_once(
                 (i, t) for i, (c, t) in said.items() if c == conversation
             )
             tracker = requests.get(
-                f"{stack.rasa_urls[index % 2]}/conversations/{conversation}/tracker", timeout=30
+                f"{stack.rasa_urls[index % 2]}/conversations/{conversation}/tracker",
+                params={"token": stack.rasa_token},  # Rasa's API answers only with it
+                timeout=30,
             ).json()
             seen = [
                 (e.get("metadata") or {}).get("relais_message_id")

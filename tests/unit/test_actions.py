@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -43,6 +45,7 @@ def tracker(
     entities: list[dict[str, Any]] | None = None,
     ranking: list[dict[str, Any]] | None = None,
     events: list[dict[str, Any]] | None = None,
+    address: str | None = None,
 ) -> Tracker:
     return Tracker.from_dict(
         {
@@ -55,6 +58,8 @@ def tracker(
                 "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
                 "language": lang,
                 "language_confidence": 0.95,
+                # As the gateway sends it for a web chat message (bot/rasa_turn.py).
+                "metadata": {"client_address": address} if address else {},
             },
             "events": events or [],
             "paused": False,
@@ -131,20 +136,47 @@ def test_naming_the_destination_answers_the_pending_question() -> None:
     assert slot(events, "booking_reference") == "XY9QW1"
 
 
-def test_anonymous_customer_is_asked_for_the_reference_then_answered() -> None:
+def test_anonymous_customer_gives_the_reference_then_the_surname_then_is_answered() -> None:
+    sender = new_sender()
     texts, _, events = run(
-        "flight_status", tracker("is my flight delayed", "flight_status", sender="web:nobody")
+        "flight_status", tracker("is my flight delayed", "flight_status", sender=sender)
     )
     assert "reference" in texts[0] and slot(events, "pending_intent") == "flight_status"
     t = tracker(
         "it's xy7t2m",
         "provide_booking_reference",
-        sender="web:nobody",
+        sender=sender,
         slots={"pending_intent": "flight_status"},
     )
     texts, _, events = run("provide_booking_reference", t)
+    # A reference alone shows nothing: one specific question.
+    assert texts == [
+        "To show you booking XY7T2M, I also need the surname of a passenger on it. What is it?"
+    ]
+    assert slot(events, "booking_reference") == "XY7T2M"
+    assert slot(events, "pending_intent") == "flight_status"
+    # "Miller" reads as anything (out_of_scope here), in any language (French here): it
+    # answers the question asked, in the conversation's language.
+    t = tracker(
+        "Miller",
+        "out_of_scope",
+        sender=sender,
+        lang="fr",
+        confidence=0.6,
+        slots={
+            "pending_intent": "flight_status",
+            "booking_reference": "XY7T2M",
+            "language": "en",
+        },
+    )
+    texts, _, events = run("fallback", t)
     assert "delayed 45 min" in texts[0]
     assert slot(events, "pending_intent") is None
+    # Proven for this conversation: the next question needs neither again.
+    t = tracker(
+        "and my seat?", "seat_selection", sender=sender, slots={"booking_reference": "XY7T2M"}
+    )
+    assert "27C" in run("seat_selection", t)[0][0]
 
 
 def test_flight_number_is_looked_up_directly() -> None:
@@ -163,20 +195,20 @@ def test_unknown_flight_number_is_said_to_be_unknown() -> None:
 
 
 def test_unknown_reference_twice_then_a_person_is_offered_and_accepted() -> None:
-    sender = "web:nobody"
+    sender = new_sender()
     texts, _, events = run(
-        "flight_status", tracker("status XY0ZZ9?", "flight_status", sender=sender)
+        "flight_status", tracker("status XY0ZZ9 Miller", "provide_booking_reference", sender=sender)
     )
-    assert "can't find a booking with the reference XY0ZZ9" in texts[0]
+    assert "XY0ZZ9 and that surname don't match a booking I can show you" in texts[0]
     assert slot(events, "reference_failures") == 1
     t = tracker(
-        "XY0ZZ8",
+        "XY0ZZ8 Miller",
         "provide_booking_reference",
         sender=sender,
         slots={"reference_failures": 1, "pending_intent": "flight_status"},
     )
     texts, _, events = run("provide_booking_reference", t)
-    assert "XY0ZZ8 doesn't match any booking either" in texts[0] and "colleague" in texts[0]
+    assert "XY0ZZ8 and that surname still don't match" in texts[0] and "colleague" in texts[0]
     assert slot(events, "pending_offer") == "handoff"
     texts, customs, events = run(
         "affirm", tracker("yes", "affirm", sender=sender, slots={"pending_offer": "handoff"})
@@ -196,19 +228,159 @@ def test_someone_elses_reference_is_not_shown() -> None:
 def test_reference_with_sql_in_it_is_just_a_reference() -> None:
     texts, _, _ = run(
         "flight_status",
-        tracker("XY7T2M'; DROP TABLE bookings; --", "flight_status", sender="web:nobody"),
+        tracker("XY7T2M'; DROP TABLE bookings; --", "flight_status", sender=new_sender()),
     )
-    assert "delayed 45 min" in texts[0]
-    texts, _, _ = run("flight_status", tracker("XY7T2M", "flight_status", sender="web:nobody"))
+    assert "surname" in texts[0]
+    texts, _, _ = run("flight_status", tracker("status XY7T2M", "flight_status"))
     assert "delayed 45 min" in texts[0]  # the table is still there
 
 
 def test_follow_up_uses_the_booking_of_the_conversation() -> None:
-    t = tracker(
-        "and my seat?", "seat_selection", sender="web:nobody", slots={"booking_reference": "XY7T2M"}
-    )
+    t = tracker("and my seat?", "seat_selection", slots={"booking_reference": "XY7T2M"})
     texts, _, _ = run("seat_selection", t)
     assert "27C" in texts[0] and "XY123" in texts[0]
+
+
+# --- a reference needs a surname -------------------------------------------------------------
+
+
+def new_sender() -> str:
+    """A conversation nobody can identify, of its own (the checks' limits count per sender)."""
+    return f"web:v-{uuid.uuid4().hex}"
+
+
+def new_address() -> str:
+    return f"198.51.100.{next(_ADDRESSES)}"
+
+
+_ADDRESSES = itertools.count(1)
+
+
+def test_a_reference_remembered_but_not_proven_shows_nothing() -> None:
+    t = tracker(
+        "and my seat?", "seat_selection", sender=new_sender(), slots={"booking_reference": "XY7T2M"}
+    )
+    texts, _, events = run("seat_selection", t)
+    assert texts == [
+        "To show you booking XY7T2M, I also need the surname of a passenger on it. What is it?"
+    ]
+    assert "27C" not in texts[0] and slot(events, "pending_intent") == "seat_selection"
+
+
+def test_reference_and_surname_in_one_message_in_french() -> None:
+    t = tracker("XY4K2P Dubois", "provide_booking_reference", sender=new_sender(), lang="fr")
+    texts, _, events = run("provide_booking_reference", t)
+    assert "XY4K2P" in texts[0] and "Lyon" in texts[0]
+    assert slot(events, "booking_reference") == "XY4K2P"
+
+
+def test_any_passengers_surname_proves_the_trip_case_and_accents_aside() -> None:
+    # XY9QW1: Camille Dubois's booking, with Hugo Dubois; XY5CX2: Liam O'Connor's.
+    for text, reference in (
+        ("c'est DUBOIS", "XY9QW1"),
+        ("my name is o connor", "XY5CX2"),
+        ("Liam O’Connor", "XY5CX2"),
+    ):
+        t = tracker(
+            text,
+            "out_of_scope",
+            sender=new_sender(),
+            slots={"pending_intent": "flight_status", "booking_reference": reference},
+        )
+        texts, _, events = run("fallback", t)
+        assert slot(events, "booking_reference") == reference and "surname" not in texts[0], text
+
+
+def test_a_wrong_surname_and_an_unknown_reference_get_the_same_answer() -> None:
+    answers = []
+    for reference in ("XY7T2M", "XY0QQ0"):  # James Miller's booking; no such booking
+        t = tracker(f"{reference} Smith", "provide_booking_reference", sender=new_sender())
+        texts, _, events = run("provide_booking_reference", t)
+        answers.append(texts[0].replace(reference, "<ref>"))
+        assert slot(events, "reference_failures") == 1
+    assert answers[0] == answers[1]
+    assert "Montréal" not in answers[0] and "Miller" not in answers[0]
+
+
+def test_a_request_with_a_reference_is_not_taken_for_a_surname() -> None:
+    sender = new_sender()
+    t = tracker("where is my refund for XY7T2M", "refund_status", sender=sender)
+    texts, _, events = run("refund_status", t)
+    assert "surname" in texts[0] and not slot(events, "reference_failures")
+
+
+def test_failed_checks_are_limited_per_conversation() -> None:
+    sender, address = new_sender(), new_address()
+    for _ in range(5):
+        t = tracker("XY7T2M Smith", "provide_booking_reference", sender=sender, address=address)
+        assert "don't match" in run("provide_booking_reference", t)[0][0]
+    # The right surname now: not even checked.
+    t = tracker("XY7T2M Miller", "provide_booking_reference", sender=sender, address=new_address())
+    texts, _, events = run("provide_booking_reference", t)
+    assert texts[0].startswith("For your security, I can't check any more bookings")
+    assert "Montréal" not in texts[0] and slot(events, "pending_offer") == "handoff"
+
+
+def test_failed_checks_are_limited_per_client_address_whatever_the_conversation() -> None:
+    address = new_address()
+    for _ in range(5):
+        t = tracker(
+            "XY7T2M Smith", "provide_booking_reference", sender=new_sender(), address=address
+        )
+        run("provide_booking_reference", t)
+    t = tracker("XY7T2M Miller", "provide_booking_reference", sender=new_sender(), address=address)
+    assert "can't check any more" in run("provide_booking_reference", t)[0][0]
+    # Another address, another conversation: checked, and right.
+    t = tracker(
+        "XY7T2M Miller", "provide_booking_reference", sender=new_sender(), address=new_address()
+    )
+    assert "XY123" in run("provide_booking_reference", t)[0][0]
+
+
+def test_an_ipv6_client_is_limited_by_its_64_not_its_address() -> None:
+    for n in range(5):
+        address = f"2001:db8:1:2::{n + 1:x}"
+        t = tracker(
+            "XY7T2M Smith", "provide_booking_reference", sender=new_sender(), address=address
+        )
+        run("provide_booking_reference", t)
+    t = tracker(
+        "XY7T2M Miller",
+        "provide_booking_reference",
+        sender=new_sender(),
+        address="2001:db8:1:2:ffff::9",
+    )
+    assert "can't check any more" in run("provide_booking_reference", t)[0][0]
+
+
+def test_loyalty_points_need_the_holders_surname() -> None:
+    # XY9QW1 is Camille Dubois's; Hugo Dubois travels on it. A reference alone: a question.
+    sender = new_sender()
+    t = tracker("my points? XY9QW1", "loyalty_points", sender=sender)
+    texts, _, _ = run("loyalty_points", t)
+    assert "surname" in texts[0] and "48,210" not in texts[0]
+    t = tracker(
+        "Dubois",
+        "out_of_scope",
+        sender=sender,
+        confidence=0.8,
+        slots={"pending_intent": "loyalty_points", "booking_reference": "XY9QW1"},
+    )
+    texts, _, _ = run("fallback", t)
+    assert texts == ["Camille, you're a Gold member with 48,210 points."]
+    # Hugo's first name and surname prove the trip, not Camille's account.
+    other = new_sender()
+    t = tracker("XY9QW1 Hugo Dubois", "provide_booking_reference", sender=other)
+    run("provide_booking_reference", t)
+    t = tracker("my points", "loyalty_points", sender=other, slots={"booking_reference": "XY9QW1"})
+    texts, _, events = run("loyalty_points", t)
+    assert "48,210" not in texts[0] and "holder of booking XY9QW1" in texts[0]
+    assert slot(events, "pending_intent") == "loyalty_points"
+
+
+def test_an_identified_customer_needs_no_surname_for_their_own_booking() -> None:
+    texts, _, _ = run("flight_status", tracker("status of XY7T2M", "flight_status"))
+    assert "delayed 45 min" in texts[0]
 
 
 # --- fare rules ------------------------------------------------------------------------------
@@ -256,9 +428,7 @@ def test_refund_status_with_amount_and_date() -> None:
 
 
 def test_annoyed_but_routine_refund_question_gets_an_apology_and_the_status() -> None:
-    t = tracker(
-        "3rd time asking, where is my refund for XY7T2M??", "refund_status", sender="web:nobody"
-    )
+    t = tracker("3rd time asking, where is my refund for XY7T2M??", "refund_status")
     texts, customs, events = run("refund_status", t)
     assert texts[0].startswith("Sorry for the wait")
     assert "€182.40" in texts[1]
@@ -272,8 +442,18 @@ def test_refund_in_french() -> None:
 
 def test_lost_bag_report_status() -> None:
     texts, _, _ = run(
-        "lost_baggage", tracker("ma valise ? XY3LB8", "lost_baggage", sender="web:guest", lang="fr")
+        "lost_baggage",
+        tracker("ma valise ? XY3LB8 Martin", "lost_baggage", sender=new_sender(), lang="fr"),
     )
+    assert "nom de famille" in texts[0]  # a request: the words around are no surname
+    t = tracker(
+        "Martin",
+        "out_of_scope",
+        sender=new_sender(),
+        lang="fr",
+        slots={"pending_intent": "lost_baggage", "booking_reference": "XY3LB8"},
+    )
+    texts, _, _ = run("fallback", t)
     assert "CDGXY10234" in texts[0] and "Lyon (LYS)" in texts[0] and "XY602" in texts[0]
 
 
@@ -407,9 +587,7 @@ def test_only_emoji() -> None:
 
 
 def test_control_characters_are_ignored() -> None:
-    texts, _, _ = run(
-        "flight_status", tracker("status\x00\x07 XY7T2M", "flight_status", sender="web:nobody")
-    )
+    texts, _, _ = run("flight_status", tracker("status\x00\x07 XY7T2M", "flight_status"))
     assert "delayed 45 min" in texts[0]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.choices import choice_number, chosen_payload
+from bot.choices import choice_number, chosen_payload, reads_as_intent, text_for_rasa
 
 BUTTONS = [
     {"title": "Lisbon", "payload": '/choose_booking{"ref": "XY4K2P"}'},
@@ -40,3 +40,40 @@ def test_only_ascii_digits_count(text: str) -> None:
 def test_choice_number_reads_ascii_numbers_only() -> None:
     assert choice_number(" 12 ") == 12
     assert choice_number("1 2") is None
+
+
+OFFERED = [
+    {"title": "Flight status", "payload": "/flight_status"},
+    {"title": "Lisbon", "payload": "XY4K2P"},
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("/human_request", "human_request"),
+        ('/inform{"x":1}', 'inform{"x":1}'),
+        ("  /human_request  ", "human_request  "),
+        ("/ /human_request", "human_request"),  # Rasa strips, so the second slash would lead
+        ("\u3000/human_request", "human_request"),  # any Unicode space Rasa strips
+        ("//", ""),
+        ("/flight_status please", "flight_status please"),  # not exactly the offered payload
+    ],
+)
+def test_a_typed_intent_goes_to_rasa_as_words(typed: str, sent: str) -> None:
+    assert reads_as_intent(typed)
+    assert text_for_rasa(typed, OFFERED) == sent
+    assert not reads_as_intent(text_for_rasa(typed, OFFERED))
+
+
+def test_an_offered_payload_goes_as_the_intent_it_is() -> None:
+    assert text_for_rasa("/flight_status", OFFERED) == "/flight_status"
+    assert text_for_rasa(" /flight_status\n", OFFERED) == "/flight_status"
+    # The same payload with no such button on offer is words again.
+    assert text_for_rasa("/flight_status", []) == "flight_status"
+
+
+def test_ordinary_texts_go_unchanged() -> None:
+    for text in ["is my flight on time?", "a/b testing", "XY4K2P", "2", ""]:
+        assert not reads_as_intent(text)
+        assert text_for_rasa(text, OFFERED) == text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from relais.core.config import settings
 from relais.nlu.anger import AngerDetector
 from relais.nlu.stored import code_fingerprint, trained_from
 
@@ -27,5 +30,13 @@ def test_an_edit_changes_the_fingerprint(tmp_path) -> None:
     assert code_fingerprint([code]) != before
 
 
-def test_rasa_reads_it_as_the_components_cache_key() -> None:
-    assert AngerDetector.fingerprint_addon({}) == code_fingerprint()
+def test_rasa_reads_it_as_the_components_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAIS_MODEL_KEY", "key-one")
+    settings.cache_clear()
+    first = AngerDetector.fingerprint_addon({})
+    assert first.startswith(code_fingerprint() + ":") and "key-one" not in first
+    # Files signed with another key must not come back from Rasa's training cache.
+    monkeypatch.setenv("RELAIS_MODEL_KEY", "key-two")
+    settings.cache_clear()
+    assert AngerDetector.fingerprint_addon({}) != first
+    settings.cache_clear()

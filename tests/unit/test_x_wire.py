@@ -11,6 +11,7 @@ import pytest
 
 from bot.channels.x_wire import (
     crc_response,
+    crc_token_ok,
     inbound_from_dm_events,
     inbound_from_webhook,
     signature,
@@ -76,7 +77,7 @@ def test_webhook_events_keep_customers_and_drop_echoes_and_other_kinds() -> None
         ],
         "favorite_events": [{}],
     }
-    found, skipped = inbound_from_webhook(payload)
+    found, skipped = inbound_from_webhook(payload, "999")
     assert [(m.platform_id, m.sender, m.text) for m in found] == [
         ("1", "200002", "is my flight on time?"),
         ("3", "200002", "/flight_status"),
@@ -86,7 +87,69 @@ def test_webhook_events_keep_customers_and_drop_echoes_and_other_kinds() -> None
     assert found[0].conversation_id == "x:200002" and found[0].sent_at.year == 2025
     assert "our own message (echo)" in skipped and "favorite_events" in skipped
     with pytest.raises(ValueError):
-        inbound_from_webhook(["not", "a", "dict"])  # type: ignore[arg-type]
+        inbound_from_webhook(["not", "a", "dict"], "999")  # type: ignore[arg-type]
+
+
+def test_a_delivery_for_another_account_is_dropped_whole() -> None:
+    payload = {"for_user_id": "555", "direct_message_events": [dm("1", "200002", "hi")]}
+    found, skipped = inbound_from_webhook(payload, "999")
+    assert found == [] and skipped == ["a delivery for another account (for_user_id)"]
+    # No for_user_id at all is not ours either.
+    assert (
+        inbound_from_webhook({"direct_message_events": [dm("1", "200002", "hi")]}, "999")[0] == []
+    )
+
+
+def test_echoes_are_recognised_by_the_configured_account_not_the_payload() -> None:
+    # The payload names our account; a message sent by it is our own, whatever else it says.
+    payload = {
+        "for_user_id": "999",
+        "direct_message_events": [dm("1", "999", "our reply"), dm("2", "200002", "hi")],
+    }
+    found, skipped = inbound_from_webhook(payload, "999")
+    assert [m.platform_id for m in found] == ["2"] and "our own message (echo)" in skipped
+
+
+def test_one_unusable_event_is_skipped_alone() -> None:
+    payload = {
+        "for_user_id": "999",
+        "direct_message_events": [
+            dm("1", "7" * 500, "a sender id longer than any column"),
+            {"type": "message_create", "id": "2", "message_create": "not an object"},
+            dm("3", "200002", "still here"),
+        ],
+    }
+    found, skipped = inbound_from_webhook(payload, "999")
+    assert [m.text for m in found] == ["still here"] and len(skipped) == 2
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        '{"for_user_id": "999"}',  # a JSON body: its signature would forge a delivery
+        "{}",
+        '"quoted"',
+        "123",  # JSON too (a number)
+        "true",
+        "null",
+        "has space",
+        "tab\there",
+        "line\nbreak",
+        "a" * 129,
+        "",
+        "slash/and+plus",
+    ],
+)
+def test_only_a_plausible_crc_token_is_signed(token: str) -> None:
+    assert not crc_token_ok(token)
+    with pytest.raises(ValueError):
+        crc_response(SECRET, token)
+
+
+@pytest.mark.parametrize("token", ["challenge-1", "abc123", "YWJj_ZGVm-Zw==", "a" * 128, "x.y~z"])
+def test_real_looking_crc_tokens_are_answered(token: str) -> None:
+    assert crc_token_ok(token)
+    assert crc_response(SECRET, token)["response_token"].startswith("sha256=")
 
 
 def test_polled_pages_come_oldest_first_without_our_own_messages() -> None:

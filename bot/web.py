@@ -32,7 +32,7 @@ from handoff.settings import load_handoff_settings
 from handoff.web import CONSOLE, Console, add_console_routes, client_address
 from relais.core.brand import load_brand
 from relais.core.config import settings
-from relais.core.http import json_error, json_errors
+from relais.core.http import json_error, json_errors, json_object
 from relais.core.types import Author
 from relais.core.untrusted import clean_text
 from relais.storage.conversations import Conversation
@@ -256,12 +256,7 @@ async def post_message(request: web.Request) -> web.Response:
     The conversation is the visitor's, from their signed cookie (bot/web_identity.py); a
     `sender` in the body is ignored, so nobody writes into someone else's conversation.
     """
-    try:
-        body = await request.json()
-    except ValueError:
-        raise json_error(400, "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise json_error(400, "the body must be a JSON object")
+    body = await json_object(request)
     sender = current_visitor(request)
     text = body.get("text")
     if isinstance(text, str):

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from relais.core.http import json_error
+from relais.core.http import json_error, json_object
 from relais.storage.db import run_atomic
 from relais.storage.identity import VISITOR_PREFIX, bind_web_visitor, bound_customer
 from relais.storage.records import Customer
@@ -209,13 +209,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     # attacker's own account, say, to read what the victim then writes).
     if request.content_type != "application/json":
         raise json_error(415, "send JSON (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise json_error(400, "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise json_error(400, "the body must be a JSON object")
-    return body
+    return await json_object(request)
 
 
 async def post_identity(request: web.Request) -> web.Response:

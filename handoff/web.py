@@ -37,7 +37,7 @@ from handoff.metrics import metrics, metrics_csv
 from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
 from relais.core.config import settings
 from relais.core.errors import NotFound, RelaisError
-from relais.core.http import error_response, json_error
+from relais.core.http import error_response, json_error, json_object
 from relais.core.types import EscalationStatus, Role
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
@@ -526,15 +526,7 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     """The action's JSON object (an empty one without a body); anything else is a 400."""
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise json_error(400, "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise json_error(400, "the body must be a JSON object")
-    return body
+    return await json_object(request, empty_ok=True)
 
 
 def _text(body: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -52,6 +53,22 @@ def json_error(
     return exception(
         text=json.dumps({"error": problem}), content_type="application/json", headers=headers
     )
+
+
+async def json_object(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request's body as a JSON object; a 400 for anything else.
+
+    With `empty_ok`, a request without a body reads as `{}` (actions that take no argument).
+    """
+    if empty_ok and not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise json_error(400, "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise json_error(400, "the body must be a JSON object")
+    return body
 
 
 def error_status(error: RelaisError) -> int:

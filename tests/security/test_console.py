@@ -243,3 +243,40 @@ def test_relais_seed_creates_demo_agents_only_in_demo_mode(tmp_path: Path) -> No
     # Shown once: a second run cannot show it (only its hash is stored).
     again = seed("1")
     assert shown.group(1) not in again.stdout
+
+
+@pytest.mark.parametrize(
+    "action, body",
+    [
+        ("claim", "[1, 2, 3]"),  # a JSON array where an object is expected
+        ("claim", '"claim"'),  # a JSON string
+        ("transfer", '{"agent_id": "bruno"}'),  # not a number
+        ("transfer", '{"agent_id": 1e400}'),  # a number Python reads as infinity
+        ("reply", '{"text": ["hello"]}'),  # not a string
+        ("reply", "{not json"),
+    ],
+)
+def test_a_malformed_console_body_is_a_400_never_a_500(app: App, action: str, body: str) -> None:
+    bruno = app.page("bruno")
+    answer = bruno.post(
+        f"{app.url}/api/console/escalations/{app.scene.brunos}/{action}", data=body, timeout=30
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]
+
+
+@pytest.mark.parametrize("sender", ["", "   ", "\u0000\u0007"])
+def test_a_blank_or_control_only_web_chat_sender_cannot_break_the_chat(
+    app: App, sender: str
+) -> None:
+    # The conversation comes from the signed cookie: whatever `sender` says, the message is
+    # the caller's own, and nothing answers 500.
+    visitor = requests.Session()
+    answer = visitor.post(
+        f"{app.url}/api/chat/messages",
+        json={"sender": sender, "text": "hello", "client_id": "blank-sender"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    mine = visitor.get(f"{app.url}/api/chat/messages", timeout=30).json()
+    assert [m["text"] for m in mine["messages"] if m["author"] == "customer"] == ["hello"]

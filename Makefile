@@ -9,7 +9,7 @@ RELAIS    := $(BIN)/relais
 STAMP     := $(VENV)/.installed-stamp
 MODEL_STAMP := models/.trained-stamp
 # What a model is trained from: a change to any of these retrains, nothing else does.
-TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard relais/nlu/*.py relais/ml/*.py) relais/core/language.py relais/core/cues.py relais/core/codes.py $(wildcard relais/core/lexicon/*)
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard relais/nlu/*.py relais/ml/*.py) relais/core/language.py relais/core/cues.py relais/core/codes.py relais/core/knowledge.py $(wildcard relais/core/lexicon/*) $(wildcard knowledge/*/*.yml)
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
@@ -68,8 +68,9 @@ check: install  ## the import contract (layers, no cycles), type check and lint;
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-validate: install  ## check the training data (fails on warnings that matter)
+validate: install  ## check the training data and the knowledge articles (fails on warnings that matter)
 	$(RASA) data validate --fail-on-warnings
+	$(RELAIS) knowledge check
 
 # Plain Rasa for `make bench`: its default pipeline and policies on our domain and data.
 # It lives apart from Relais's own model, so that no benchmark changes what `make run` serves.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actions import formatting as fmt
-from actions import lookup
+from actions import knowledge, lookup
 from actions.base import RelaisAction
 from actions.context import Context
 
@@ -20,7 +20,7 @@ class BaggageAllowance(RelaisAction):
         booking = lookup.resolve(ctx, self.intent, lookup.upcoming(ctx), ask=typed)
         link = ctx.brand.links["baggage_policy"]
         if booking is None:
-            if not typed:
+            if not typed and not knowledge.general_answer(ctx, self.intent):
                 ctx.say("baggage.allowance_general", link=link)
             return
         ctx.say(

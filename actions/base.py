@@ -13,7 +13,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions
-from actions import lookup
+from actions import knowledge, lookup
 from actions.context import Context, booking_city, fold
 from actions.handoff import escalate
 from relais.core.brand import load_brand
@@ -27,6 +27,7 @@ from relais.core.policy import (
     load_thresholds,
 )
 from relais.core.texts import has_text, say
+from relais.core.types import HandledBy
 from relais.storage import queries
 from relais.storage.db import session_scope
 
@@ -107,9 +108,13 @@ class RelaisAction(Action):
         if pending is not None and pending is not type(self) and self.follows_pending(ctx):
             ctx.set("misunderstood_streak", 0)
             pending().answer(ctx)
+            finish(ctx, pending.intent)
             return
         ctx.set("misunderstood_streak", self.misunderstood_streak(ctx))
-        self.answer(ctx)
+        other_topic = knowledge.answers_another_topic(ctx)
+        if other_topic is None or not knowledge.say_match(ctx, other_topic):
+            self.answer(ctx)
+        finish(ctx, ctx.turn.intent)
 
     def decision(self, ctx: Context) -> Decision:
         """The policy's decision, from the parse, the conversation and the records."""
@@ -119,19 +124,26 @@ class RelaisAction(Action):
         if ctx.customer is None:
             # A reference alone tells nothing, not even by a handoff for a repeat contact.
             references = [r for r in references if r and lookup.is_proven(ctx, r)]
+        # Right after a person handed the conversation back, past contacts lower no bar:
+        # the bot gets a fair chance with what comes next.
+        repeat = not handed_back_lately(ctx) and queries.recent_contact(
+            ctx.session,
+            references=references,
+            customer=ctx.customer,
+            topic=turn.intent,
+            since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
+            conversation_id=ctx.tracker.sender_id,
+            gap=timedelta(minutes=thresholds.conversation_gap_minutes),
+            now=ctx.now,
+        )
         return decide(
             Signals.from_parse(
                 turn.text,
                 ctx.tracker.latest_message or {},
                 misunderstood_before=int(ctx.tracker.get_slot("misunderstood_streak") or 0),
                 loyalty_tier=str(ctx.customer.loyalty_tier) if ctx.customer else None,
-                repeat_contact=queries.recent_contact(
-                    ctx.session,
-                    references=references,
-                    customer=ctx.customer,
-                    topic=turn.intent,
-                    since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
-                ),
+                repeat_contact=repeat,
+                answerable=knowledge.chosen(ctx) is not None,
                 # A surname the bot asked for is an answer, not the same request again:
                 # failed checks have limits of their own (actions/lookup.py).
                 same_request_before=0
@@ -143,7 +155,8 @@ class RelaisAction(Action):
 
     def misunderstood_streak(self, ctx: Context) -> int:
         turn = ctx.turn
-        if is_misunderstood(turn.intent, turn.confidence, load_thresholds()):
+        understood = knowledge.chosen(ctx) is not None
+        if not understood and is_misunderstood(turn.intent, turn.confidence, load_thresholds()):
             return int(ctx.tracker.get_slot("misunderstood_streak") or 0) + 1
         return 0
 
@@ -191,10 +204,56 @@ def mildly_annoyed(ctx: Context) -> bool:
 
 
 def same_request_before(ctx: Context) -> int:
-    """How many earlier messages of this conversation had the same intent as this one."""
-    intents = [
-        ((e.get("parse_data") or {}).get("intent") or {}).get("name")
-        for e in ctx.tracker.events
-        if e.get("event") == "user"
-    ]
-    return max(0, intents.count(ctx.turn.intent) - 1)
+    """How many times this conversation already made this request without getting an
+    answer (the bot asked for a reference, a surname, a choice…): a request the bot
+    answered is no sign of going in circles, however often it comes back."""
+    unanswered = ctx.tracker.get_slot("unanswered") or {}
+    return int(unanswered.get(ctx.turn.intent, 0)) if isinstance(unanswered, dict) else 0
+
+
+def finish(ctx: Context, intent: str) -> None:
+    """After the answer: counts the request as answered or not, remembers whether the bot
+    asked for a reference (it never asks twice the same way), records the contact."""
+    unanswered = dict(ctx.tracker.get_slot("unanswered") or {})
+    if ctx.asked() and ctx.topic_article is None:
+        unanswered[intent] = int(unanswered.get(intent, 0)) + 1
+    else:
+        unanswered.pop(intent, None)
+    ctx.set("unanswered", unanswered)
+    asks = int(ctx.tracker.get_slot("reference_asks") or 0)
+    ctx.set("reference_asks", asks + 1 if ctx.asked_reference else 0)
+    if ctx.booking is not None:
+        record_contact(ctx, intent)
+
+
+def record_contact(ctx: Context, intent: str) -> None:
+    """This conversation was about `ctx.booking`: a contact on it, updated while the
+    conversation goes on (a later conversation about the same booking is a repeat contact)."""
+    booking = ctx.booking
+    if booking is None:
+        return
+    gap = timedelta(minutes=load_thresholds().conversation_gap_minutes)
+    queries.record_contact(
+        ctx.session,
+        conversation_id=ctx.tracker.sender_id,
+        booking=booking,
+        topic=intent,
+        handled_by=HandledBy.BOT,
+        summary=f"The bot answered about {intent.replace('_', ' ')} on {booking.reference}.",
+        now=ctx.now,
+        gap=gap,
+    )
+
+
+def handed_back_lately(ctx: Context) -> bool:
+    """Whether a person handed this conversation back since it began (its session)."""
+    for event in reversed(ctx.tracker.events):
+        if event.get("event") == "session_started":
+            return False
+        if (
+            event.get("event") == "user"
+            and ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            == "EXTERNAL_handed_back"
+        ):
+            return True
+    return False

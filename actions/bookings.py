@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from actions import formatting as fmt
-from actions import lookup
+from actions import knowledge, lookup
 from actions.base import RelaisAction, handler
 from actions.context import Context
 from actions.flights import flight_values, next_segment
@@ -137,7 +137,8 @@ class ProvideBookingReference(RelaisAction):
 
     def answer(self, ctx: Context) -> None:
         if not ctx.turn.references() and not lookup.awaiting_surname(ctx):
-            ctx.say("booking.ask_reference")
+            waiting = ctx.slot("pending_intent") or self.intent
+            ctx.dispatcher.utter_message(text=knowledge.ask_for_booking(ctx, waiting))
             return
         pending = handler(ctx.slot("pending_intent"))
         if pending is not None and pending is not type(self):

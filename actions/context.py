@@ -94,6 +94,12 @@ class Context:
     events: list[Any] = field(default_factory=list)
     #: References proven with a surname in this turn: reference → proven by the holder.
     proofs: dict[str, bool] = field(default_factory=dict)
+    #: The booking this turn answered about (a contact is recorded on it).
+    booking: Booking | None = None
+    #: The knowledge article this turn answered from, if any.
+    topic_article: str | None = None
+    #: This turn asked the customer for a booking reference.
+    asked_reference: bool = False
 
     @classmethod
     def build(
@@ -138,6 +144,17 @@ class Context:
             ):
                 return event.get("value")
         return self.tracker.get_slot(name)
+
+    def asked(self) -> bool:
+        """Whether this turn ended on a question the request waits on (reference, surname,
+        which trip): the request is not answered yet."""
+        return any(
+            isinstance(event, dict)
+            and event.get("event") == "slot"
+            and event.get("name") == "pending_intent"
+            and event.get("value")
+            for event in self.events
+        )
 
     @property
     def first_name(self) -> str:

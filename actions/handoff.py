@@ -12,8 +12,10 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 
 from actions import lookup
 from actions.context import Context
+from actions.knowledge import brand_knowledge
 from relais.core.handoff import HandoffPayload
-from relais.core.policy import Decision
+from relais.core.knowledge import ranking
+from relais.core.policy import Decision, load_thresholds
 from relais.storage.records import Booking
 
 _TOPICS_EN = {
@@ -42,7 +44,13 @@ def escalate(ctx: Context, decision: Decision) -> None:
     """Tells the customer, once and specifically, that a colleague takes over; pauses the bot."""
     topic = _topic(ctx)
     booking = _booking(ctx, topic)
-    ctx.say(_message_key(topic, booking, decision), **_message_values(ctx, booking))
+    key = _message_key(topic, booking, decision)
+    if key is None:
+        key, values = _named_problem(ctx, topic, booking, decision)
+        ctx.say(key, **values)
+    else:
+        ctx.say(key, **_message_values(ctx, booking))
+    typed = ctx.turn.references() + [str(ctx.slot("booking_reference") or "")]
     payload = HandoffPayload(
         reasons=tuple(decision.reasons),
         priority=decision.priority,
@@ -51,6 +59,8 @@ def escalate(ctx: Context, decision: Decision) -> None:
         intent=ctx.turn.intent,
         topic=topic,
         booking_reference=booking.reference if booking else None,
+        # A reference typed but not proven: the agent sees its records, marked unverified.
+        typed_reference=None if booking or not typed[0] else typed[0],
         customer_id=ctx.customer.id if ctx.customer else None,
         entities=tuple(
             {"entity": e.get("entity"), "value": e.get("value")} for e in ctx.turn.entities
@@ -67,28 +77,90 @@ def _booking(ctx: Context, topic: str) -> Booking | None:
     return lookup.resolve(ctx, topic, lookup.relevant_for(ctx, topic), ask=False)
 
 
+#: Intents that say how the customer feels or what they want done, not what it is about.
+_NOT_TOPICS = frozenset({"human_request", "complaint", "out_of_scope", "nlu_fallback"})
+#: A request this likely in the message's ranking names its topic ("you lost my suitcase
+#: and nobody answers" is a complaint first, and about a bag).
+_TOPIC_IN_RANKING = 0.2
+#: The longest quote of the customer's words a handover message repeats.
+_QUOTE_CHARS = 80
+
+
 def _topic(ctx: Context) -> str:
-    """What the customer wants: this message's request, else the latest one before it."""
-    if ctx.turn.intent in _TOPICS_EN and ctx.turn.intent not in ("human_request", "complaint"):
+    """What the customer wants: this message's request (or, for a complaint, the request it
+    is about), else the latest one before it."""
+    if _is_topic(ctx.turn.intent):
         return ctx.turn.intent
+    for ranked in ctx.turn.ranking:
+        name = str(ranked.get("name") or "")
+        if _is_topic(name) and float(ranked.get("confidence") or 0) >= _TOPIC_IN_RANKING:
+            return name
     for event in reversed(ctx.tracker.events):
         if event.get("event") == "user":
             name = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            if name in _TOPICS_EN and name not in ("human_request", "complaint"):
+            if _is_topic(str(name)):
                 return str(name)
     return ctx.turn.intent
 
 
-def _message_key(topic: str, booking: Booking | None, decision: Decision) -> str:
-    if booking is None:
-        return "handoff.complaint" if _UPSET & set(decision.reasons) else "handoff.general"
-    if decision.reasons == ("human_request",):
+def _is_topic(intent: str) -> bool:
+    return intent in _TOPICS_EN and intent not in _NOT_TOPICS
+
+
+def _message_key(topic: str, booking: Booking | None, decision: Decision) -> str | None:
+    """The text for what the records say; None when the message names the problem the
+    customer described instead (`_named_problem`)."""
+    if booking is not None and decision.reasons == ("human_request",):
         return "handoff.asked_with_booking"
-    if topic == "lost_baggage" and booking.baggage_reports:
+    if booking is not None and topic == "lost_baggage" and booking.baggage_reports:
         return "handoff.lost_baggage"
-    if topic == "refund_status" and booking.refunds:
+    if booking is not None and topic == "refund_status" and booking.refunds:
         return "handoff.refund"
-    return "handoff.booking"
+    return None
+
+
+def _named_problem(
+    ctx: Context, topic: str, booking: Booking | None, decision: Decision
+) -> tuple[str, dict[str, Any]]:
+    """The handover text naming what the customer described: their request's topic, else the
+    knowledge article their message is about, else their own words; with the booking or the
+    flight they named."""
+    if _is_topic(topic):
+        problem = ctx.say_text(f"problem.{topic}")
+    elif title := _article_title(ctx):
+        problem = ctx.say_text("problem.article", title=title)
+    else:
+        problem = ctx.say_text("problem.quoted", quote=_quote(ctx.turn.text))
+    suffix = ""
+    if booking is not None:
+        suffix = ctx.say_text("handoff.booking_suffix", ref=booking.reference)
+    elif ctx.turn.flight_numbers():
+        suffix = ctx.say_text("handoff.flight_suffix", flight=ctx.turn.flight_numbers()[0])
+    if "human_request" in decision.reasons and not _UPSET & set(decision.reasons):
+        key = "handoff.asked_problem"
+    elif _UPSET & set(decision.reasons):
+        key = "handoff.problem_upset"
+    else:
+        key = "handoff.problem"
+    return key, {"problem": problem, "booking": suffix}
+
+
+def _article_title(ctx: Context) -> str:
+    """The title of the knowledge article the message is most about, if it is plausible."""
+    matches = ranking(ctx.tracker.latest_message)
+    found = brand_knowledge(ctx)
+    if not matches or found is None or matches[0].score < load_thresholds().knowledge_answer:
+        return ""
+    article = found.article(matches[0].article, ctx.lang)
+    return article.title if article else ""
+
+
+def _quote(text: str) -> str:
+    """The customer's words, cut at a word boundary: what the handover repeats to them."""
+    words = " ".join(text.split())
+    if len(words) <= _QUOTE_CHARS:
+        return words.rstrip(".!? ")
+    return words[:_QUOTE_CHARS].rsplit(" ", 1)[0].rstrip(",;:.!? ") + "…"
 
 
 def _message_values(ctx: Context, booking: Booking | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from actions import formatting as fmt
+from actions import knowledge
 from actions.context import Context, booking_city, fold
 from relais.core.codes import brand_codes
 from relais.core.config import settings
@@ -212,7 +213,7 @@ def resolve(
     if len(candidates) == 1:
         return _chosen(ctx, candidates[0])
     if not candidates:
-        if ask:
+        if ask and not knowledge.general_answer(ctx, intent):
             ctx.say("booking.none_on_account", name=ctx.first_name)
             ctx.set("pending_intent", intent)
         return None
@@ -246,9 +247,8 @@ def _for_unidentified(ctx: Context, intent: str, ask: bool) -> Booking | None:
     typed = ctx.turn.references()
     reference = typed[0] if typed else ctx.slot("booking_reference")
     if not reference:
-        if ask:
-            ctx.say("booking.ask_reference")
-            ctx.set("pending_intent", intent)
+        if ask and not knowledge.general_answer(ctx, intent):
+            ctx.dispatcher.utter_message(text=knowledge.ask_for_booking(ctx, intent))
         return None
     if typed:
         # Remembered whether or not it exists: the next message may be its surname.
@@ -320,6 +320,7 @@ def _check(ctx: Context, intent: str, reference: str, surname: str) -> Booking |
 
 
 def _chosen(ctx: Context, booking: Booking) -> Booking:
+    ctx.booking = booking
     ctx.set("booking_reference", booking.reference)
     ctx.set("pending_intent", None)
     ctx.set("reference_failures", 0)

@@ -4,6 +4,12 @@ The web chat needs no sender: its page fetches what is pending (bot/web.py). A c
 pushes registers a `Sender`; `deliver_due` sends each pending entry in order per
 conversation, marks it delivered with the platform's ids, and on failure schedules a retry
 (exponential backoff, or the platform's own "retry after"), giving up after `max_attempts`.
+
+A platform's rate limit is no failure: a sender that must wait raises `NotYet`, and the
+entry waits without an attempt being counted. For the whole channel (X's send limit is the
+account's): its entries are left as they are, oldest first, until the limit allows the next
+one; for one conversation (Telegram's one message per second in a chat): that entry is
+due again after the wait, and the others go on.
 """
 
 from __future__ import annotations
@@ -40,9 +46,26 @@ class Outgoing:
     already_sent: int = 0
 
 
+class NotYet(SendFailed):
+    """The platform's rate limit holds this send back for `retry_after` seconds: not a
+    failure, and no attempt is counted. `whole_channel`: the limit is the channel's (every
+    conversation waits), else this conversation's only."""
+
+    def __init__(
+        self,
+        reason: str,
+        retry_after: float,
+        whole_channel: bool = False,
+        delivered: list[str] | None = None,
+    ) -> None:
+        super().__init__(reason, retry_after=retry_after, delivered=delivered)
+        self.whole_channel = whole_channel
+
+
 class Sender(Protocol):
     async def send(self, item: Outgoing) -> list[str]:
-        """Delivers `item`; returns the platform's message ids, or raises SendFailed."""
+        """Delivers `item`; returns the platform's message ids, or raises SendFailed (NotYet
+        while a rate limit holds it back)."""
 
 
 class Outbox:
@@ -53,8 +76,14 @@ class Outbox:
         max_attempts: int = 8,
         clock: Callable[[], datetime] = utcnow,
         worker_id: str = "relais",
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.engine = engine
+        #: Set when an entry held back by a rate limit is due again (the outbox task waits
+        #: on it), so that a wait of a second is not one of the task's 2-second rounds.
+        self.wake = wake
+        #: Channels whose limit holds every entry back, until when (this worker's clock).
+        self._paced_until: dict[str, datetime] = {}
         #: Only the worker holding "deliver:<conversation>" sends its entries
         #: (relais/storage/leases.py).
         self.worker_id = worker_id
@@ -63,17 +92,22 @@ class Outbox:
         self.clock = clock
 
     def _pending(self, session: Session, limit: int) -> list[tuple[str, bool, Outgoing]]:
-        """Pending entries of the pushing channels in order: (channel, due now?, outgoing)."""
+        """Pending entries of the pushing channels in order: (channel, due now?, outgoing).
+        Read per channel, so that a backlog on one (X at its limit) never hides the
+        others' entries; a channel its limit holds back is not read at all."""
         now = self.clock()
-        rows = session.execute(
-            select(OutboxItem, Message)
-            .join(Message, Message.id == OutboxItem.message_id)
-            .where(
-                OutboxItem.status == Delivery.PENDING, OutboxItem.channel.in_(list(self.senders))
-            )
-            .order_by(OutboxItem.id)
-            .limit(limit)
-        ).all()
+        rows = []
+        for channel in self.senders:
+            if self._paced_until.get(channel, now) > now:
+                continue
+            rows += session.execute(
+                select(OutboxItem, Message)
+                .join(Message, Message.id == OutboxItem.message_id)
+                .where(OutboxItem.status == Delivery.PENDING, OutboxItem.channel == channel)
+                .order_by(OutboxItem.id)
+                .limit(limit)
+            ).all()
+        rows.sort(key=lambda row: row[0].id)
         return [
             (
                 item.channel,
@@ -97,12 +131,14 @@ class Outbox:
             run_atomic, self.engine, lambda s: self._pending(s, limit)
         )
         blocked: set[str] = set()
+        paced: set[str] = set()
+        soonest: float | None = None  # seconds until an entry held back by a limit is due
         leased: list[str] = []
         delivered = 0
         try:
             for channel, due, outgoing in pending:
                 conversation = f"{channel}:{outgoing.recipient}"
-                if conversation in blocked:
+                if conversation in blocked or channel in paced:
                     continue
                 if not due or not await self._lease(conversation, leased):
                     blocked.add(conversation)
@@ -114,6 +150,20 @@ class Outbox:
                     continue  # delivered by another worker since we read the list
                 try:
                     ids = await self.senders[channel].send(outgoing)
+                except NotYet as error:
+                    wait = float(error.retry_after or 1.0)
+                    soonest = wait if soonest is None else min(soonest, wait)
+                    if error.whole_channel:
+                        paced.add(channel)
+                        self._paced_until[channel] = self.clock() + timedelta(seconds=wait)
+                    else:
+                        blocked.add(conversation)
+                    await asyncio.to_thread(
+                        run_atomic,
+                        self.engine,
+                        lambda s, i=outbox_id, e=error: self._held_back(s, i, e),
+                    )
+                    continue
                 except SendFailed as error:
                     blocked.add(conversation)
                     await asyncio.to_thread(
@@ -129,6 +179,8 @@ class Outbox:
         finally:
             if leased:
                 await asyncio.to_thread(run_atomic, self.engine, lambda s: self._release(s, leased))
+        if soonest is not None and self.wake is not None:
+            asyncio.get_running_loop().call_later(soonest, self.wake.set)
         return delivered
 
     async def _lease(self, conversation: str, leased: list[str]) -> bool:
@@ -157,6 +209,17 @@ class Outbox:
         item.delivered_at = self.clock()
         item.platform_ids = [*(item.platform_ids or []), *(str(i) for i in platform_ids)]
         item.attempts += 1
+
+    def _held_back(self, session: Session, outbox_id: int, error: NotYet) -> None:
+        """A rate limit holds the entry back: its delivered pieces are kept, no attempt is
+        counted, and the reason is kept (the entry's later wait is the limit's)."""
+        item = session.get(OutboxItem, outbox_id)
+        if error.delivered:
+            item.platform_ids = [*(item.platform_ids or []), *error.delivered]
+        item.last_error = str(error)[:500]
+        if not error.whole_channel:
+            # Entries of a limited channel stay due: the oldest goes first when it allows.
+            item.next_attempt_at = self.clock() + timedelta(seconds=float(error.retry_after or 1))
 
     def _failed(self, session: Session, outbox_id: int, error: SendFailed) -> None:
         item = session.get(OutboxItem, outbox_id)

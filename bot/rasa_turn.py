@@ -107,13 +107,27 @@ def replies_from_tracker(
 
 
 def attachment_question(kinds: Sequence[str], lang: str) -> str:
-    """The one question asked about a photo, file, voice note… sent without words."""
+    """The one question asked about a photo, file, voice note… sent without words; several
+    (an album) get one question about all of them."""
     lang = lang if lang in LANGUAGES else "en"
+    if len(kinds) > 1:
+        same = f"attachment.kinds.{kinds[0]}"
+        key = same if len(set(kinds)) == 1 and has_text(same) else "attachment.kinds.any"
+        return say("attachment.question_many", lang, things=say(key, lang))
     kind = kinds[0] if kinds else ""
     key = f"attachment.kind.{kind}"
     # A kind a channel added without a text here is named as the channel named it.
     thing = say(key, lang) if kind and has_text(key) else kind
     return say("attachment.question", lang, thing=thing)
+
+
+def unusable_answer(kind: str, lang: str) -> str:
+    """The one sentence for what Relais does not keep (a dice roll, a game…): it cannot
+    use it, and asks for words."""
+    lang = lang if lang in LANGUAGES else "en"
+    key = f"attachment.unusable.{kind}"
+    thing = say(key if has_text(key) else "attachment.unusable.any", lang)
+    return say("attachment.unusable", lang, thing=thing)
 
 
 def recent_attachments(
@@ -225,8 +239,12 @@ class RasaTurn:
 
     async def _attachment_only(self, message: Message, state: State) -> None:
         """A photo, file, voice note, sticker or place without words: kept for the agents
-        (and for a later handoff); with the bot, one question about what it is."""
+        (and for a later handoff); with the bot, one question about what it is (or about
+        all of them, for an album). What Relais does not keep (a dice roll, a game) gets
+        one sentence saying so."""
         kinds = [str(a.get("kind")) for a in message.attachments]
+        # Kept with a file id (agents see it), or only named: a dice roll, a game…
+        kept = [str(a.get("kind")) for a in message.attachments if a.get("kept", True)]
         if state in (State.WAITING, State.WITH_AGENT):
             label = " ".join(f"[{kind}]" for kind in kinds)
             event = user_event(
@@ -251,8 +269,8 @@ class RasaTurn:
                     session,
                     conversation,
                     Author.BOT,
-                    attachment_question(kinds, lang),
-                    details={"kind": "attachment_question"},
+                    attachment_question(kept, lang) if kept else unusable_answer(kinds[0], lang),
+                    details={"kind": "attachment_question" if kept else "unusable"},
                 )
             mark_processed(session, stored, routed="attachment", kinds=kinds)
             return True

@@ -47,6 +47,8 @@ from relais.storage.messages import (
     Inbound,
     conversations_with_pending,
     mark_processed,
+    store_album_item,
+    store_edit,
     store_inbound,
 )
 
@@ -58,6 +60,9 @@ T = TypeVar("T")
 #: (it waits 2, 4, 8… seconds before that): a message that keeps failing is retried, and
 #: logged, without flooding the log every tick.
 DRAIN_BACKOFF_MAX_S = 300.0
+#: An album's messages arrive one by one within a moment (Telegram sends one update per
+#: photo): its message waits this long after it was stored, so that one answer covers all.
+ALBUM_WAIT_S = 1.0
 
 
 @dataclass
@@ -119,6 +124,27 @@ class Router:
         def work(session: Session) -> tuple[int, bool]:
             message, created = store_inbound(session, inbound)
             return message.id, created
+
+        return await self._atomic(work)
+
+    async def store_album_item(self, inbound: Inbound) -> tuple[int, str]:
+        """Stores one message of an album into the album's one message: (its id, "stored",
+        "merged" or "duplicate")."""
+
+        def work(session: Session) -> tuple[int, str]:
+            message, outcome = store_album_item(session, inbound)
+            return message.id, outcome
+
+        return await self._atomic(work)
+
+    async def store_edit(self, inbound: Inbound, edited_at: datetime | None) -> tuple[int, str]:
+        """A customer's edit of a message: (the message's id, what happened: see
+        relais/storage/messages.py `store_edit`). The caller routes the conversation when
+        the message still waits ("pending") or was new ("stored")."""
+
+        def work(session: Session) -> tuple[int, str]:
+            message, outcome = store_edit(session, inbound, edited_at)
+            return message.id, outcome
 
         return await self._atomic(work)
 
@@ -239,6 +265,12 @@ class Router:
                     "%s: %d messages in a burst answered as one", conversation_id, merged + 1
                 )
         message = session.get(Message, pending[0])
+        if (
+            not paused
+            and (message.details or {}).get("album")
+            and (now - message.created_at).total_seconds() < ALBUM_WAIT_S
+        ):
+            return Taken(burst=True)  # the album's other photos are on their way: wait
         conversation = session.get(Conversation, conversation_id)
         if conversation.rasa_pending:
             # An agent resolved or handed back while Rasa was down: its tracker is still

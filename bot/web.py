@@ -27,6 +27,7 @@ from bot.router import Router
 from bot.supervise import Health, keep_polling, repeat
 from bot.web_identity import WebIdentity, add_identity_routes, answer, current_visitor
 from handoff.desk import Desk
+from handoff.metrics import outbox_backlog
 from handoff.queue import requeue_silent
 from handoff.settings import load_handoff_settings
 from handoff.web import CONSOLE, Console, add_console_routes, client_address
@@ -54,6 +55,9 @@ HEALTH = web.AppKey("health", Health)
 #: is written for a customer. Requeueing silent agents' conversations is less urgent.
 BACKGROUND_EVERY_S = 2.0
 REQUEUE_EVERY_S = 30.0
+#: /healthz says "degraded" when a reply has waited this long to go out (X's send limit at
+#: 15 per 15 minutes reaches it with ten replies waiting).
+BACKLOG_DEGRADED_S = 600
 
 
 class PushChannel(Protocol):
@@ -161,13 +165,20 @@ def _add_channels(app: web.Application, router: Router) -> None:
             found_x.api_url,
             # Polling: /x/webhook answers 404, the CRC included (it signs what it is given).
             webhook=found_x.mode == "webhook",
+            limits=found_x.limits,
         )
         senders["x"] = x
         app.router.add_get("/x/webhook", x.crc)
         app.router.add_post("/x/webhook", x.webhook)
         app.cleanup_ctx.append(_run_channel(app, x, polling=found_x.mode == "polling"))
-        logger.info("X is on (%s)", found_x.mode)
-    app[OUTBOX] = Outbox(router.engine, senders, worker_id=router.worker_id)
+        logger.info(
+            "X is on (%s; %s access: sends %s, reads %s)",
+            found_x.mode,
+            found_x.limits.level,
+            found_x.limits.sends_text,
+            found_x.limits.reads_text,
+        )
+    app[OUTBOX] = Outbox(router.engine, senders, worker_id=router.worker_id, wake=router.changed)
 
 
 def _run_channel(
@@ -236,16 +247,33 @@ async def health(request: web.Request) -> web.Response:
     a channel's poller or Rasa being down is no reason to stop serving the web chat and the
     console); `status` is "degraded" when anything is down, and says what:
     {"status", "relais", "rasa", "channels": {"telegram": "ok" | "down: <why>"},
-    "tasks": {"drain": "ok" | "failing: <why>", …}}."""
-    rasa_ok = await request.app[ROUTER].rasa.healthy()
+    "tasks": {"drain": "ok" | "failing: <why>", …},
+    "outbox": {"x": {"waiting": 12, "oldest_s": 540, "limits": …}}}.
+    A reply waiting longer than BACKLOG_DEGRADED_S (a platform's rate limit, or a platform
+    that is down) makes the status "degraded" too."""
+    router = request.app[ROUTER]
+    rasa_ok = await router.rasa.healthy()
     report = request.app[HEALTH].report()
-    status = "ok" if rasa_ok and report["status"] == "ok" else "degraded"
+    now = router.clock()
+    backlog = await asyncio.to_thread(run_atomic, router.engine, lambda s: outbox_backlog(s, now))
+    outbox: dict[str, dict[str, Any]] = {}
+    for name, sender in request.app[OUTBOX].senders.items():
+        entry: dict[str, Any] = dict(backlog.get(name) or {"waiting": 0, "oldest_s": 0})
+        pace_report = getattr(sender, "pace_report", None)
+        if pace_report is not None:
+            entry["limits"] = await pace_report()
+        elif (limits := getattr(sender, "limits", None)) is not None:
+            entry["limits"] = str(limits)
+        outbox[name] = entry
+    late = any(e["oldest_s"] > BACKLOG_DEGRADED_S for e in outbox.values())
+    status = "ok" if rasa_ok and report["status"] == "ok" and not late else "degraded"
     return web.json_response(
         {
             **report,
             "status": status,
             "relais": "ok",
             "rasa": "ok" if rasa_ok else "unreachable",
+            "outbox": outbox,
         }
     )
 

@@ -4,8 +4,9 @@ Database first, Rasa second: an agent's reply is stored with its outbox entry be
 written into the Rasa tracker as a bot event marked with the agent; if Rasa is down at that
 moment, `sync_tracker` writes it later (the reply still reaches the customer).
 
-Resolve and hand-back likewise: the conversation is closed (or given back) in the database
-with its Rasa side recorded as pending (`Conversation.rasa_pending`), which is then done:
+Resolve and hand-back likewise: the conversation is closed (or given back) in the database,
+with the contact recorded on the booking the bot proved (`record_agent_contact`), and its
+Rasa side recorded as pending (`Conversation.rasa_pending`), which is then done:
 resume the paused tracker, and on hand-back trigger the follow-up. With Rasa down,
 `sync_tracker` retries it until Rasa takes it, and the router holds the customer's new
 messages meanwhile (a paused tracker would answer none of them).
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
@@ -25,12 +26,15 @@ from sqlalchemy.orm import Session
 
 from handoff.queue import QueueError
 from relais.core.errors import RasaUnavailable
-from relais.core.types import Author, EscalationStatus, Role, State, utcnow
+from relais.core.policy import load_thresholds
+from relais.core.types import Author, EscalationStatus, HandledBy, Role, State, utcnow
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
-from relais.storage.escalations import Agent, Escalation
+from relais.storage.escalations import Agent, Escalation, Note
 from relais.storage.leases import acquire, release, route_lease
 from relais.storage.messages import add_outgoing, add_system
+from relais.storage.queries import booking_by_reference, record_contact, split_sender
+from relais.storage.records import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,11 @@ RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
 #: `Conversation.rasa_pending`: what is left to do in Rasa after a resolve or a hand-back.
 PENDING_RESUME = "resume"
 PENDING_HAND_BACK = "hand_back"
+#: The longest summary a contact recorded by the desk keeps (the agent's note, or the bot's
+#: summary for the agent).
+CONTACT_SUMMARY = 500
+#: A contact's topic when the escalation names none.
+DEFAULT_TOPIC = "human_request"
 
 T = TypeVar("T")
 
@@ -280,6 +289,7 @@ class Desk:
         conversation = session.get(Conversation, escalation.conversation_id)
         conversation.state = State.CLOSED if status == EscalationStatus.RESOLVED else State.BOT
         conversation.agent_id = None
+        record_agent_contact(session, escalation, now)
         # Committed with the close: whatever happens to Rasa or this process next, the
         # tracker is resumed eventually (`sync_tracker`).
         conversation.rasa_pending = (
@@ -298,6 +308,53 @@ class Desk:
             agent_id=agent.id,
         )
         return conversation.id
+
+
+def record_agent_contact(session: Session, escalation: Escalation, now: datetime) -> Contact | None:
+    """A person resolved or handed back `escalation`: its contact is recorded as handled by an
+    agent, on the booking the bot proved (the payload's "booking_reference", which the action
+    server sets for a proven booking only), with the agent's latest note since the
+    escalation opened as its summary, else the bot's summary for the agent.
+
+    Nothing is recorded without a proven booking: a reference the customer only typed
+    (`Escalation.typed_reference`) could be anyone's.
+    """
+    context = escalation.context or {}
+    reference = context.get("booking_reference")
+    if not isinstance(reference, str) or not reference:
+        return None
+    if split_sender(escalation.conversation_id)[0] is None:
+        return None  # not a channel's conversation (nothing a contact can name)
+    booking = booking_by_reference(session, reference)
+    if booking is None:
+        return None
+    note = session.execute(
+        select(Note.text)
+        .where(
+            Note.conversation_id == escalation.conversation_id,
+            Note.created_at >= escalation.created_at,
+        )
+        .order_by(Note.created_at.desc(), Note.id.desc())
+        .limit(1)
+    ).scalar()
+    topic = context.get("topic") or escalation.intent or DEFAULT_TOPIC
+    return record_contact(
+        session,
+        conversation_id=escalation.conversation_id,
+        booking=booking,
+        topic=str(topic),
+        handled_by=HandledBy.AGENT,
+        summary=_trimmed(note or escalation.summary or ""),
+        now=now,
+        # The action server's (actions/base.py): one contact per conversation on both sides.
+        gap=timedelta(minutes=load_thresholds().conversation_gap_minutes),
+    )
+
+
+def _trimmed(text: str, longest: int = CONTACT_SUMMARY) -> str:
+    """`text` on one line, without outer spaces, cut to `longest` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= longest else text[: longest - 1].rstrip() + "…"
 
 
 def _resumed(session: Session, conversation_id: str, replies: list[dict[str, Any]]) -> list[int]:

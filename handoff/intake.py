@@ -72,6 +72,8 @@ def open_escalation(
     existing = open_escalation_for(session, conversation.id)
     if existing is not None:
         existing.reasons = list(dict.fromkeys([*existing.reasons, *reasons]))
+        if payload.typed_reference:
+            existing.typed_reference = payload.typed_reference
         if priority < existing.priority:
             existing.priority = priority
             existing.deadline = min(
@@ -89,6 +91,8 @@ def open_escalation(
         language=payload.language or conversation.language,
         summary=payload.summary,
         context=payload.to_dict(),
+        # Not proven: the console shows its records marked "not verified" (records_view).
+        typed_reference=payload.typed_reference,
         created_at=now,
         deadline=_deadline(now, conversation.channel, priority, brand),
     )

@@ -5,7 +5,9 @@
 - time to handoff: the conversation's first message → its escalation;
 - waiting: escalation → claimed;
 - handoff rate: escalations / conversations, by reason and by intent;
-- SLA breaches: first agent reply after the deadline, or still unanswered past it.
+- SLA breaches: first agent reply after the deadline, or still unanswered past it;
+- outbox: replies still waiting to go out on Telegram and X (how many, the oldest's age: a
+  platform's rate limit shows here first), and how long delivered replies waited.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from relais.core.types import Author
-from relais.storage.conversations import Message
+from relais.core.texts import say
+from relais.core.types import Author, Delivery
+from relais.storage.conversations import Message, OutboxItem
 from relais.storage.escalations import Escalation
 
 
@@ -85,7 +88,73 @@ def metrics(session: Session, now: datetime) -> dict[str, Any]:
         if conversations
         else {},
         "handoffs_by_day": dict(sorted(per_day.items())),
+        "outbox_backlog": outbox_backlog(session, now),
+        "reply_delivery": reply_delivery(session),
     }
+
+
+#: Channels whose replies Relais pushes; the web chat's page fetches its own.
+PUSHED = ("telegram", "x")
+
+
+def outbox_backlog(
+    session: Session, now: datetime, channels: tuple[str, ...] = PUSHED
+) -> dict[str, dict[str, Any]]:
+    """Per channel with replies waiting to go out: how many, and how long the oldest has
+    waited (seconds). A platform's rate limit, or a platform that is down, shows here."""
+    rows = session.execute(
+        select(OutboxItem.channel, func.count(), func.min(OutboxItem.created_at))
+        .where(OutboxItem.status == Delivery.PENDING, OutboxItem.channel.in_(channels))
+        .group_by(OutboxItem.channel)
+    ).all()
+    return {
+        channel: {"waiting": int(count), "oldest_s": max(0, int((now - oldest).total_seconds()))}
+        for channel, count, oldest in rows
+    }
+
+
+#: The console's language (its pages are in English).
+CONSOLE_LANGUAGE = "en"
+#: Channel names as agents read them.
+_CHANNEL_NAMES = {"telegram": "Telegram", "x": "X"}
+
+
+def backlog_lines(backlog: dict[str, dict[str, Any]], lang: str = CONSOLE_LANGUAGE) -> list[str]:
+    """One line per channel with replies waiting (`outbox_backlog`), for the console."""
+    lines = []
+    for channel, found in sorted(backlog.items()):
+        seconds = found["oldest_s"]
+        age = f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
+        lines.append(
+            say(
+                "console.outbox_backlog",
+                lang,
+                channel=_CHANNEL_NAMES.get(channel, channel),
+                count=found["waiting"],
+                age=age,
+            )
+        )
+    return lines
+
+
+def reply_delivery(session: Session, channels: tuple[str, ...] = PUSHED) -> dict[str, Any]:
+    """Per channel: seconds from a reply being written to the platform taking it (the last
+    1,000 delivered), which a rate limit lengthens."""
+    out: dict[str, Any] = {}
+    for channel in channels:
+        rows = session.execute(
+            select(OutboxItem.created_at, OutboxItem.delivered_at)
+            .where(
+                OutboxItem.channel == channel,
+                OutboxItem.status == Delivery.DELIVERED,
+                OutboxItem.delivered_at.is_not(None),
+            )
+            .order_by(OutboxItem.id.desc())
+            .limit(1000)
+        ).all()
+        if rows:
+            out[channel] = _summary([(d - c).total_seconds() for c, d in rows])
+    return out
 
 
 def _bot_first_responses(session: Session) -> list[float]:

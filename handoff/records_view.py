@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session
 from relais.core.texts import LANGUAGES, say
 from relais.storage.conversations import Conversation
 from relais.storage.escalations import Escalation
-from relais.storage.records import Customer
+from relais.storage.queries import booking_by_reference
+from relais.storage.records import Booking, Contact, Customer
 
 
 def customer(session: Session, customer_id: int | None) -> dict[str, Any] | None:
@@ -27,64 +29,115 @@ def customer(session: Session, customer_id: int | None) -> dict[str, Any] | None
     }
 
 
-def records(session: Session, conversation: Conversation, now: datetime) -> dict[str, Any]:
-    """The customer, their bookings (flights, bags, refunds) and past contacts."""
+#: What the console shows over the records of a booking whose reference the customer typed
+#: without proving it (no surname): whoever typed it may not be its holder.
+NOT_VERIFIED = "Not verified — the customer typed this reference but has not been identified."
+
+
+def records(
+    session: Session,
+    conversation: Conversation,
+    now: datetime,
+    escalation: Escalation | None = None,
+) -> dict[str, Any]:
+    """The customer, their bookings (flights, bags, refunds) and past contacts.
+
+    An identified customer: all theirs. A customer the bot could not identify: the booking
+    they proved with its reference and a surname (the escalation's "booking_reference"), and
+    the booking whose reference they typed without proving it (`escalation.typed_reference`),
+    with `verified` false and `unverified` saying so: its holder's own details are not shown,
+    and no reply is suggested from it (`suggestions`).
+    """
     found = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
-    if found is None:
-        return {"customer": None, "bookings": [], "contacts": []}
-    bookings = []
-    for b in found.bookings:
-        bookings.append(
+    if found is not None:
+        return {
+            "customer": customer(session, found.id),
+            "bookings": [_booking(b, verified=True) for b in found.bookings],
+            "contacts": _contacts(found.contacts),
+            "unverified": None,
+        }
+    proven_reference = (escalation.context or {}).get("booking_reference") if escalation else None
+    proven = _booking_named(session, proven_reference)
+    typed_reference = escalation.typed_reference if escalation else None
+    typed = None
+    unverified = None
+    if typed_reference and (proven is None or proven.reference != typed_reference.upper()):
+        typed = _booking_named(session, typed_reference)
+        unverified = {
+            "reference": typed_reference.upper(),
+            "known": typed is not None,
+            "notice": NOT_VERIFIED,
+        }
+    shown = [(b, b is proven) for b in (proven, typed) if b is not None]
+    return {
+        "customer": None,
+        "bookings": [_booking(b, verified=verified) for b, verified in shown],
+        "contacts": _contacts([c for b, _ in shown for c in b.contacts]),
+        "unverified": unverified,
+    }
+
+
+def _booking_named(session: Session, reference: object) -> Booking | None:
+    if not isinstance(reference, str) or not reference.strip():
+        return None
+    return booking_by_reference(session, reference.strip())
+
+
+def _booking(b: Booking, *, verified: bool) -> dict[str, Any]:
+    return {
+        "reference": b.reference,
+        "verified": verified,
+        "status": str(b.status),
+        "fare": str(b.fare_family),
+        "paid": f"{b.total_paid} {b.currency}",
+        "flights": [
             {
-                "reference": b.reference,
-                "status": str(b.status),
-                "fare": str(b.fare_family),
-                "paid": f"{b.total_paid} {b.currency}",
-                "flights": [
-                    {
-                        "number": s.flight.number,
-                        "from": s.flight.origin_city,
-                        "to": s.flight.destination_city,
-                        "departure": s.flight.scheduled_departure.isoformat() + "Z",
-                        "status": str(s.flight.status),
-                        "estimated": (s.flight.estimated_departure.isoformat() + "Z")
-                        if s.flight.estimated_departure
-                        else None,
-                        "gate": s.flight.gate,
-                    }
-                    for s in b.segments
-                ],
-                "bags": [
-                    {
-                        "file": r.file_reference,
-                        "kind": str(r.kind),
-                        "status": str(r.status),
-                        "last_seen": r.last_seen,
-                    }
-                    for r in b.baggage_reports
-                ],
-                "refunds": [
-                    {
-                        "amount": f"{r.amount} {r.currency}",
-                        "status": str(r.status),
-                        "expected": r.expected_date.isoformat() if r.expected_date else None,
-                    }
-                    for r in b.refunds
-                ],
+                "number": s.flight.number,
+                "from": s.flight.origin_city,
+                "to": s.flight.destination_city,
+                "departure": s.flight.scheduled_departure.isoformat() + "Z",
+                "status": str(s.flight.status),
+                "estimated": (s.flight.estimated_departure.isoformat() + "Z")
+                if s.flight.estimated_departure
+                else None,
+                "gate": s.flight.gate,
             }
-        )
-    contacts = [
+            for s in b.segments
+        ],
+        "bags": [
+            {
+                "file": r.file_reference,
+                "kind": str(r.kind),
+                "status": str(r.status),
+                "last_seen": r.last_seen,
+            }
+            for r in b.baggage_reports
+        ],
+        "refunds": [
+            {
+                "amount": f"{r.amount} {r.currency}",
+                "status": str(r.status),
+                "expected": r.expected_date.isoformat() if r.expected_date else None,
+            }
+            for r in b.refunds
+        ],
+    }
+
+
+def _contacts(contacts: Iterable[Contact]) -> list[dict[str, Any]]:
+    """The ten latest (by last activity), newest first."""
+    return [
         {
             "at": c.created_at.isoformat() + "Z",
+            "last_at": (c.last_at or c.created_at).isoformat() + "Z",
             "channel": str(c.channel),
             "topic": c.topic,
             "summary": c.summary,
             "handled_by": str(c.handled_by),
             "booking": c.booking.reference if c.booking else None,
         }
-        for c in sorted(found.contacts, key=lambda c: c.created_at, reverse=True)[:10]
+        for c in sorted(contacts, key=lambda c: c.last_at or c.created_at, reverse=True)[:10]
     ]
-    return {"customer": customer(session, found.id), "bookings": bookings, "contacts": contacts}
 
 
 def suggestions(records: dict[str, Any], escalation: Escalation | None, lang: str) -> list[str]:
@@ -98,6 +151,8 @@ def suggestions(records: dict[str, Any], escalation: Escalation | None, lang: st
     for booking in records.get("bookings") or []:
         if reference and booking["reference"] != reference:
             continue
+        if booking.get("verified") is False:
+            continue  # whoever typed its reference may not be its holder
         for refund in booking["refunds"]:
             out.append(
                 say(

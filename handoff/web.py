@@ -33,7 +33,7 @@ from handoff.auth import (
     wait_before_login,
 )
 from handoff.desk import Desk
-from handoff.metrics import metrics, metrics_csv
+from handoff.metrics import backlog_lines, metrics, metrics_csv, outbox_backlog
 from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
 from relais.core.config import settings
 from relais.core.errors import NotFound, RelaisError
@@ -367,6 +367,9 @@ async def queue(request: web.Request, agent_id: int) -> web.Response:
             "mine": [escalation_row(session, e, now) for e in mine],
             "agents": [{"id": a.id, "name": a.display_name} for a in agents],
             "now": now.isoformat() + "Z",
+            # Replies waiting for a platform (its rate limit, or an outage): agents should
+            # know before they wonder why a customer has not answered.
+            "backlog": backlog_lines(outbox_backlog(session, now)),
         }
 
     return web.json_response(await _atomic(request, read))
@@ -412,7 +415,7 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
             .where(CannedResponse.language == lang)
             .order_by(CannedResponse.title)
         ).scalars()
-        records = records_view.records(session, conv, now)
+        records = records_view.records(session, conv, now, escalation)
         return {
             "id": conv.id,
             "channel": conv.channel,
@@ -509,8 +512,15 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
             _held(escalation, agent)
             if not note:
                 raise QueueError("A note needs some text.")
+            # On the console's clock, as the escalation's times: the contact recorded when
+            # it is closed takes the latest note written since it was opened (handoff/desk.py).
             session.add(
-                Note(conversation_id=escalation.conversation_id, agent_id=agent.id, text=note)
+                Note(
+                    conversation_id=escalation.conversation_id,
+                    agent_id=agent.id,
+                    text=note,
+                    created_at=now,
+                )
             )
             add_system(
                 session,

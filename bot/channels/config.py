@@ -7,14 +7,35 @@ file (a variable wins) and checks the result.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from bot.channels.x_limits import XLimits, x_limits
 from relais.core.config import TelegramVariables, XVariables, settings
 from relais.core.errors import ConfigError
+
+#: What Telegram accepts as a webhook's secret_token (setWebhook answers 400 otherwise).
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def check_webhook_secret(secret: str) -> str:
+    """`secret` if Telegram accepts it as a webhook secret; a ConfigError saying why not."""
+    if not _WEBHOOK_SECRET.fullmatch(secret):
+        bad = sorted({c for c in secret if not re.fullmatch(r"[A-Za-z0-9_-]", c)})
+        why = (
+            f"{len(secret)} characters"
+            if not bad
+            else "characters Telegram refuses: " + " ".join(repr(c) for c in bad[:5])
+        )
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters among A-Z a-z 0-9 _ - "
+            f"(Telegram refuses anything else); this one has {why}"
+        )
+    return secret
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,8 @@ def telegram_settings(env: Mapping[str, str] | None = None) -> TelegramSettings 
             "Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET (any 1-256 "
             "characters A-Z a-z 0-9 _ -), also given to setWebhook"
         )
+    if secret is not None:
+        secret = check_webhook_secret(str(secret))
     return TelegramSettings(
         str(token),
         mode,
@@ -70,6 +93,9 @@ class XSettings:
     access_token_secret: str
     mode: str  #: "webhook" or "polling"
     api_url: str | None  #: a local stand-in instead of api.x.com
+    #: The rate limits of the account's access level (X_ACCESS_LEVEL, X_READ_LIMIT,
+    #: X_SEND_LIMIT; bot/channels/x_limits.py).
+    limits: XLimits = x_limits()
 
 
 _X_KEYS = ("account_id", "consumer_key", "consumer_secret", "access_token", "access_token_secret")
@@ -92,6 +118,11 @@ def x_settings(env: Mapping[str, str] | None = None) -> XSettings | None:
         **{k: str(v) for k, v in values.items()},
         mode=mode,
         api_url=given.api_url or file.get("api_url"),
+        limits=x_limits(
+            given.access_level or file.get("access_level"),
+            given.read_limit or file.get("read_limit"),
+            given.send_limit or file.get("send_limit"),
+        ),
     )
 
 
@@ -114,7 +145,8 @@ def describe() -> str:
         lines.append(f"  X: misconfigured: {error}")
     else:
         lines.append(
-            f"  X: on ({x.mode})"
+            f"  X: on ({x.mode}; {x.limits.level}: sends {x.limits.sends_text}, "
+            f"reads {x.limits.reads_text})"
             if x
             else "  X: off (set X_ACCOUNT_ID, X_CONSUMER_KEY, X_CONSUMER_SECRET, "
             "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET; see README, Channels)"

@@ -11,6 +11,12 @@ for it: answering any token would sign any body an attacker chose ("a DM from an
 So only a plausible token is answered (`crc_token_ok`): short, URL-safe characters, never
 something a webhook POST could be (a JSON object needs braces and quotes). A delivery is
 for one account (`for_user_id`): one for another account sharing the app is dropped.
+
+Group conversations: the v2 events polling reads carry `dm_conversation_id`, which for a
+one-to-one conversation is the two users' ids joined by "-", and for a group a number of its
+own; a group is never answered as if it were one customer (bot/channels/x.py tells it once to
+write privately). The Account Activity API delivers one-to-one conversations only (X's
+documentation), but a delivered event naming a group conversation is treated the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -71,6 +78,31 @@ def signature_ok(consumer_secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(signature(consumer_secret, body).encode(), header.strip().encode())
 
 
+#: What a v2 media key's prefix says the media is; the webhook's media types, as Relais names
+#: them (the same names as Telegram's where they mean the same).
+_MEDIA_KEY_KINDS = {"3": "photo", "7": "video", "16": "animation"}
+_MEDIA_TYPES = {"photo": "photo", "video": "video", "animated_gif": "animation"}
+
+
+def is_group(dm_conversation_id: object) -> bool:
+    """True for a group conversation's id (a one-to-one one is "<user id>-<user id>")."""
+    return (
+        isinstance(dm_conversation_id, str)
+        and bool(dm_conversation_id)
+        and ("-" not in dm_conversation_id)
+    )
+
+
+@dataclass
+class DmEvents:
+    """What a page of events (or a delivery) holds for Relais: customers' one-to-one
+    messages, and the group conversations someone wrote in (by id)."""
+
+    messages: list[Inbound] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
 def _from_ms(value: object) -> datetime | None:
     if not isinstance(value, (str, int, float)):
         return None
@@ -95,13 +127,21 @@ def inbound_from_webhook(
 ) -> tuple[list[Inbound], list[str]]:
     """Customers' DMs to our account `account_id` in an Account Activity delivery, and why
     other events were skipped (all of them when the delivery is for another account)."""
+    read = read_webhook(payload, account_id)
+    return read.messages, read.skipped
+
+
+def read_webhook(payload: dict[str, Any], account_id: str) -> DmEvents:
+    """An Account Activity delivery for our account `account_id` (see `inbound_from_webhook`),
+    with the group conversations it names apart."""
     if not isinstance(payload, dict):
         raise ValueError("an Account Activity delivery is a JSON object")
     account = str(account_id)
     if str(payload.get("for_user_id") or "") != account:
         # Another account subscribed through the same app: not ours to answer, or to store.
-        return [], ["a delivery for another account (for_user_id)"]
+        return DmEvents(skipped=["a delivery for another account (for_user_id)"])
     found: list[Inbound] = []
+    groups: list[str] = []
     skipped: list[str] = []
     events = payload.get("direct_message_events") or []
     if not isinstance(events, list):
@@ -118,12 +158,15 @@ def inbound_from_webhook(
             continue
         if isinstance(inbound, str):
             skipped.append(inbound)
+            conversation = (event.get("message_create") or {}).get("dm_conversation_id")
+            if inbound == "a group conversation" and conversation not in groups:
+                groups.append(str(conversation))
         else:
             found.append(inbound)
     for key in payload:
         if key.endswith("_events") and key != "direct_message_events":
             skipped.append(key)
-    return found, skipped
+    return DmEvents(found, groups, skipped)
 
 
 def _inbound_from_event(event: dict[str, Any], account: str) -> Inbound | str:
@@ -134,6 +177,8 @@ def _inbound_from_event(event: dict[str, Any], account: str) -> Inbound | str:
         return "no sender or id"
     if sender == account:  # the configured account, not whatever the payload claims
         return "our own message (echo)"
+    if is_group(create.get("dm_conversation_id")):
+        return "a group conversation"
     data = create.get("message_data") or {}
     text = str(data.get("text") or "")
     quick = (data.get("quick_reply_response") or {}).get("metadata")
@@ -141,9 +186,10 @@ def _inbound_from_event(event: dict[str, Any], account: str) -> Inbound | str:
     attachment = data.get("attachment") or {}
     if attachment.get("type") == "media":
         media = attachment.get("media") or {}
+        kind = str(media.get("type") or "media")
         attachments.append(
             {
-                "kind": str(media.get("type") or "media"),
+                "kind": _MEDIA_TYPES.get(kind, kind),
                 "ref": str(media.get("id_str") or media.get("id") or ""),
                 "url": media.get("media_url_https"),
             }
@@ -160,15 +206,27 @@ def _inbound_from_event(event: dict[str, Any], account: str) -> Inbound | str:
 
 def inbound_from_dm_events(body: dict[str, Any], account_id: str) -> list[Inbound]:
     """Customers' DMs in a v2 `GET /2/dm_events` page (oldest first; our own are dropped)."""
+    return read_dm_events(body, account_id).messages
+
+
+def read_dm_events(body: dict[str, Any], account_id: str) -> DmEvents:
+    """A v2 `GET /2/dm_events` page: customers' one-to-one DMs oldest first (our own
+    dropped), and the group conversations others wrote in or joined."""
     found = []
+    groups: list[str] = []
     for event in reversed(body.get("data") or []):  # the API lists newest first
+        sender = str(event.get("sender_id") or "")
+        conversation = event.get("dm_conversation_id")
+        if is_group(conversation):
+            if sender != account_id and conversation not in groups:
+                groups.append(str(conversation))
+            continue
         if event.get("event_type") != "MessageCreate":
             continue
-        sender = str(event.get("sender_id") or "")
         if not sender or sender == account_id:
             continue
         attachments = [
-            {"kind": "media", "ref": str(m)}
+            {"kind": _MEDIA_KEY_KINDS.get(str(m).split("_")[0], "media"), "ref": str(m)}
             for m in (event.get("attachments") or {}).get("media_keys") or []
         ]
         try:
@@ -183,4 +241,4 @@ def inbound_from_dm_events(body: dict[str, Any], account_id: str) -> list[Inboun
         except ValueError:  # an unusable sender or id: that event alone is left out
             continue
         found.append(inbound)
-    return found
+    return DmEvents(found, groups)

@@ -42,6 +42,9 @@ async function refreshQueue() {
   $("queue").replaceChildren(...data.waiting.map(row));
   $("mine").replaceChildren(...data.mine.map(row));
   $("queue-count").textContent = `(${data.waiting.length})`;
+  // Replies waiting for a platform (X's send limit, say): said until they are out.
+  $("backlog").textContent = (data.backlog || []).join(" ");
+  $("backlog").classList.toggle("hidden", !(data.backlog || []).length);
   const fresh = data.waiting.filter((e) => !known.has(e.id));
   data.waiting.forEach((e) => known.add(e.id));
   if (fresh.length && !firstLoad) {
@@ -57,7 +60,8 @@ function bubble(m) {
   const div = document.createElement("div");
   div.className = `bubble ${m.author}`;
   div.dataset.id = m.id;
-  div.textContent = (m.author === "system" ? "— " : "") + m.text;
+  const edited = m.details && m.details.edited_at ? " (edited)" : "";
+  div.textContent = (m.author === "system" ? "— " : "") + m.text + edited;
   return div;
 }
 
@@ -83,16 +87,30 @@ async function open(conversationId) {
 function renderRecords(records) {
   const box = $("records");
   box.replaceChildren();
-  if (!records.customer) { box.textContent = "Not a known customer."; return; }
-  const c = records.customer;
+  const unverified = records.unverified;
+  if (!records.customer && !records.bookings.length && !unverified) { box.textContent = "Not a known customer."; return; }
   const head = document.createElement("p");
-  head.textContent = `${c.name} · ${c.tier} tier · ${c.points} points · ${c.email}`;
+  if (records.customer) {
+    const c = records.customer;
+    head.textContent = `${c.name} · ${c.tier} tier · ${c.points} points · ${c.email}`;
+  } else {
+    head.textContent = "Customer not identified.";
+  }
   box.appendChild(head);
+  if (unverified) {
+    // A reference the customer typed without proving it: its records may not be theirs.
+    const warn = document.createElement("p");
+    warn.className = "alert";
+    warn.setAttribute("role", "note");
+    warn.textContent = `${unverified.reference}: ${unverified.notice}${unverified.known ? "" : " No booking has this reference."}`;
+    box.appendChild(warn);
+  }
   for (const b of records.bookings) {
     const p = document.createElement("p");
     const legs = b.flights.map((f) => `${f.number} ${f.from}→${f.to} ${f.departure.slice(0, 16)} ${f.status}`).join("; ");
     const extra = [...b.bags.map((x) => `bag ${x.file} ${x.status}`), ...b.refunds.map((r) => `refund ${r.amount} ${r.status}`)].join("; ");
-    p.textContent = `${b.reference} (${b.fare}, ${b.status}): ${legs}${extra ? " — " + extra : ""}`;
+    const mark = b.verified === false ? " [NOT VERIFIED]" : (records.customer ? "" : " [proven: reference and surname]");
+    p.textContent = `${b.reference}${mark} (${b.fare}, ${b.status}): ${legs}${extra ? " — " + extra : ""}`;
     box.appendChild(p);
   }
   if (records.contacts.length) {

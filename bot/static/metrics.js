@@ -38,6 +38,14 @@ async function load() {
     ["Waiting before an agent (median / p90)", `${seconds(m.waiting.median_s)} / ${seconds(m.waiting.p90_s)}`],
     ["SLA breaches", `${m.sla_breaches} (${(m.sla_breach_rate * 100).toFixed(1)} %)`],
   ];
+  // Replies waiting for a platform (its rate limit, or the platform down), and how long
+  // delivered replies waited, per channel.
+  for (const [channel, b] of Object.entries(m.outbox_backlog || {})) {
+    rows.push([`Replies waiting to go out on ${channel}`, `${b.waiting}, the oldest for ${seconds(b.oldest_s)}`]);
+  }
+  for (const [channel, d] of Object.entries(m.reply_delivery || {})) {
+    rows.push([`Reply delivery on ${channel} (median / p90)`, `${seconds(d.median_s)} / ${seconds(d.p90_s)}`]);
+  }
   const body = document.querySelector("#figures tbody");
   body.replaceChildren(...rows.map(([k, v]) => { const tr = document.createElement("tr"); tr.innerHTML = "<th></th><td></td>"; tr.children[0].textContent = k; tr.children[1].textContent = v; return tr; }));
   bars(document.getElementById("by-reason"), m.handoffs_by_reason);

@@ -44,6 +44,8 @@ _TOP_LEVEL = (
     "links",
     "first_response_minutes",
 )
+#: Optional keys, with their defaults.
+_OPTIONAL = {"knowledge": "knowledge"}
 _RANGE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
 
 
@@ -97,6 +99,8 @@ class Brand:
     hours: tuple[OpeningHours | None, ...]
     links: Mapping[str, str]
     first_response: ResponseTargets
+    #: The folder of the brand's knowledge articles (relais/core/knowledge.py).
+    knowledge_dir: Path = Path("knowledge")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -190,13 +194,16 @@ def _load(path: Path, _modified: int) -> Brand:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise BrandConfigError(f"{path}: not valid YAML: {error}") from error
-    return parse_brand(data, source=str(path))
+    return parse_brand(data, source=str(path), base=path.parent)
 
 
 # The parsed YAML and its parts are `object`, not Any, here and below: mypy then insists that
 # each is checked (isinstance) before it is used.
-def parse_brand(data: object, *, source: str = "brand.yml") -> Brand:
-    """A Brand from the parsed YAML, or BrandConfigError naming the first problem found."""
+def parse_brand(data: object, *, source: str = "brand.yml", base: Path | None = None) -> Brand:
+    """A Brand from the parsed YAML, or BrandConfigError naming the first problem found.
+
+    Relative paths in it (the knowledge folder) are taken from `base`, the brand file's folder.
+    """
 
     def fail(key: str, problem: str) -> BrandConfigError:
         return BrandConfigError(f"{source}: {key}: {problem}")
@@ -208,7 +215,7 @@ def parse_brand(data: object, *, source: str = "brand.yml") -> Brand:
     missing = [key for key in _TOP_LEVEL if key not in data]
     if missing:
         raise BrandConfigError(f"{source}: missing key(s): {', '.join(missing)}")
-    unknown = sorted(str(key) for key in data if key not in _TOP_LEVEL)
+    unknown = sorted(str(key) for key in data if key not in _TOP_LEVEL and key not in _OPTIONAL)
     if unknown:
         raise BrandConfigError(f"{source}: unknown key(s): {', '.join(unknown)}")
 
@@ -237,6 +244,8 @@ def parse_brand(data: object, *, source: str = "brand.yml") -> Brand:
         hours=_support_hours(data["support_hours"], fail),
         links=_links(data["links"], fail),
         first_response=_targets(data["first_response_minutes"], fail),
+        knowledge_dir=(base or Path("."))
+        / _text(data.get("knowledge", _OPTIONAL["knowledge"]), "knowledge", fail),
     )
 
 

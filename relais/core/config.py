@@ -71,6 +71,10 @@ class XVariables:
     access_token_secret: str | None = _secret()
     mode: str | None = None
     api_url: str | None = None
+    #: X_ACCESS_LEVEL, X_READ_LIMIT, X_SEND_LIMIT: the rate limits Relais keeps to.
+    access_level: str | None = None
+    read_limit: str | None = None
+    send_limit: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> XVariables:

@@ -5,9 +5,10 @@ the gateway reads it back from Rasa's replies (bot/rasa_turn.py) and the intake
 (handoff/intake.py) queues the escalation from it. Both sides use this one type, so a field
 cannot be renamed or mistyped on one side only.
 
-Building one in code checks its values (a bad priority is a bug); reading one off the wire
-(`from_custom`) never fails: what is missing or unusable gets a safe default, because a
-customer who asked for a person must reach the queue even if the payload is damaged.
+Building one in code checks its values (a bad priority is a bug; a booking reference not in
+the brand's shape, which may come from what the customer typed, is dropped); reading one off
+the wire (`from_custom`) never fails: what is missing or unusable gets a safe default, because
+a customer who asked for a person must reach the queue even if the payload is damaged.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
+
+from relais.core.codes import brand_codes
 
 #: The key of the custom response that carries the payload.
 HANDOFF_KEY = "relais_handoff"
@@ -37,7 +40,12 @@ class HandoffPayload:
     language: str | None = None  #: None: the conversation's own
     summary: str = ""  #: one paragraph for the agent
     topic: str | None = None  #: what the customer wants help with
+    #: A booking the bot proved is the customer's (identified customer, or reference and
+    #: surname): the action server sets it for a proven booking only.
     booking_reference: str | None = None
+    #: A booking reference the customer typed but did not prove (no surname): the console
+    #: shows that booking's records marked "not verified"; nothing else trusts it.
+    typed_reference: str | None = None
     customer_id: int | None = None
     entities: tuple[dict[str, Any], ...] = ()
     #: Files the customer sent lately (added by the gateway: the action server never sees them).
@@ -53,6 +61,12 @@ class HandoffPayload:
                 raise TypeError(f"handoff payload: {name} must be a list, not {value!r}")
             object.__setattr__(self, name, tuple(value))
         object.__setattr__(self, "context", dict(self.context))
+        # References are what a customer typed or the records hold: one not in the brand's
+        # shape is dropped rather than refused, so the customer still reaches a person.
+        for name in ("booking_reference", "typed_reference"):
+            object.__setattr__(self, name, _reference(getattr(self, name)))
+        if self.typed_reference == self.booking_reference:
+            object.__setattr__(self, "typed_reference", None)  # proven, not just typed
         if not self.reasons or not all(isinstance(r, str) and r.strip() for r in self.reasons):
             raise ValueError(f"handoff payload: reasons must be non-empty: {self.reasons!r}")
         if isinstance(self.priority, bool) or self.priority not in PRIORITIES:
@@ -70,6 +84,7 @@ class HandoffPayload:
             intent=self.intent,
             topic=self.topic,
             booking_reference=self.booking_reference,
+            typed_reference=self.typed_reference,
             customer_id=self.customer_id,
             entities=[dict(e) for e in self.entities],
         )
@@ -93,7 +108,8 @@ class HandoffPayload:
     def from_dict(cls, data: object) -> HandoffPayload:
         """The payload from its JSON form (`to_dict`); never fails. Unusable reasons become
         ["human_request"], a priority outside 1-4 becomes 3, a value that does not fit its
-        field becomes None, unknown keys go to `context`."""
+        field becomes None (a reference not in the brand's shape too), unknown keys go to
+        `context`."""
         if not isinstance(data, Mapping):
             data = {}
         known = {
@@ -104,6 +120,7 @@ class HandoffPayload:
             "intent",
             "topic",
             "booking_reference",
+            "typed_reference",
             "customer_id",
             "entities",
             "attachments",
@@ -115,7 +132,8 @@ class HandoffPayload:
             language=_short_text(data.get("language"), _MAX_LANGUAGE),
             summary=str(data.get("summary") or ""),
             topic=_short_text(data.get("topic")),
-            booking_reference=_short_text(data.get("booking_reference")),
+            booking_reference=_reference(data.get("booking_reference")),
+            typed_reference=_reference(data.get("typed_reference")),
             customer_id=_integer(data.get("customer_id")),
             entities=_dicts(data.get("entities")),
             attachments=_dicts(data.get("attachments")),
@@ -154,6 +172,14 @@ def _short_text(value: object, longest: int | None = None) -> str | None:
     if not text or (longest is not None and len(text) > longest):
         return None
     return text
+
+
+def _reference(value: object) -> str | None:
+    """A booking reference in the brand's shape (relais/core/codes.py), upper case; else None."""
+    if not isinstance(value, str):
+        return None
+    reference = value.strip().upper()
+    return reference if brand_codes().booking_reference.fullmatch(reference) else None
 
 
 def _integer(value: object) -> int | None:

@@ -69,6 +69,10 @@ class Thresholds:
     repeat_contact_days: int = 7
     stalled_repeats: int = 3
     problem_words: int = 2
+    knowledge_answer: float = 0.4
+    knowledge_intent_bonus: float = 0.1
+    knowledge_outside_margin: float = 0.0
+    conversation_gap_minutes: int = 240
 
     @classmethod
     def from_file(cls, path: Path) -> Thresholds:
@@ -109,8 +113,11 @@ class Signals:
     loyalty_tier: str | None = None
     #: The same booking was the subject of a contact within `repeat_contact_days`.
     repeat_contact: bool = False
-    #: How many times this conversation already asked the same thing.
+    #: How many times this conversation already asked the same thing without an answer.
     same_request_before: int = 0
+    #: A passage of the brand's knowledge answers the message (relais/core/knowledge.py):
+    #: it is understood even when no request of ours matched it.
+    answerable: bool = False
 
     @classmethod
     def from_parse(cls, text: str, parse: Mapping[str, Any], **context: Any) -> Signals:
@@ -188,7 +195,7 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
     reasons: list[Reason] = []
     if s.anger >= t.anger_handoff:
         reasons.append(Reason.ANGER)
-    misunderstood = is_misunderstood(s.intent, s.confidence, t)
+    misunderstood = is_misunderstood(s.intent, s.confidence, t) and not s.answerable
     if s.intent == "complaint" or (misunderstood and unanswerable_complaint(s, t)):
         reasons.append(Reason.COMPLAINT)
     if s.intent == "human_request":

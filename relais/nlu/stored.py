@@ -91,7 +91,10 @@ def trained_from() -> list[Path]:
         *(_RELAIS / "nlu").glob("*.py"),
         *(_RELAIS / "ml").glob("*.py"),
         *(_RELAIS / "core" / "lexicon").iterdir(),
-        *(_RELAIS / "core" / name for name in ("codes.py", "cues.py", "language.py")),
+        *(
+            _RELAIS / "core" / name
+            for name in ("codes.py", "cues.py", "knowledge.py", "language.py")
+        ),
     ]
     return sorted(p for p in paths if p.is_file())
 

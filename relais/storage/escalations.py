@@ -93,6 +93,10 @@ class Escalation(Base):
     summary = Column(Text, nullable=False, default="")
     #: Everything the bot knew: booking, entities, anger, slots (from the handoff payload).
     context = Column(JSON, nullable=False, default=dict)
+    #: A booking reference the customer typed but did not prove (no surname): the console
+    #: shows that booking's records marked "not verified". A proven booking is the context's
+    #: "booking_reference" instead.
+    typed_reference = Column(String(12))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     #: When a person must first answer (priority and channel targets from brand.yml).
     deadline = Column(DateTime, nullable=False)

@@ -6,6 +6,7 @@ step and its consequences (a bot reply and its outbox entry, say) commit togethe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,9 @@ class Inbound:
     #: The client's network address, when the channel's own client reaches us (the web
     #: chat): Rasa gets it with the message, and the action server limits per address.
     client_address: str | None = None
+    #: The platform's id of the group this message was sent in (a Telegram album: several
+    #: photos sent together): the group is stored as one message with every attachment.
+    album: str | None = None
 
     @property
     def conversation_id(self) -> str:
@@ -63,6 +67,10 @@ class Inbound:
             )
         # A longer platform id (a web chat client's id, say) keeps its meaning as a digest.
         object.__setattr__(self, "platform_id", bounded_id(self.platform_id, MAX_PLATFORM_ID))
+        if self.album is not None:
+            if not isinstance(self.album, str) or not clean_id(self.album):
+                raise ValueError("inbound message: album must be a non-empty string")
+            object.__setattr__(self, "album", bounded_id(clean_id(self.album), MAX_PLATFORM_ID))
         if not isinstance(self.text, str):
             raise ValueError("inbound message: text must be a string")
         object.__setattr__(self, "text", clean_text(self.text))
@@ -135,6 +143,170 @@ def store_inbound(session: Session, inbound: Inbound) -> tuple[Message, bool]:
         return stored, False
     conversation.last_customer_at = now
     return message, True
+
+
+#: Earlier texts kept for agents when a customer edits a message (the latest ones).
+MAX_EDITS_KEPT = 20
+
+
+def store_album_item(session: Session, inbound: Inbound) -> tuple[Message, str]:
+    """Stores one message of an album (`inbound.album` set) into the album's one message:
+    the first creates it, the others add their attachments and captions. Returns the album's
+    message and "stored", "merged" or "duplicate" (this item was already in it)."""
+    if inbound.album is None:
+        raise ValueError("not a message of an album")
+    item = inbound.platform_id
+    album = _album_message(session, inbound.channel, inbound.album)
+    if album is None:
+        first = dataclasses.replace(inbound, platform_id=inbound.album, album=None)
+        message, created = store_inbound(session, first)
+        if created:
+            message.attachments = [{**a, "item": item} for a in inbound.attachments]
+            message.details = {
+                **(message.details or {}),
+                "album": inbound.album,
+                "album_items": [item],
+                "captions": {item: inbound.text} if inbound.text else {},
+            }
+            return message, "stored"
+        album = _album_message(session, inbound.channel, inbound.album)  # another got there
+        assert album is not None
+    details = dict(album.details or {})
+    items = list(details.get("album_items") or [])
+    if item in items:
+        return album, "duplicate"
+    details["album_items"] = [*items, item]
+    if inbound.text:
+        details["captions"] = {**(details.get("captions") or {}), item: inbound.text}
+    album.details = details
+    album.attachments = [
+        *(album.attachments or []),
+        *({**a, "item": item} for a in inbound.attachments),
+    ]
+    _retext_album(album)
+    return album, "merged"
+
+
+def _album_message(session: Session, channel: str, album: str) -> Message | None:
+    # Locked (PostgreSQL): two items of one album stored at once both land in it.
+    return (
+        session.execute(
+            select(Message)
+            .where(Message.channel == channel, Message.platform_id == album)
+            .with_for_update()
+        )
+        .scalars()
+        .first()
+    )
+
+
+def _retext_album(album: Message) -> None:
+    """An album's text: its items' captions, in the order they came."""
+    details = album.details or {}
+    captions = details.get("captions") or {}
+    text = "\n".join(captions[i] for i in details.get("album_items") or [] if captions.get(i))
+    if text != album.text:
+        album.text = text[:MAX_TEXT]
+        _unsettle(album)
+
+
+def _unsettle(message: Message) -> None:
+    """A pending message's text changed before Rasa saw it: what goes to Rasa is worked out
+    again from the new text (bot/router.py `settle_text`)."""
+    if (
+        message.processing == Processing.PENDING
+        and not message.sent_to_rasa
+        and not (message.details or {}).get("merged")
+    ):
+        message.routed_text = None
+
+
+def store_edit(
+    session: Session, inbound: Inbound, edited_at: datetime | None
+) -> tuple[Message, str]:
+    """A customer edited a message: its stored text (and attachments: a live location's new
+    place) becomes the new one, the earlier text is kept for agents. Returns the message and
+    what happened:
+
+    - "pending": it was still waiting to be answered, so the new text is what gets answered;
+    - "answered": it was answered already (or is being answered): not answered again;
+    - "stored": the original never reached Relais: the edit is stored as a new message;
+    - "duplicate": an edit as old as the one applied already (a retried delivery).
+    """
+    message = _by_platform_id(session, inbound.channel, inbound.platform_id)
+    item = None
+    if message is None and inbound.album is not None:
+        album = _album_message(session, inbound.channel, inbound.album)
+        if album is not None and inbound.platform_id in (album.details or {}).get(
+            "album_items", []
+        ):
+            message, item = album, inbound.platform_id
+    if message is None:
+        if inbound.album is not None:
+            stored, outcome = store_album_item(session, inbound)
+        else:
+            stored, created = store_inbound(session, inbound)
+            outcome = "stored" if created else "duplicate"
+        if outcome != "duplicate" and edited_at is not None:
+            stored.details = {**(stored.details or {}), "edited_at": edited_at.isoformat()}
+        return stored, "stored" if outcome != "duplicate" else outcome
+    details = dict(message.details or {})
+    last = details.get("edited_at")
+    if edited_at is not None and last:
+        applied = datetime.fromisoformat(last)
+        # Telegram dates edits to the second: one of the same second with other content is
+        # a later edit (updates come in order); one older, or the same again, is a repeat.
+        same = (
+            item is None
+            and inbound.text == message.text
+            and [dict(a) for a in inbound.attachments] == list(message.attachments or [])
+        )
+        if edited_at < applied or (edited_at == applied and same):
+            return message, "duplicate"
+    details["edits"] = [
+        *(details.get("edits") or []),
+        {"text": message.text, "at": last or message.sent_at.isoformat()},
+    ][-MAX_EDITS_KEPT:]
+    details["edited_at"] = (edited_at or utcnow()).isoformat()
+    if item is None:
+        message.details = details
+        if inbound.text != message.text:
+            message.text = (inbound.text or "")[:MAX_TEXT]
+            _unsettle(message)
+        message.attachments = [dict(a) for a in inbound.attachments]
+    else:  # one item of an album: its caption and its files
+        captions = dict(details.get("captions") or {})
+        if inbound.text:
+            captions[item] = inbound.text
+        else:
+            captions.pop(item, None)
+        details["captions"] = captions
+        message.details = details
+        message.attachments = [
+            *(a for a in message.attachments or [] if a.get("item") != item),
+            *({**a, "item": item} for a in inbound.attachments),
+        ]
+        _retext_album(message)
+    waiting = message.processing == Processing.PENDING and not message.sent_to_rasa
+    return message, "pending" if waiting else "answered"
+
+
+def bot_message_for_platform_id(
+    session: Session, conversation_id: str, platform_id: str, look_back: int = 50
+) -> Message | None:
+    """The message Relais sent in this conversation that the platform knows as
+    `platform_id` (a Telegram message whose button was pressed), among the latest ones."""
+    rows = session.execute(
+        select(OutboxItem.platform_ids, Message)
+        .join(Message, Message.id == OutboxItem.message_id)
+        .where(OutboxItem.conversation_id == conversation_id)
+        .order_by(OutboxItem.id.desc())
+        .limit(look_back)
+    ).all()
+    for ids, message in rows:
+        if platform_id in (ids or []):
+            return message
+    return None
 
 
 def _by_platform_id(session: Session, channel: str, platform_id: str) -> Message | None:

@@ -358,7 +358,13 @@ class Refund(Base):
 
 
 class Contact(Base):
-    """A past contact with customer service, whoever handled it."""
+    """A past contact with customer service, whoever handled it.
+
+    Contacts in the bot's and the agents' conversations are recorded by
+    `relais.storage.queries.record_contact`: one row per conversation and booking, whose
+    `last_at` follows the conversation while it goes on. Demo contacts have neither a
+    conversation nor a `last_at` (their last activity is `created_at`).
+    """
 
     __tablename__ = "contacts"
 
@@ -373,6 +379,11 @@ class Contact(Base):
     summary = Column(Text, nullable=False)
     handled_by = Column(_enum(HandledBy, "handled_by"), nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    #: The conversation it was recorded in ("<channel>:<sender>"); None for demo contacts.
+    #: Not a foreign key: the records outlive the gateway's conversations.
+    conversation_id = Column(String(200), index=True)
+    #: Its last activity (None: `created_at`).
+    last_at = Column(DateTime)
 
     customer = relationship("Customer", back_populates="contacts")
     booking = relationship("Booking", back_populates="contacts")

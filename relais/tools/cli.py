@@ -208,6 +208,51 @@ def _anger_check(args: argparse.Namespace) -> int:
     return 0 if report["all"]["f1"] >= args.min_f1 else 1
 
 
+def _knowledge(args: argparse.Namespace) -> int:
+    """relais knowledge check | eval | tune."""
+    from relais.core.brand import load_brand
+    from relais.core.knowledge import load_knowledge, problems
+
+    brand = load_brand()
+    if args.action == "check":
+        import yaml
+
+        domain = yaml.safe_load((settings().repo_root / "domain.yml").read_text("utf-8"))
+        intents = [i if isinstance(i, str) else next(iter(i)) for i in domain["intents"]]
+        found = problems(brand.knowledge_dir, brand.links["website"], intents)
+        for line in found:
+            print(f"{brand.knowledge_dir}/{line}")
+        if found:
+            return 1
+        knowledge = load_knowledge(brand.knowledge_dir, brand.links["website"])
+        passages = sum(len(a.passages) for a in next(iter(knowledge.articles.values())).values())
+        langs = ", ".join(knowledge.articles)
+        print(f"knowledge: {len(knowledge.ids)} articles, {passages} passages each in {langs}: ok")
+        return 0
+
+    from relais.core.policy import load_thresholds
+    from relais.tools.knowledge_eval import load_questions, score, tune
+    from relais.tools.triage import Triage
+
+    knowledge = load_knowledge(brand.knowledge_dir, brand.links["website"])
+    questions = load_questions(Path(args.questions))
+    triage = Triage.load(Path(args.model) if args.model else None)
+    parses = [triage.parse(q.text) for q in questions]
+    if args.action == "tune":
+        print(f"{'answer':>7} {'bonus':>6}  figures")
+        for answer_at, bonus, figures in tune(questions, parses, knowledge, load_thresholds())[:15]:
+            shown = "  ".join(f"{k.removeprefix('knowledge_')} {v:.3f}" for k, v in figures.items())
+            print(f"{answer_at:7.3f} {bonus:6.2f}  {shown}")
+        return 0
+    report = score(questions, parses, knowledge, load_thresholds())
+    for metric, value in report["figures"].items():
+        print(f"{metric:36} {value:.3f}")
+    print(f"questions: {report['questions']}")
+    for pair, count in list(report["confusions"].items())[: args.show]:
+        print(f"  {count:3d}  {pair}")
+    return 0
+
+
 def _chat(args: argparse.Namespace) -> int:
     from relais.tools.chat import chat
 
@@ -283,6 +328,23 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="also write the report as JSON here")
     a.add_argument("--min-f1", type=float, default=0.0)
     a.set_defaults(func=_anger_check)
+
+    k = sub.add_parser("knowledge", help="check the knowledge articles; score or tune retrieval")
+    kinds = k.add_subparsers(dest="action", required=True)
+    kinds.add_parser("check", help="every article in both languages, links on the brand's site")
+    for name, what, default in (
+        ("eval", "the share of questions answered from the right article", "knowledge_heldout"),
+        ("tune", "try thresholds on the development questions", "knowledge_dev"),
+    ):
+        kind = kinds.add_parser(name, help=what)
+        kind.add_argument(
+            "--questions", default=str(settings().repo_root / "tests" / "eval" / f"{default}.yml")
+        )
+        kind.add_argument(
+            "--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)"
+        )
+        kind.add_argument("--show", type=int, default=15, help="how many confusions to list")
+    k.set_defaults(func=_knowledge)
 
     c = sub.add_parser("chat", help="talk to the running bot from the terminal")
     c.add_argument("--url", help="Rasa server URL (default: RASA_URL or http://127.0.0.1:5005)")

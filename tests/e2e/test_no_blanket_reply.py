@@ -139,3 +139,119 @@ def test_no_reply_text_reaches_many_customers_across_requests(
             f"{share:.0%} of customers got {reply!r} for different requests {sorted(asked)}"
         )
     assert len(recipients) >= len(intents)
+
+
+#: What visitors the bot cannot identify ask, by topic (the knowledge article that answers
+#: it): none of it needs a booking for a useful first answer.
+VISITOR_REQUESTS = {
+    "check-in": [
+        "how do I check in online?",
+        "when does online check-in open",
+        "comment faire mon enregistrement en ligne ?",
+        "l'enregistrement ouvre combien de temps avant le vol",
+    ],
+    "pets": [
+        "can I bring my dog on board?",
+        "is my cat allowed in the cabin with me",
+        "je peux voyager avec mon chien ?",
+        "mon chat peut-il aller en cabine",
+    ],
+    "special-assistance": [
+        "I need a wheelchair at the airport",
+        "my father can't walk far, can someone help him through the airport",
+        "j'ai besoin d'un fauteuil roulant à l'aéroport",
+        "ma mère a du mal à marcher, vous proposez de l'aide ?",
+    ],
+    "travel-documents": [
+        "what documents do I need to fly to Canada?",
+        "do I need an ESTA to go to New York",
+        "quels papiers faut-il pour aller au Canada ?",
+        "faut-il un passeport pour Londres",
+    ],
+    "seats": [
+        "can I choose my seat?",
+        "how do I pick a seat next to my kids",
+        "je peux choisir ma place ?",
+        "comment réserver un siège côté hublot",
+    ],
+    "baggage-allowance": [
+        "how many checked bags can I take",
+        "what's the weight limit for a checked suitcase",
+        "combien de bagages en soute sont inclus",
+        "quel poids maximum pour une valise en soute",
+    ],
+    "lost-baggage": [
+        "my bag never arrived",
+        "my suitcase didn't come out on the belt",
+        "ma valise n'est jamais arrivée",
+        "mon bagage n'était pas sur le tapis",
+    ],
+    "special-baggage": [
+        "can I bring my skis",
+        "how do I travel with my bike",
+        "je peux emporter mes skis ?",
+        "comment transporter mon vélo",
+    ],
+    "meals": [
+        "is food served on board",
+        "can I order a vegetarian meal",
+        "y a-t-il un repas à bord ?",
+        "je peux commander un repas végétarien",
+    ],
+    "changes": [
+        "can I change the date of my flight",
+        "how much does it cost to move my flight to another day",
+        "je voudrais changer la date de mon vol",
+        "combien coûte une modification de date",
+    ],
+    "refunds": [
+        "how long does a refund take",
+        "when will I get my money back",
+        "combien de temps pour être remboursé",
+        "quand vais-je recevoir mon remboursement",
+    ],
+    "children": [
+        "does my baby need her own seat",
+        "can my 10 year old fly alone",
+        "mon bébé doit-il avoir son propre siège",
+        "mon fils de 9 ans peut-il voyager seul",
+    ],
+}
+#: Ways visitors start a message, so that 200 of them write 200 different texts.
+OPENINGS = ["", "hi, ", "hello! ", "quick question: ", "bonjour, ", "salut, ", "please, "]
+
+
+def test_unknown_visitors_get_answers_for_their_request_not_one_text(servers: Servers) -> None:
+    """200 visitors the bot cannot identify, 200 different requests in English and French."""
+    asked: list[tuple[str, str, str]] = []  # (sender, topic, text)
+    texts: set[str] = set()
+    topics = list(VISITOR_REQUESTS)
+    i = 0
+    while len(asked) < CUSTOMERS:
+        topic = topics[i % len(topics)]
+        phrasings = VISITOR_REQUESTS[topic]
+        phrasing = phrasings[(i // len(topics)) % len(phrasings)]
+        opening = OPENINGS[(i // (len(topics) * len(phrasings))) % len(OPENINGS)]
+        text = opening + phrasing
+        i += 1
+        if text in texts:
+            continue
+        texts.add(text)
+        asked.append((f"web:unknown-visitor-{len(asked)}", topic, text))
+
+    recipients: dict[str, set[str]] = defaultdict(set)
+    topic_of = {sender: topic for sender, topic, _ in asked}
+    for sender, _topic, text in asked:
+        replies = [r["text"] for r in servers.say(sender, text) if "text" in r]
+        assert replies, f"no reply to {text!r}"
+        for reply in replies:
+            recipients[normalise(reply, [], [])].add(sender)
+
+    for reply, senders in recipients.items():
+        share = len(senders) / CUSTOMERS
+        shared_topics = {topic_of[s] for s in senders}
+        assert share <= MAX_SHARE or len(shared_topics) == 1, (
+            f"{share:.0%} of visitors got {reply!r} for different topics {sorted(shared_topics)}"
+        )
+    # Not one text per topic either: the answers follow what was asked.
+    assert len(recipients) >= len(topics) * 2

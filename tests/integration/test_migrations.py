@@ -163,3 +163,32 @@ def test_0004_moves_the_routing_state_out_of_details_and_back(at_0003: Engine) -
         for details, _ in _CASES
     ]
     assert back[len(_CASES)].details == {"sent_to_rasa": True, "routed_text": "t0"}
+
+
+# --- 0008: contacts recorded in conversations, typed references -----------------------------
+
+
+def _columns(engine: Engine, table: str) -> set[str]:
+    with engine.connect() as connection:
+        return {c["name"] for c in inspect(connection).get_columns(table)}
+
+
+def test_0008_adds_the_contact_and_typed_reference_columns_and_takes_them_back(
+    db_url: str,
+) -> None:
+    engine = make_engine(db_url)
+    try:
+        migrate(engine, "0007_reference_checks")
+        added = {"conversation_id", "last_at"}
+        assert not added & _columns(engine, "contacts")
+        migrate(engine, "0008_contact_conversation")
+        assert added <= _columns(engine, "contacts")
+        assert "typed_reference" in _columns(engine, "escalations")
+        config = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0007_reference_checks")
+        assert not added & _columns(engine, "contacts")
+        assert "typed_reference" not in _columns(engine, "escalations")
+    finally:
+        engine.dispose()

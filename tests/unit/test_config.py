@@ -99,7 +99,10 @@ def test_channels_take_their_variables_from_settings(clean_env: pytest.MonkeyPat
     telegram, x = telegram_settings(), x_settings()
     assert telegram is not None and (telegram.token, telegram.mode) == ("123:abc", "polling")
     assert x is not None and (x.account_id, x.mode) == ("42", "webhook")
-    assert "Telegram: on (polling)" in describe() and "X: on (webhook)" in describe()
+    assert (
+        "Telegram: on (polling)" in describe()
+        and "X: on (webhook; pay-per-use: sends 15 per 15 min" in describe()
+    )
 
 
 def test_an_env_mapping_still_overrides_the_process_settings(clean_env: pytest.MonkeyPatch) -> None:

@@ -78,6 +78,43 @@ def test_a_payload_built_in_code_must_be_valid() -> None:
         HandoffPayload(reasons="anger")  # type: ignore[arg-type]
 
 
+def test_a_typed_reference_goes_through_the_wire_apart_from_the_proven_one() -> None:
+    payload = HandoffPayload(reasons=("human_request",), typed_reference="XY4K2P")
+    data = payload.to_dict()
+    assert data["typed_reference"] == "XY4K2P" and data["booking_reference"] is None
+    assert HandoffPayload.from_dict(data) == payload
+    assert "typed_reference" not in HandoffPayload.from_dict(data).context
+    assert HandoffPayload.from_dict({}).typed_reference is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("XY4K2P", "XY4K2P"),
+        (" xy4k2p ", "XY4K2P"),  # as the customer typed it
+        ("XY1234", None),  # no letter after the code: not a reference
+        ("AB4K2P", None),  # another airline's code
+        ("XY4K2PX", None),
+        ("XY4K2P; DROP TABLE escalations", None),
+        ("", None),
+        (123456, None),
+        (["XY4K2P"], None),
+        (None, None),
+    ],
+)
+def test_a_reference_not_in_the_brands_shape_is_dropped(typed: Any, kept: str | None) -> None:
+    """Both references, from the wire or built in code: the customer still reaches a person."""
+    for name in ("typed_reference", "booking_reference"):
+        assert getattr(HandoffPayload.from_dict({name: typed}), name) == kept
+        if isinstance(typed, str) or typed is None:
+            assert getattr(HandoffPayload(**{name: typed}), name) == kept
+
+
+def test_a_typed_reference_that_was_proven_is_the_proven_one_only() -> None:
+    payload = HandoffPayload.from_dict({"booking_reference": "XY7T2M", "typed_reference": "xy7t2m"})
+    assert (payload.booking_reference, payload.typed_reference) == ("XY7T2M", None)
+
+
 def test_other_custom_responses_are_not_handoffs() -> None:
     assert not carries_handoff({"map": "CDG"}) and not carries_handoff(None)
     with pytest.raises(ValueError):

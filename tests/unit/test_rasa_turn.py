@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.rasa_turn import attachment_question, replies_from_tracker, user_event
+from bot.rasa_turn import (
+    attachment_question,
+    replies_from_tracker,
+    unusable_answer,
+    user_event,
+)
 from relais.core.errors import RasaUnavailable
 from relais.core.handoff import HandoffPayload
 from relais.core.texts import say
@@ -104,7 +109,23 @@ def test_a_logged_message_carries_its_id_and_that_an_agent_handles_it() -> None:
 def test_a_file_without_words_gets_one_question_in_the_customers_language(
     kind: str, lang: str, start: str
 ) -> None:
-    assert attachment_question([kind, "photo"], lang).startswith(start)
+    assert attachment_question([kind], lang).startswith(start)
+
+
+def test_an_album_gets_one_question_about_all_its_files() -> None:
+    assert attachment_question(["photo", "photo", "photo"], "en").startswith(
+        "Thanks for the photos. I can't open them myself"
+    )
+    assert attachment_question(["photo", "video"], "fr").startswith("Merci pour vos fichiers.")
+
+
+def test_what_relais_does_not_keep_gets_one_sentence_naming_it() -> None:
+    assert unusable_answer("dice", "en") == (
+        "I can't use a dice roll in this chat: tell me in a few words what you need and I'll help."
+    )
+    assert unusable_answer("something_new", "fr").startswith(
+        "Je ne peux pas utiliser ce type de message"
+    )
 
 
 def test_the_question_falls_back_to_english_and_comes_from_the_text_catalog() -> None:

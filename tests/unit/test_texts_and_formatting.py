@@ -23,9 +23,7 @@ def test_every_text_exists_in_english_and_french_with_the_same_placeholders() ->
 def test_say_fills_placeholders_and_closes_the_gap_of_an_empty_name() -> None:
     assert say("goodbye.plain", "en", name="") == "Bye, have a good day!"
     assert say("goodbye.plain", "fr", name="Camille") == "Au revoir Camille, bonne journée !"
-    assert say("handoff.general", "en", name="").startswith(
-        "I'm passing this to a colleague now. They"
-    )
+    assert say("handed_back.general", "en", name="").startswith("I'm back with you. Is there")
 
 
 def test_missing_text_is_a_clear_error() -> None:

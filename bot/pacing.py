@@ -1,0 +1,135 @@
+"""Keeping a channel's requests under its platform's rate limits (relais/core/pacing.py).
+
+`SharedPace` is one limit for every worker of a database (X counts per account: its row is in
+`channel_state`, relais/storage/pacing.py). `LocalPace` keeps limits per key in this process
+(Telegram's "one message per second in a chat": a chat's deliveries are leased to one worker
+at a time, so a shared row would buy nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.engine import Engine
+
+from relais.core.pacing import Limit, binding, describe, keep_recent, wait_for_slot
+from relais.storage.db import run_atomic
+from relais.storage.pacing import hold, read_pace, take_slot
+
+
+class SharedPace:
+    """A platform's limits on one endpoint for one account, shared by every worker."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        channel: str,
+        key: str,
+        limits: Sequence[Limit],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.key = key
+        #: As documented (shown by /healthz); `binding` is what is enforced.
+        self.limits = tuple(limits)
+        self.binding = binding(self.limits)
+        self.clock = clock
+
+    def __str__(self) -> str:
+        return describe(self.limits)
+
+    async def take(self) -> float:
+        """0 when a request may go now (its slot is taken), else the seconds to wait."""
+        if not self.binding:
+            return 0.0
+        now = self.clock()
+        try:
+            return await asyncio.to_thread(
+                run_atomic,
+                self.engine,
+                lambda s: take_slot(s, self.channel, self.key, self.binding, now),
+            )
+        except RuntimeError:  # other workers took the slots meanwhile: try again shortly
+            return 1.0
+
+    async def hold(self, until: float) -> None:
+        """The platform refused (HTTP 429) until `until` (epoch seconds)."""
+        await asyncio.to_thread(
+            run_atomic, self.engine, lambda s: hold(s, self.channel, self.key, until)
+        )
+
+    async def wait(self) -> float:
+        """Seconds until a request may go, taking nothing (for /healthz)."""
+        state = await asyncio.to_thread(
+            run_atomic, self.engine, lambda s: read_pace(s, self.channel, self.key)
+        )
+        return wait_for_slot(state.times, self.binding, self.clock(), state.hold_until)
+
+
+class LocalPace:
+    """Limits per key (a chat, say) and over all keys, in this process only."""
+
+    def __init__(
+        self,
+        per_key: Sequence[Limit],
+        overall: Sequence[Limit] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_key = binding(per_key)
+        self.overall = binding(overall)
+        self.clock = clock
+        self._times: dict[str, list[float]] = defaultdict(list)
+        self._all: list[float] = []
+        self._hold: dict[str, float] = {}
+
+    def take(self, key: str) -> float:
+        """0 when a request for `key` may go now (it is counted), else the seconds to wait."""
+        now = self.clock()
+        wait = max(
+            wait_for_slot(self._times[key], self.per_key, now, self._hold.get(key, 0.0)),
+            wait_for_slot(self._all, self.overall, now),
+        )
+        if wait > 0:
+            return wait
+        self._times[key] = keep_recent([*self._times[key], now], self.per_key, now)
+        self._all = keep_recent([*self._all, now], self.overall, now)
+        if len(self._times) > 10_000:  # forget chats that have been quiet for a while
+            for quiet in [k for k, t in self._times.items() if not t or t[-1] < now - 3600]:
+                del self._times[quiet]
+        return 0.0
+
+    def hold(self, key: str, seconds: float) -> None:
+        """The platform asked to wait `seconds` before the next request for `key`."""
+        self._hold[key] = max(self._hold.get(key, 0.0), self.clock() + seconds)
+
+
+class MemoryPace:
+    """`SharedPace`'s interface over this process's memory: for a channel used without a
+    database (a script that only sends, a test)."""
+
+    def __init__(self, limits: Sequence[Limit], clock: Callable[[], float] = time.time) -> None:
+        self.limits = tuple(limits)
+        self.binding = binding(self.limits)
+        self.clock = clock
+        self._times: list[float] = []
+        self._hold = 0.0
+
+    def __str__(self) -> str:
+        return describe(self.limits)
+
+    async def take(self) -> float:
+        now = self.clock()
+        wait = wait_for_slot(self._times, self.binding, now, self._hold)
+        if wait == 0:
+            self._times = keep_recent([*self._times, now], self.binding, now)
+        return wait
+
+    async def hold(self, until: float) -> None:
+        self._hold = max(self._hold, until)
+
+    async def wait(self) -> float:
+        return wait_for_slot(self._times, self.binding, self.clock(), self._hold)

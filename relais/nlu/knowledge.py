@@ -1,0 +1,171 @@
+"""Ranks the brand's knowledge passages for every message (relais/core/knowledge.py).
+
+Each passage is known by examples: the questions its article lists for it, in every
+language, and its own words under the article's title. A message scores against each example
+with the multilingual sentence encoder the intent classifier already ran (its vector comes
+from the encoder's cache, so meaning costs a dot product) and with character n-grams (the
+exact words: "ESTA", "skis", "poussette"). An article scores the mean of its best few
+examples, and offers its best-scoring passage. The top articles go into the parse as
+`knowledge`; the action server decides whether the best is good enough to say
+(relais/core/knowledge.py `choose`, thresholds in escalation.yml) and says it from the files.
+
+The index is built by `rasa train` from the knowledge folder brand.yml names; editing an
+article means `make validate`, `make train` and a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from relais.core import timings
+from relais.core.brand import load_brand
+from relais.core.knowledge import KNOWLEDGE, Knowledge, load_knowledge
+from relais.core.policy import OUT_OF_SCOPE_INTENT
+from relais.ml import tfidf
+from relais.ml.encoder import embed
+from relais.ml.text import normalise
+from relais.nlu.intent import anger_only
+from relais.nlu.stored import StoredModelComponent
+
+logger = logging.getLogger(__name__)
+
+
+def brand_knowledge() -> Knowledge:
+    brand = load_brand()
+    return load_knowledge(brand.knowledge_dir, brand.links["website"])
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class KnowledgeRetriever(StoredModelComponent):
+    """Adds `knowledge`: the best-scoring articles, each with its best passage, and how close
+    the message is to what is out of scope: {"articles": [{article, passage, score}, …],
+    "outside": score}."""
+
+    model_file = "knowledge_index.pkl"
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        # Chosen on tests/eval/knowledge_dev.yml (never on the held-out questions).
+        return {
+            # The share of the sentence encoder in an example's score; the rest is
+            # character n-grams.
+            "dense_weight": 0.7,
+            # An article scores the mean of its best this-many examples: one lucky example
+            # does not make an article, several close ones do.
+            "best_examples": 3,
+            # How many articles the parse carries.
+            "top": 5,
+        }
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
+        # The articles are training input Rasa does not know of: edited, they retrain.
+        try:
+            digest = brand_knowledge().digest
+        except Exception as error:  # a broken folder fails at train time, with its message
+            digest = hashlib.sha256(str(error).encode()).hexdigest()
+        return f"{super().fingerprint_addon(config)}:{digest}"
+
+    def train(self, training_data: TrainingData) -> Resource:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        knowledge = brand_knowledge()
+        examples = sorted(knowledge.examples())  # grouped by article, then passage
+        # What the bot knows is outside its job (our own out_of_scope examples): a message
+        # closer to those than to any article is not answered from the knowledge.
+        outside = [
+            m.get(TEXT)
+            for m in training_data.intent_examples
+            if m.get(INTENT) == OUT_OF_SCOPE_INTENT and m.get(TEXT) and not anger_only(m)
+        ]
+        if not examples:
+            logger.warning("The knowledge folder has no articles: nothing will be retrieved.")
+            return self._resource
+        passages = sorted({(article, passage) for article, passage, _ in examples})
+        articles = sorted({article for article, _ in passages})
+        texts = [text for _, _, text in examples]
+        ngrams = TfidfVectorizer(
+            preprocessor=normalise, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
+        )
+        return self._save(
+            {
+                "articles": articles,
+                "passages": passages,
+                #: Per example: its passage's index, and where each article's examples start.
+                "passage_of": np.array(
+                    [passages.index((a, p)) for a, p, _ in examples], dtype=np.int32
+                ),
+                "article_starts": np.array(
+                    [next(i for i, e in enumerate(examples) if e[0] == a) for a in articles]
+                    + [len(examples)],
+                    dtype=np.int32,
+                ),
+                "dense": embed(texts),
+                "ngrams": ngrams,
+                "sparse": ngrams.fit_transform(texts).tocsr(),
+                "outside_dense": embed(outside),
+                "outside_sparse": ngrams.transform(outside).tocsr(),
+                "digest": knowledge.digest,
+            }
+        )
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            started = time.perf_counter()
+            text = message.get(TEXT) or ""
+            found: dict[str, Any] = {"articles": [], "outside": 0.0}
+            if self._model is not None and text.strip():
+                found = self.rank(text)
+            message.set(KNOWLEDGE, found, add_to_output=True)
+            timings.record("knowledge", started)
+        return messages
+
+    def rank(self, text: str) -> dict[str, Any]:
+        """The `top` articles for `text`, best first: each with its score (0–1) and the
+        passage of it that matches `text` best; and `outside`, the score of the out-of-scope
+        examples closest to `text`, counted the same way."""
+        model = self._model
+        weight = float(self._config["dense_weight"])
+        best_examples = int(self._config["best_examples"])
+        vector, ngrams = embed([text])[0], tfidf.transform(model["ngrams"], [text]).T
+        scores = (
+            weight * (model["dense"] @ vector)
+            + (1 - weight) * (model["sparse"] @ ngrams).toarray()[:, 0]
+        )
+        outside = (
+            weight * (model["outside_dense"] @ vector)
+            + (1 - weight) * (model["outside_sparse"] @ ngrams).toarray()[:, 0]
+        )
+        passage_scores = np.full(len(model["passages"]), -1.0)
+        np.maximum.at(passage_scores, model["passage_of"], scores)
+        starts = model["article_starts"]
+        article_scores = np.array(
+            [
+                np.sort(scores[starts[i] : starts[i + 1]])[-best_examples:].mean()
+                for i in range(len(model["articles"]))
+            ]
+        )
+        found = []
+        for i in np.argsort(-article_scores)[: int(self._config["top"])]:
+            article = model["articles"][i]
+            mine = [j for j, (a, _) in enumerate(model["passages"]) if a == article]
+            passage = max(mine, key=lambda j: passage_scores[j])
+            found.append(
+                {
+                    "article": article,
+                    "passage": model["passages"][passage][1],
+                    "score": round(float(article_scores[i]), 4),
+                }
+            )
+        closest = np.sort(outside)[-best_examples:].mean() if len(outside) else 0.0
+        return {"articles": found, "outside": round(float(closest), 4)}

@@ -131,11 +131,11 @@ def _named_problem(
         problem = ctx.say_text("problem.article", title=title)
     else:
         problem = ctx.say_text("problem.quoted", quote=_quote(ctx.turn.text))
-    suffix = ""
+    suffix = ""  # the catalog's texts are stripped: the space before "(booking …)" is here
     if booking is not None:
-        suffix = ctx.say_text("handoff.booking_suffix", ref=booking.reference)
+        suffix = " " + ctx.say_text("handoff.booking_suffix", ref=booking.reference)
     elif ctx.turn.flight_numbers():
-        suffix = ctx.say_text("handoff.flight_suffix", flight=ctx.turn.flight_numbers()[0])
+        suffix = " " + ctx.say_text("handoff.flight_suffix", flight=ctx.turn.flight_numbers()[0])
     if "human_request" in decision.reasons and not _UPSET & set(decision.reasons):
         key = "handoff.asked_problem"
     elif _UPSET & set(decision.reasons):

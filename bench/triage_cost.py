@@ -7,8 +7,9 @@ depends on nothing outside this repository. One untimed round warms the model up
 parses pay for lazy loading and caches); the next --rounds rounds are measured.
 
 Printed and written to reports/triage-cost.json: the median of Rasa's parse (which includes
-Relais's components), and the median and 95th percentile of what Relais adds to it (language,
-anger, the parts of a message and the escalation policy, from `Triage.timings()`).
+Relais's components), the median and 95th percentile of what Relais adds to it (language,
+anger, the parts of a message and the escalation policy, from `Triage.timings()`), and the
+same for the knowledge retrieval (relais/nlu/knowledge.py), reported on its own.
 
 These are durations on one machine: a test asserting a ceiling on them failed a fresh clone
 (5.101 ms against 5.0 ms) without anything in Relais having changed, so they live here, as
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Rasa parse, median (includes Relais's components)  {cost['parse_ms_median']:8.3f} ms")
     print(f"  added by Relais, median                            {cost['added_ms_median']:8.3f} ms")
     print(f"  added by Relais, 95th percentile                   {cost['added_ms_p95']:8.3f} ms")
+    knowledge = (cost["knowledge_ms_median"], cost["knowledge_ms_p95"])
+    print(f"  knowledge retrieval, median                        {knowledge[0]:8.3f} ms")
+    print(f"  knowledge retrieval, 95th percentile               {knowledge[1]:8.3f} ms")
     print(f"written to {out}")
     return 0
 

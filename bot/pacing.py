@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from relais.core.pacing import Limit, binding, describe, keep_recent, wait_for_slot
 from relais.storage.db import run_atomic
-from relais.storage.pacing import hold, read_pace, take_slot
+from relais.storage.pacing import hold, read_pace, settle_slot, take_slot
 
 
 class SharedPace:
@@ -38,6 +38,9 @@ class SharedPace:
         self.limits = tuple(limits)
         self.binding = binding(self.limits)
         self.clock = clock
+        #: When this process's latest slot was taken (`settle` moves it to the answer's time;
+        #: one loop uses a pace: the outbox's sends, or the poller's reads).
+        self._taken: float | None = None
 
     def __str__(self) -> str:
         return describe(self.limits)
@@ -46,15 +49,30 @@ class SharedPace:
         """0 when a request may go now (its slot is taken), else the seconds to wait."""
         if not self.binding:
             return 0.0
-        now = self.clock()
+        now = round(self.clock(), 3)
         try:
-            return await asyncio.to_thread(
+            wait = await asyncio.to_thread(
                 run_atomic,
                 self.engine,
                 lambda s: take_slot(s, self.channel, self.key, self.binding, now),
             )
         except RuntimeError:  # other workers took the slots meanwhile: try again shortly
             return 1.0
+        self._taken = now if wait == 0 else None
+        return wait
+
+    async def settle(self) -> None:
+        """The request of the latest slot taken was answered now: its slot counts from now
+        (the platform counted it on arrival, after the slot was taken)."""
+        taken, self._taken = self._taken, None
+        if taken is None:
+            return
+        done = round(self.clock(), 3)
+        await asyncio.to_thread(
+            run_atomic,
+            self.engine,
+            lambda s: settle_slot(s, self.channel, self.key, taken, done),
+        )
 
     async def hold(self, until: float) -> None:
         """The platform refused (HTTP 429) until `until` (epoch seconds)."""
@@ -127,6 +145,11 @@ class MemoryPace:
         if wait == 0:
             self._times = keep_recent([*self._times, now], self.binding, now)
         return wait
+
+    async def settle(self) -> None:
+        """As `SharedPace.settle`: the latest slot counts from now."""
+        if self._times:
+            self._times[-1] = max(self._times[-1], self.clock())
 
     async def hold(self, until: float) -> None:
         self._hold = max(self._hold, until)

@@ -286,6 +286,8 @@ class XChannel:
                 # Another client of this account spent the reads: wait for X's reset.
                 await self.read_pace.hold(self._reset_at(error.response))
                 continue
+            finally:
+                await self.read_pace.settle()
             data = [e for e in page.get("data") or [] if isinstance(e, dict) and e.get("id")]
             fresh = [e for e in data if since is None or int(e["id"]) > int(since)]
             found += fresh
@@ -327,6 +329,7 @@ class XChannel:
             try:
                 response = await asyncio.to_thread(self._post, item.recipient, piece)
             except tweepy.TooManyRequests as error:
+                await self.send_pace.settle()
                 until = self._reset_at(error.response)
                 await self.send_pace.hold(until)
                 raise NotYet(
@@ -336,9 +339,12 @@ class XChannel:
                     delivered=ids,
                 ) from error
             except (tweepy.BadRequest, tweepy.Forbidden, tweepy.NotFound) as error:
+                await self.send_pace.settle()
                 raise SendFailed(str(error), permanent=True, delivered=ids) from error
             except (tweepy.TweepyException, requests.RequestException, ValueError) as error:
+                await self.send_pace.settle()
                 raise SendFailed(str(error), delivered=ids) from error
+            await self.send_pace.settle()
             ids.append(str(((response.json() or {}).get("data") or {}).get("dm_event_id", "")))
             if response.headers.get("x-rate-limit-remaining") == "0":
                 # X counts this account's sends from elsewhere too: it says when to go on.

@@ -430,6 +430,13 @@ class FakeX(ThreadedServer):
         webhook["valid"] = await self._crc(webhook["url"])
         return web.json_response({"data": {"attempted": True}})
 
+    async def _delete_webhook(self, request: web.Request) -> web.Response:
+        if not self._app_only(request):
+            return problem(403, "Unsupported Authentication", "OAuth 2.0 App-Only needed")
+        if self.webhooks.pop(request.match_info["webhook_id"], None) is None:
+            return _webhook_error("WebhookIdInvalid", "no such webhook", 404)
+        return web.json_response({"data": {"deleted": True}})
+
     async def _subscription(self, request: web.Request) -> web.Response:
         user = self._user(request)
         if user is None:
@@ -453,6 +460,7 @@ class FakeX(ThreadedServer):
         app.router.add_post("/2/webhooks", self._create_webhook)
         app.router.add_get("/2/webhooks", self._list_webhooks)
         app.router.add_put("/2/webhooks/{webhook_id}", self._validate_webhook)
+        app.router.add_delete("/2/webhooks/{webhook_id}", self._delete_webhook)
         path = "/2/account_activity/webhooks/{webhook_id}/subscriptions/all"
         app.router.add_post(path, self._subscription)
         app.router.add_get(path, self._subscription)

@@ -69,7 +69,7 @@ class Thresholds:
     repeat_contact_days: int = 7
     stalled_repeats: int = 3
     problem_words: int = 2
-    knowledge_answer: float = 0.4
+    knowledge_answer: float = 0.46
     knowledge_intent_bonus: float = 0.1
     knowledge_outside_margin: float = 0.0
     conversation_gap_minutes: int = 240

@@ -78,9 +78,27 @@ def take_slot(
         wait = wait_for_slot(state.times, limits, now, state.hold_until)
         if wait > 0:
             return wait
-        state.times = keep_recent([*state.times, now], limits, now)
+        state.times = keep_recent([*state.times, round(now, 3)], limits, now)
         if _write(session, channel, key, old, state.dump()):
             return 0.0
+    raise RuntimeError(f"the pace {channel}:{key} kept changing under this worker")
+
+
+def settle_slot(session: Session, channel: str, key: str, taken: float, done: float) -> None:
+    """The request whose slot was taken at `taken` got its answer at `done`: the slot counts
+    from then on. The platform counted the request when it arrived, somewhere between the
+    two; counting from the answer, the next window never starts before the platform's."""
+    for _ in range(5):
+        row = session.get(ChannelState, (channel, key), populate_existing=True)
+        if row is None:
+            return
+        old = row.value
+        state = PaceState.parse(old)
+        if taken not in state.times:
+            return
+        state.times = sorted(done if t == taken else t for t in state.times)
+        if _write(session, channel, key, old, state.dump()):
+            return
     raise RuntimeError(f"the pace {channel}:{key} kept changing under this worker")
 
 

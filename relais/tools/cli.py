@@ -253,6 +253,38 @@ def _knowledge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _x_setup(args: argparse.Namespace) -> int:
+    """relais x setup: the webhook registered, the account subscribed (relais/tools/x_setup.py)."""
+    from bot.channels.config import x_settings
+    from relais.core.errors import ConfigError
+    from relais.tools.x_setup import setup
+
+    try:
+        found = x_settings()
+    except ConfigError as error:
+        print(f"relais x setup: {error}", file=sys.stderr)
+        return 2
+    if found is None:
+        print(
+            "relais x setup: X is off: set X_ACCOUNT_ID, X_CONSUMER_KEY, X_CONSUMER_SECRET, "
+            "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET first",
+            file=sys.stderr,
+        )
+        return 2
+    if found.mode != "webhook":
+        print("relais x setup: X_MODE is polling: there is no webhook to register", file=sys.stderr)
+        return 2
+    public = settings().public_url
+    url = args.url or (f"{public}/x/webhook" if public else None)
+    if not url:
+        print(
+            "relais x setup: give --url https://your.host/x/webhook (or set RELAIS_PUBLIC_URL)",
+            file=sys.stderr,
+        )
+        return 2
+    return setup(found, url, dry_run=args.dry_run, replace=args.replace)
+
+
 def _chat(args: argparse.Namespace) -> int:
     from relais.tools.chat import chat
 
@@ -345,6 +377,26 @@ def parser() -> argparse.ArgumentParser:
         )
         kind.add_argument("--show", type=int, default=15, help="how many confusions to list")
     k.set_defaults(func=_knowledge)
+
+    x = sub.add_parser("x", help="X: register the webhook and subscribe the account")
+    x_actions = x.add_subparsers(dest="action", required=True)
+    xs = x_actions.add_parser(
+        "setup",
+        help="register the app's webhook with X and subscribe the brand's account to it "
+        "(the app must be running and reachable at the URL)",
+    )
+    xs.add_argument(
+        "--url", help="the webhook's public address (default: RELAIS_PUBLIC_URL/x/webhook)"
+    )
+    xs.add_argument(
+        "--dry-run", action="store_true", help="only read, and print what would be done"
+    )
+    xs.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the app's webhook at another address first (X allows one per app)",
+    )
+    xs.set_defaults(func=_x_setup)
 
     c = sub.add_parser("chat", help="talk to the running bot from the terminal")
     c.add_argument("--url", help="Rasa server URL (default: RASA_URL or http://127.0.0.1:5005)")

@@ -49,6 +49,15 @@ TARGETS = (
     Target("airline_non_negative_flagged_rate", 0.10, at_least=False),
     Target("routine_handoff_rate", 0.05, at_least=False),
     Target("triage_added_ms_median", 5.0, at_least=False),
+    # The brand's knowledge, on questions the team wrote and holds out (issue 16).
+    Target("knowledge_en_accuracy", 0.90),
+    Target("knowledge_fr_accuracy", 0.90),
+    Target("knowledge_outside_answered_rate", 0.05, at_least=False),
+    Target("knowledge_ms_median", 5.0, at_least=False),
+)
+#: The team's held-out knowledge questions (relais/tools/knowledge_eval.py).
+KNOWLEDGE_QUESTIONS = (
+    Path(__file__).resolve().parents[2] / "tests" / "eval" / "knowledge_heldout.yml"
 )
 #: The anger sets: file name, and whether it is a reported target or reported only.
 ANGER_SETS = ("anger_en_tweeteval", "anger_fr_emodift", "anger_fr_xed", "anger_en_goemotions")
@@ -149,8 +158,20 @@ def airline_scores(rows: list[dict[str, Any]], results: list[dict[str, Any]]) ->
     }
 
 
-def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
-    """Runs every evaluation file (or one row in `every`) through triage; returns the report."""
+def evaluate(
+    data_dir: Path,
+    triage: Triage,
+    every: int = 1,
+    knowledge_questions: Path = KNOWLEDGE_QUESTIONS,
+) -> dict[str, Any]:
+    """Runs every evaluation file (or one row in `every`) through triage, and the team's
+    held-out knowledge questions; returns the report."""
+    from relais.core.brand import load_brand
+    from relais.core.knowledge import load_knowledge
+    from relais.core.policy import load_thresholds
+    from relais.tools.knowledge_eval import load_questions
+    from relais.tools.knowledge_eval import score as knowledge_score
+
     started = triage.timings()
     en_rows = load_rows(data_dir / "intents_en_clinc.jsonl", every)
     fr_rows = load_rows(data_dir / "intents_fr_travel.jsonl")
@@ -171,6 +192,14 @@ def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
         )
     airline_rows = load_rows(data_dir / "airline_tweets.jsonl", every)
     airline = airline_scores(airline_rows, [triage.triage(r["text"]) for r in airline_rows])
+    questions = load_questions(knowledge_questions)
+    brand = load_brand()
+    knowledge = knowledge_score(
+        questions,
+        [triage.parse(q.text) for q in questions],
+        load_knowledge(brand.knowledge_dir, brand.links["website"]),
+        load_thresholds(),
+    )
     cost = {k: v for k, v in triage.timings(since=started).items() if not k.startswith("_")}
     mapped = en["mapped"] + fr["mapped"]
     figures = {
@@ -187,6 +216,8 @@ def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
         "routine_handoff_rate": _ratio(sum(bool(x["handoff"]) for x in routine), len(routine)),
         "triage_added_ms_median": cost["added_ms_median"],
         "rasa_parse_ms_median": cost["parse_ms_median"],
+        **knowledge["figures"],
+        "knowledge_ms_median": cost["knowledge_ms_median"],
     }
     return {
         "figures": figures,
@@ -198,6 +229,7 @@ def evaluate(data_dir: Path, triage: Triage, every: int = 1) -> dict[str, Any]:
         "intents_fr_travel": fr,
         "anger": anger,
         "airline_tweets": airline,
+        "knowledge": knowledge,
         "cost": cost,
     }
 
@@ -222,6 +254,9 @@ def table(report: dict[str, Any]) -> str:
     lines.append("\nairline_tweets: negative flagged, by reason")
     for reason, recall in airline["recall_by_negative_reason"].items():
         lines.append(f"  {recall:6.3f}  {reason}")
+    lines.append(f"\nknowledge (held-out questions {report['knowledge']['questions']}): wrong")
+    for pair, count in list(report["knowledge"]["confusions"].items())[:10]:
+        lines.append(f"  {count:5d}  {pair}")
     for name in ("intents_en_clinc", "intents_fr_travel"):
         lines.append(f"\n{name}: expected -> predicted")
         for pair, count in report[name]["confusion"].items():

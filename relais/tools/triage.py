@@ -68,9 +68,13 @@ class Triage:
             self.decide_ms,
             stages.get("parts", []),
         ]
+        # The knowledge retriever is reported on its own: it is the brand's answers, not the
+        # triage (the stage of relais/nlu/knowledge.py).
+        lists.append(stages.get("knowledge", []))
         start = since["_positions"] if since else [0] * len(lists)
         parse = lists[0][start[0] :]
-        since_start = (values[s:] for values, s in zip(lists[1:], start[1:], strict=True))
+        knowledge = lists[-1][start[-1] :]
+        since_start = (values[s:] for values, s in zip(lists[1:-1], start[1:-1], strict=True))
         # Not strict: a stage records only while timings are collected and only if its
         # component is in the pipeline, so the lists can differ in length.
         added = [sum(step) for step in zip(*since_start, strict=False)]
@@ -79,6 +83,10 @@ class Triage:
             "parse_ms_median": round(statistics.median(parse), 3) if parse else 0.0,
             "added_ms_median": round(statistics.median(added), 3) if added else 0.0,
             "added_ms_p95": round(sorted(added)[int(len(added) * 0.95)], 3) if added else 0.0,
+            "knowledge_ms_median": round(statistics.median(knowledge), 3) if knowledge else 0.0,
+            "knowledge_ms_p95": (
+                round(sorted(knowledge)[int(len(knowledge) * 0.95)], 3) if knowledge else 0.0
+            ),
             "_positions": [len(values) for values in lists],
         }
 

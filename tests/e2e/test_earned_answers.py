@@ -164,7 +164,7 @@ def test_a_conversation_about_a_booking_records_a_contact_that_a_later_one_count
     second = visitor()
     servers.say(second, reference)
     servers.say(second, surname)
-    replies = servers.say(second, "quel temps fera-t-il à Lyon demain ?")
+    replies = servers.say(second, "any good pizza places near the Lyon airport?")
     assert handed_over(replies), replies
     payload = next(r["custom"]["relais_handoff"] for r in replies if "custom" in r)
     assert "repeat_contact" in payload["reasons"]
@@ -186,3 +186,41 @@ def test_a_handover_names_the_problem_the_guest_described(
     replies = servers.say(visitor(), text)
     assert handed_over(replies), replies
     assert named in texts(replies)[0], texts(replies)
+
+
+@pytest.mark.parametrize(
+    "customer, upset, off_topic",
+    [
+        (
+            "demo-liam",
+            "I want to speak to a person about my booking XY5CX2 right now",
+            "thanks! what's the weather in Montreal?",
+        ),
+        (
+            "demo-nadia",
+            "je veux parler à un conseiller tout de suite",
+            "merci ! il fait quel temps à Montréal ?",
+        ),
+    ],
+)
+def test_after_a_hand_back_one_off_topic_question_is_not_escalated(
+    app_url: str, customer: str, upset: str, off_topic: str
+) -> None:
+    from tests.e2e.test_handoff_loop import Customer, bot_texts, console
+
+    person = Customer(app_url, customer)
+    person.say(upset)
+    person.wait_for(lambda ms: len(bot_texts(ms)) >= 2)
+    assert person.read()["state"] == "waiting"
+    agent = console(app_url, "alice")
+    queue = agent.get(f"{app_url}/api/console/queue").json()["waiting"]
+    mine = next(e for e in queue if e["conversation_id"] == person.conversation_id)
+    claimed = agent.post(f"{app_url}/api/console/escalations/{mine['id']}/claim")
+    assert claimed.status_code == 200, claimed.text
+    back = agent.post(f"{app_url}/api/console/escalations/{mine['id']}/hand-back")
+    assert back.status_code == 200, back.text
+    person.wait_for(lambda ms: bool(bot_texts(ms)))  # the bot's follow-up
+    person.say(off_topic)
+    answer = person.wait_for(lambda ms: bool(bot_texts(ms)))
+    assert person.read()["state"] == "bot", bot_texts(answer)
+    assert "colleague" not in bot_texts(answer)[0] and "collègue" not in bot_texts(answer)[0]

@@ -14,6 +14,7 @@ import requests
 from sqlalchemy import func, select
 
 from bot.channels.x import XChannel
+from bot.channels.x_limits import PAY_PER_USE
 from bot.channels.x_wire import crc_response
 from bot.fakes.x import FakeX
 from bot.outbox import Outgoing
@@ -32,10 +33,14 @@ JAMES_X = "200002"  # James Miller's X id in the demo records
 
 @pytest.fixture
 def fake() -> Iterator[FakeX]:
-    x = FakeX()
+    x = FakeX(time_scale=SCALE)  # X's limits, in shorter windows
     x.start_in_thread(free_port())
     yield x
     x.stop()
+
+
+#: X's windows in these tests: 300 times shorter, the counts unchanged (15 per 3 s).
+SCALE = 300.0
 
 
 def channel_for(fake: FakeX, router: Router | None) -> XChannel:
@@ -47,6 +52,7 @@ def channel_for(fake: FakeX, router: Router | None) -> XChannel:
         "token",
         "token-secret",  # type: ignore[arg-type]
         api_url=fake.url,
+        limits=PAY_PER_USE.scaled(SCALE),
     )
 
 
@@ -59,6 +65,9 @@ def x_env(fake: FakeX, mode: str) -> dict[str, str]:
         "X_ACCESS_TOKEN_SECRET": "token-secret",
         "X_MODE": mode,
         "X_API_URL": fake.url,
+        # X's limits in the stand-in's shorter windows (the same counts).
+        "X_READ_LIMIT": f"15/{900 / SCALE:g}s",
+        "X_SEND_LIMIT": f"15/{900 / SCALE:g}s,1440/{86400 / SCALE:g}s",
     }
 
 
@@ -145,3 +154,50 @@ def test_webhook_end_to_end_with_crc_signature_and_numbered_options(
         assert fake.deliver(hook, own) == 200
         time.sleep(2)
         assert len(fake.texts_to(JAMES_X)) == 1
+
+
+def test_polling_at_xs_limits_tells_a_group_to_write_privately_and_answers_dms(
+    fake: FakeX, servers: Servers, own_seeded_url: str, tmp_path: Path
+) -> None:
+    with relais_app(tmp_path, own_seeded_url, servers.rasa_url, x_env(fake, "polling")) as app:
+        fake.customer_dm(JAMES_X, "how many points do I have?")
+        eventually(lambda: len(fake.texts_to(JAMES_X)) == 1, 60)
+        assert "points" in fake.texts_to(JAMES_X)[0]
+        fake.group_dm("1590000000000000002", JAMES_X, "brand, are you there?")
+        eventually(lambda: len(fake.texts_to("group:1590000000000000002")) == 1, 60)
+        fake.group_dm("1590000000000000002", JAMES_X, "hello?")
+        time.sleep(2)
+        assert len(fake.texts_to("group:1590000000000000002")) == 1
+        assert len(fake.texts_to(JAMES_X)) == 1  # the group was not answered as a DM
+        health = requests.get(f"{app}/healthz").json()
+        assert health["outbox"]["x"]["limits"]["sends"] == "15 per 3 s and 1,440 per 288 s"
+        assert fake.refused == {"read": 0, "send": 0}
+
+
+def test_relais_x_setup_registers_the_running_apps_webhook(
+    fake: FakeX, servers: Servers, own_seeded_url: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = x_env(fake, "webhook")
+    with relais_app(tmp_path, own_seeded_url, servers.rasa_url, env) as app:
+        command = [
+            sys.executable,
+            "-m",
+            "relais.tools.cli",
+            "x",
+            "setup",
+            "--url",
+            f"{app}/x/webhook",
+        ]
+        run_env = {**os.environ, **env}
+        dry = subprocess.run([*command, "--dry-run"], env=run_env, capture_output=True, text=True)
+        assert dry.returncode == 0 and "would register webhook" in dry.stdout, dry.stderr
+        assert fake.webhooks == {}
+        done = subprocess.run(command, env=run_env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "registered now" in done.stdout and "subscribed now" in done.stdout
+        (webhook,) = fake.webhooks.values()
+        assert webhook["valid"] and fake.crc_checks == [f"{app}/x/webhook"]

@@ -120,6 +120,19 @@ class LocalPace:
                 del self._times[quiet]
         return 0.0
 
+    def settle(self, key: str) -> None:
+        """The latest request for `key` was answered now: it counts from now (the platform
+        counted it on arrival, after its slot was taken), so the next one never arrives
+        sooner than the limit allows, whatever the network's delays."""
+        times = self._times.get(key)
+        if not times:
+            return
+        taken, now = times[-1], self.clock()
+        times[-1] = max(taken, now)
+        if taken in self._all:
+            self._all[self._all.index(taken)] = max(taken, now)
+            self._all.sort()
+
     def hold(self, key: str, seconds: float) -> None:
         """The platform asked to wait `seconds` before the next request for `key`."""
         self._hold[key] = max(self._hold.get(key, 0.0), self.clock() + seconds)

@@ -35,7 +35,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -279,7 +279,6 @@ class Parsed:
     group: int | None = None
     #: Why nothing is stored (logged).
     ignored: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TelegramChannel:
@@ -602,9 +601,12 @@ class TelegramChannel:
                     continue
                 await self._paced(chat, ids)
                 last = i == len(pieces) - 1
-                sent = await self.bot.send_message(
-                    int(chat), piece or "…", reply_markup=markup if last else None
-                )
+                try:
+                    sent = await self.bot.send_message(
+                        int(chat), piece or "…", reply_markup=markup if last else None
+                    )
+                finally:
+                    self.pace.settle(chat)
                 ids.append(str(sent.message_id))
         except RetryAfter as error:
             wait = _seconds(error.retry_after) or 1.0

@@ -35,7 +35,10 @@ ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 #: A passage is said in a chat message, with the article's link after it.
 MAX_PASSAGE_CHARS = 320
 MIN_QUESTIONS = 2
-_KEYS = {"title", "link", "intents", "checks", "passages"}
+_KEYS = {"title", "link", "intents", "checks", "passages", "questions"}
+#: Questions the knowledge does not answer (`outside.yml`, by language): the retriever keeps
+#: messages like these from being answered with the nearest article.
+OUTSIDE_FILE = "outside.yml"
 _PASSAGE_KEYS = {"id", "text", "questions"}
 
 
@@ -66,6 +69,8 @@ class Article:
     #: None when the booking adds nothing to the article.
     checks: str | None
     passages: tuple[Passage, ...]
+    #: How customers ask about the article as a whole (no passage in particular).
+    questions: tuple[str, ...] = ()
 
     def passage(self, passage_id: str) -> Passage | None:
         return next((p for p in self.passages if p.id == passage_id), None)
@@ -78,6 +83,8 @@ class Knowledge:
     articles: Mapping[str, Mapping[str, Article]]
     #: A digest of the files' contents: a model trained on other files says so.
     digest: str
+    #: Questions the knowledge does not answer, in every language (outside.yml).
+    outside: tuple[str, ...] = ()
 
     def article(self, article_id: str, lang: str) -> Article | None:
         return self.articles.get(lang, {}).get(article_id)
@@ -94,13 +101,15 @@ class Knowledge:
 
     def examples(self) -> list[tuple[str, str, str]]:
         """(article, passage, text) to retrieve passages by: every language's questions,
-        and each passage's own words under its article's title."""
+        and each passage's own words under its article's title. A question about the
+        article as a whole has the passage "" (it names the article, not a passage)."""
         found = []
         for by_id in self.articles.values():
             for article in by_id.values():
                 for passage in article.passages:
                     found.append((article.id, passage.id, f"{article.title}. {passage.text}"))
                     found += [(article.id, passage.id, q) for q in passage.questions]
+                found += [(article.id, "", q) for q in article.questions]
         return found
 
 
@@ -176,6 +185,7 @@ def _read(directory: Path, website: str) -> tuple[Knowledge, list[str]]:
             article = _article(path.stem, lang, raw, found.append)
             if article is not None:
                 articles[lang][article.id] = article
+    outside = _outside(directory / OUTSIDE_FILE, digest, found.append)
     _compare_languages(articles, found)
     for by_id in articles.values():
         for article in by_id.values():
@@ -183,7 +193,30 @@ def _read(directory: Path, website: str) -> tuple[Knowledge, list[str]]:
             if problem:
                 found.append(f"{article.lang}/{article.id}.yml: link {article.link!r} {problem}")
     frozen = MappingProxyType({lang: MappingProxyType(a) for lang, a in articles.items()})
-    return Knowledge(frozen, digest.hexdigest()), found
+    return Knowledge(frozen, digest.hexdigest(), outside), found
+
+
+def _outside(path: Path, digest: hashlib._Hash, report: Callable[[str], None]) -> tuple[str, ...]:
+    """The questions of outside.yml ({lang: [question, …]}); none when there is no file."""
+    if not path.is_file():
+        return ()
+    raw = path.read_bytes()
+    digest.update(b"outside\0" + raw)
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        report(f"{OUTSIDE_FILE}: not valid YAML: {error}")
+        return ()
+    if not isinstance(data, dict) or set(data) - set(SUPPORTED):
+        report(f"{OUTSIDE_FILE}: expected lists of questions under {', '.join(SUPPORTED)}")
+        return ()
+    found: list[str] = []
+    for lang, questions in data.items():
+        if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+            report(f"{OUTSIDE_FILE}: {lang}: expected a list of questions")
+            continue
+        found += [q.strip() for q in questions if q.strip()]
+    return tuple(found)
 
 
 def _article(
@@ -220,6 +253,10 @@ def _article(
         bad("intents: expected a list of intent names")
         intents = []
     passages = _passages(data.get("passages"), bad)
+    questions = data.get("questions") or []
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+        bad("questions: expected a list of questions about the article as a whole")
+        questions = []
     if not isinstance(title, str) or not isinstance(link, str) or not passages:
         return None
     return Article(
@@ -230,6 +267,7 @@ def _article(
         intents=tuple(intents),
         checks=checks.strip() if isinstance(checks, str) and checks.strip() else None,
         passages=tuple(passages),
+        questions=tuple(q.strip() for q in questions if q.strip()),
     )
 
 

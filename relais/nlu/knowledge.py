@@ -81,13 +81,14 @@ class KnowledgeRetriever(StoredModelComponent):
 
         knowledge = brand_knowledge()
         examples = sorted(knowledge.examples())  # grouped by article, then passage
-        # What the bot knows is outside its job (our own out_of_scope examples): a message
-        # closer to those than to any article is not answered from the knowledge.
+        # What the bot knows is outside its job (our own out_of_scope examples, and the
+        # knowledge's outside.yml): a message closer to those than to any article is not
+        # answered from the knowledge.
         outside = [
             m.get(TEXT)
             for m in training_data.intent_examples
             if m.get(INTENT) == OUT_OF_SCOPE_INTENT and m.get(TEXT) and not anger_only(m)
-        ]
+        ] + list(knowledge.outside)
         if not examples:
             logger.warning("The knowledge folder has no articles: nothing will be retrieved.")
             return self._resource
@@ -158,7 +159,8 @@ class KnowledgeRetriever(StoredModelComponent):
         found = []
         for i in np.argsort(-article_scores)[: int(self._config["top"])]:
             article = model["articles"][i]
-            mine = [j for j, (a, _) in enumerate(model["passages"]) if a == article]
+            # "" is the article as a whole: it scores the article, it is not a passage.
+            mine = [j for j, (a, p) in enumerate(model["passages"]) if a == article and p]
             passage = max(mine, key=lambda j: passage_scores[j])
             found.append(
                 {

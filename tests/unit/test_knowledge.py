@@ -197,3 +197,18 @@ def test_a_message_nearer_what_is_out_of_scope_is_not_answered(folder: Path) -> 
         }
     }
     assert article_for(parse, knowledge, answer_at=0.4, intent_bonus=0.1) is None
+
+
+def test_article_questions_and_the_outside_list_are_examples_too(folder: Path) -> None:
+    for lang in ("en", "fr"):
+        write(
+            folder, lang, "pets", {**article("Pets", [("cabin", "Cats.")]), "questions": ["dog?"]}
+        )
+    (folder / "outside.yml").write_text(
+        'en: ["do you fly to Tokyo?"]\nfr: ["vous avez le wifi ?"]\n'
+    )
+    knowledge = load_knowledge(folder, SITE)
+    assert ("pets", "", "dog?") in knowledge.examples()  # the article, no passage in particular
+    assert knowledge.outside == ("do you fly to Tokyo?", "vous avez le wifi ?")
+    (folder / "outside.yml").write_text('de: ["Fliegen Sie nach Tokio?"]\n')
+    assert problems(folder, SITE) == ["outside.yml: expected lists of questions under en, fr"]

@@ -14,6 +14,8 @@ from bot.channels.x_wire import (
     crc_token_ok,
     inbound_from_dm_events,
     inbound_from_webhook,
+    is_group,
+    read_dm_events,
     signature,
     signature_ok,
 )
@@ -177,3 +179,44 @@ def test_polled_pages_come_oldest_first_without_our_own_messages() -> None:
     found = inbound_from_dm_events(page, account_id="999")
     assert [m.text for m in found] == ["first", "second"]
     assert found[0].sent_at.isoformat() == "2026-11-23T10:00:00"
+
+
+def test_group_conversations_are_set_apart_from_one_to_one_dms() -> None:
+    page = {
+        "data": [
+            {
+                "id": "22",
+                "event_type": "MessageCreate",
+                "text": "brand, are you here?",
+                "sender_id": "200002",
+                "dm_conversation_id": "1580000000000000001",  # a group: a number of its own
+            },
+            {
+                "id": "21",
+                "event_type": "ParticipantsJoin",
+                "sender_id": "200001",
+                "participant_ids": ["200001", "999"],
+                "dm_conversation_id": "1580000000000000001",
+            },
+            {
+                "id": "20",
+                "event_type": "MessageCreate",
+                "text": "hello",
+                "sender_id": "200002",
+                "dm_conversation_id": "999-200002",  # one-to-one: the two ids
+                "attachments": {"media_keys": ["3_77", "16_78"]},
+            },
+        ]
+    }
+    read = read_dm_events(page, account_id="999")
+    assert [m.text for m in read.messages] == ["hello"]
+    assert read.groups == ["1580000000000000001"]
+    assert [a["kind"] for a in read.messages[0].attachments] == ["photo", "animation"]
+    assert is_group("1580000000000000001") and not is_group("999-200002") and not is_group(None)
+    # A delivered event naming a group conversation is not a customer's DM either.
+    event = dm("5", "200002", "in a group")
+    event["message_create"]["dm_conversation_id"] = "1580000000000000001"
+    found, skipped = inbound_from_webhook(
+        {"for_user_id": "999", "direct_message_events": [event]}, "999"
+    )
+    assert found == [] and skipped == ["a group conversation"]

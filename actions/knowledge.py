@@ -74,7 +74,10 @@ def say_match(ctx: Context, match: Match, *, offer_check: bool = True) -> bool:
     passage = article.passage(match.passage) if article else None
     if article is None or passage is None:
         return False
-    _say(ctx, article, passage.text, offer_check and article.checks is not None)
+    # The booking question waits on the request the article is about (a reference sent next
+    # answers that request), so only an article about one of our requests asks it.
+    request = article.intents[0] if article.intents else None
+    _say(ctx, article, passage.text, offer_check and request is not None, request)
     return True
 
 

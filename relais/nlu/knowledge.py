@@ -94,28 +94,38 @@ class KnowledgeRetriever(StoredModelComponent):
             return self._resource
         passages = sorted({(article, passage) for article, passage, _ in examples})
         articles = sorted({article for article, _ in passages})
-        texts = [text for _, _, text in examples]
+        texts = [text for _, _, text in examples] + outside
         ngrams = TfidfVectorizer(
             preprocessor=normalise, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
         )
+        sparse = ngrams.fit(texts[: len(examples)]).transform(texts).tocsr()
+        weight = float(self._config["dense_weight"])
+        owner = [passages.index((a, p)) for a, p, _ in examples]
+        by_article = [[i for i, e in enumerate(examples) if e[0] == a] for a in articles]
+        longest = max(len(rows) for rows in by_article)
         return self._save(
             {
                 "articles": articles,
                 "passages": passages,
-                #: Per example: its passage's index, and where each article's examples start.
-                "passage_of": np.array(
-                    [passages.index((a, p)) for a, p, _ in examples], dtype=np.int32
-                ),
-                "article_starts": np.array(
-                    [next(i for i, e in enumerate(examples) if e[0] == a) for a in articles]
-                    + [len(examples)],
-                    dtype=np.int32,
-                ),
-                "dense": embed(texts),
+                "examples": len(examples),
+                # Every example, then every outside one, one row each, already weighted: a
+                # message's scores are one product with each matrix.
+                "dense": (embed(texts) * weight).astype(np.float32),
+                "sparse": (sparse * (1 - weight)).tocsr(),
                 "ngrams": ngrams,
-                "sparse": ngrams.fit_transform(texts).tocsr(),
-                "outside_dense": embed(outside),
-                "outside_sparse": ngrams.transform(outside).tocsr(),
+                # Examples are sorted by passage: where each passage's rows start.
+                "passage_starts": np.array(
+                    [owner.index(i) for i in range(len(passages))], dtype=np.int64
+                ),
+                # Each article's example rows, padded with -1 (a score of -1 never counts).
+                "article_rows": np.array(
+                    [rows + [-1] * (longest - len(rows)) for rows in by_article], dtype=np.int64
+                ),
+                # Each article's passages ("" is the article as a whole, not a passage).
+                "article_passages": [
+                    np.array([j for j, (a, p) in enumerate(passages) if a == article and p])
+                    for article in articles
+                ],
                 "digest": knowledge.digest,
             }
         )
@@ -136,38 +146,24 @@ class KnowledgeRetriever(StoredModelComponent):
         passage of it that matches `text` best; and `outside`, the score of the out-of-scope
         examples closest to `text`, counted the same way."""
         model = self._model
-        weight = float(self._config["dense_weight"])
-        best_examples = int(self._config["best_examples"])
-        vector, ngrams = embed([text])[0], tfidf.transform(model["ngrams"], [text]).T
-        scores = (
-            weight * (model["dense"] @ vector)
-            + (1 - weight) * (model["sparse"] @ ngrams).toarray()[:, 0]
-        )
-        outside = (
-            weight * (model["outside_dense"] @ vector)
-            + (1 - weight) * (model["outside_sparse"] @ ngrams).toarray()[:, 0]
-        )
-        passage_scores = np.full(len(model["passages"]), -1.0)
-        np.maximum.at(passage_scores, model["passage_of"], scores)
-        starts = model["article_starts"]
-        article_scores = np.array(
-            [
-                np.sort(scores[starts[i] : starts[i + 1]])[-best_examples:].mean()
-                for i in range(len(model["articles"]))
-            ]
-        )
+        k = int(self._config["best_examples"])
+        query = tfidf.transform(model["ngrams"], [text]).toarray().ravel()
+        scores = model["dense"] @ embed([text])[0] + model["sparse"] @ query
+        examples = model["examples"]
+        passage_scores = np.maximum.reduceat(scores[:examples], model["passage_starts"])
+        padded = np.append(scores[:examples], -1.0)[model["article_rows"]]
+        article_scores = np.partition(padded, -k, axis=1)[:, -k:].mean(axis=1)
         found = []
         for i in np.argsort(-article_scores)[: int(self._config["top"])]:
-            article = model["articles"][i]
-            # "" is the article as a whole: it scores the article, it is not a passage.
-            mine = [j for j, (a, p) in enumerate(model["passages"]) if a == article and p]
-            passage = max(mine, key=lambda j: passage_scores[j])
+            own = model["article_passages"][i]
+            passage = own[np.argmax(passage_scores[own])]
             found.append(
                 {
-                    "article": article,
+                    "article": model["articles"][i],
                     "passage": model["passages"][passage][1],
                     "score": round(float(article_scores[i]), 4),
                 }
             )
-        closest = np.sort(outside)[-best_examples:].mean() if len(outside) else 0.0
+        outside = scores[examples:]
+        closest = np.partition(outside, -k)[-k:].mean() if len(outside) >= k else 0.0
         return {"articles": found, "outside": round(float(closest), 4)}

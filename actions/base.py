@@ -207,20 +207,21 @@ def same_request_before(ctx: Context) -> int:
     """How many times this conversation already made this request without getting an
     answer (the bot asked for a reference, a surname, a choice…): a request the bot
     answered is no sign of going in circles, however often it comes back."""
-    unanswered = ctx.tracker.get_slot("unanswered") or {}
+    unanswered = ctx.conversation_slot("unanswered", {})
     return int(unanswered.get(ctx.turn.intent, 0)) if isinstance(unanswered, dict) else 0
 
 
 def finish(ctx: Context, intent: str) -> None:
     """After the answer: counts the request as answered or not, remembers whether the bot
     asked for a reference (it never asks twice the same way), records the contact."""
-    unanswered = dict(ctx.tracker.get_slot("unanswered") or {})
+    found = ctx.conversation_slot("unanswered", {})
+    unanswered = dict(found) if isinstance(found, dict) else {}
     if ctx.asked() and ctx.topic_article is None:
         unanswered[intent] = int(unanswered.get(intent, 0)) + 1
     else:
         unanswered.pop(intent, None)
     ctx.set("unanswered", unanswered)
-    asks = int(ctx.tracker.get_slot("reference_asks") or 0)
+    asks = int(ctx.conversation_slot("reference_asks", 0) or 0)
     ctx.set("reference_asks", asks + 1 if ctx.asked_reference else 0)
     if ctx.booking is not None:
         record_contact(ctx, intent)
@@ -230,8 +231,8 @@ def record_contact(ctx: Context, intent: str) -> None:
     """This conversation was about `ctx.booking`: a contact on it, updated while the
     conversation goes on (a later conversation about the same booking is a repeat contact)."""
     booking = ctx.booking
-    if booking is None:
-        return
+    if booking is None or ":" not in ctx.tracker.sender_id:
+        return  # `relais chat --sender demo`, `rasa shell`: no channel, no contact
     gap = timedelta(minutes=load_thresholds().conversation_gap_minutes)
     queries.record_contact(
         ctx.session,

@@ -145,6 +145,29 @@ class Context:
                 return event.get("value")
         return self.tracker.get_slot(name)
 
+    def conversation_slot(self, name: str, default: Any) -> Any:
+        """A slot that counts within one conversation. Rasa carries slots over into a new
+        session (domain.yml), so on a session's first message this reads `default`."""
+        if any(
+            isinstance(e, dict) and e.get("event") == "slot" and e.get("name") == name
+            for e in self.events
+        ):
+            return self.slot(name)
+        if self.new_session():
+            return default
+        value = self.tracker.get_slot(name)
+        return default if value is None else value
+
+    def new_session(self) -> bool:
+        """Whether this message is the first of its session (a new conversation)."""
+        users = 0
+        for event in reversed(self.tracker.events):
+            if event.get("event") == "user":
+                users += 1
+            elif event.get("event") == "session_started":
+                return users <= 1
+        return False
+
     def asked(self) -> bool:
         """Whether this turn ended on a question the request waits on (reference, surname,
         which trip): the request is not answered yet."""

@@ -82,8 +82,10 @@ _NOT_TOPICS = frozenset({"human_request", "complaint", "out_of_scope", "nlu_fall
 #: A request this likely in the message's ranking names its topic ("you lost my suitcase
 #: and nobody answers" is a complaint first, and about a bag).
 _TOPIC_IN_RANKING = 0.2
-#: The longest quote of the customer's words a handover message repeats.
+#: The longest quote of the customer's words a handover message repeats, and the fewest
+#: words worth quoting ("agent please" describes nothing).
 _QUOTE_CHARS = 80
+_QUOTE_MIN_WORDS = 4
 
 
 def _topic(ctx: Context) -> str:
@@ -129,8 +131,12 @@ def _named_problem(
         problem = ctx.say_text(f"problem.{topic}")
     elif title := _article_title(ctx):
         problem = ctx.say_text("problem.article", title=title)
-    else:
+    elif len(ctx.turn.text.split()) >= _QUOTE_MIN_WORDS and "human_request" not in decision.reasons:
         problem = ctx.say_text("problem.quoted", quote=_quote(ctx.turn.text))
+    else:
+        # "agent please", "yes": nothing described that a handover could name.
+        upset = bool(_UPSET & set(decision.reasons))
+        return ("handoff.plain_upset" if upset else "handoff.plain"), {}
     suffix = ""  # the catalog's texts are stripped: the space before "(booking …)" is here
     if booking is not None:
         suffix = " " + ctx.say_text("handoff.booking_suffix", ref=booking.reference)

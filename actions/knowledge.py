@@ -101,7 +101,9 @@ def _say(
     ctx: Context, article: Article, text: str, ask_booking: bool, intent: str | None = None
 ) -> None:
     answer = ctx.say_text("knowledge.passage", text=text, link=article.link)
-    if ask_booking and article.checks:
+    # Asked twice already: the answer stands alone (the offer of a person was made).
+    asked_before = int(ctx.conversation_slot("reference_asks", 0) or 0)
+    if ask_booking and article.checks and asked_before < 2:
         answer += "\n" + ask_for_booking(ctx, intent or ctx.turn.intent, checks=article.checks)
     ctx.dispatcher.utter_message(text=answer)
     ctx.topic_article = article.id
@@ -114,7 +116,7 @@ def ask_for_booking(ctx: Context, intent: str, *, checks: str | None = None) -> 
     booking, and offers a person (the same question twice in a row is a blanket reply)."""
     ctx.asked_reference = True
     ctx.set("pending_intent", intent)
-    if int(ctx.slot("reference_asks") or 0) >= 1:
+    if int(ctx.conversation_slot("reference_asks", 0) or 0) >= 1:
         ctx.set("pending_offer", "handoff")
         return ctx.say_text("knowledge.ask_again", topics=ctx.say_text(GENERAL_TOPICS))
     identified = ctx.customer is not None

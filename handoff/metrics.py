@@ -181,9 +181,16 @@ def metrics_csv(report: dict[str, Any]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["metric", "key", "value"])
     for name, value in report.items():
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                writer.writerow([name, key, inner])
-        else:
-            writer.writerow([name, "", value])
+        for key, inner in _flat(value):
+            writer.writerow([name, key, inner])
     return buffer.getvalue()
+
+
+def _flat(value: object, prefix: str = "") -> list[tuple[str, object]]:
+    """(key, value) pairs of a figure, nested keys joined with dots ("x.waiting")."""
+    if not isinstance(value, dict):
+        return [(prefix, value)]
+    pairs: list[tuple[str, object]] = []
+    for key, inner in value.items():
+        pairs += _flat(inner, f"{prefix}.{key}" if prefix else str(key))
+    return pairs

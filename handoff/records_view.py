@@ -72,7 +72,8 @@ def records(
     return {
         "customer": None,
         "bookings": [_booking(b, verified=verified) for b, verified in shown],
-        "contacts": _contacts([c for b, _ in shown for c in b.contacts]),
+        # Past contacts are the holder's history: shown only for a booking proven to be theirs.
+        "contacts": _contacts([c for b, verified in shown if verified for c in b.contacts]),
         "unverified": unverified,
     }
 

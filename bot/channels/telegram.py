@@ -530,7 +530,8 @@ class TelegramChannel:
         backoff = 1.0
         while not stop.is_set():
             if next_offset is not None and self.clock() - last_update > OFFSET_TRUSTED_S:
-                # A day without updates: the ids may start again lower than this offset.
+                # Past Telegram's 24 hours, unconfirmed updates are gone, and after a week
+                # without updates the ids may start again lower: the offset is not trusted.
                 next_offset = None
             try:
                 # Raw JSON, parsed one update at a time in `take`: one update the library

@@ -344,11 +344,16 @@ class XChannel:
             except (tweepy.TweepyException, requests.RequestException, ValueError) as error:
                 await self.send_pace.settle()
                 raise SendFailed(str(error), delivered=ids) from error
-            await self.send_pace.settle()
-            ids.append(str(((response.json() or {}).get("data") or {}).get("dm_event_id", "")))
-            if response.headers.get("x-rate-limit-remaining") == "0":
-                # X counts this account's sends from elsewhere too: it says when to go on.
-                await self.send_pace.hold(self._reset_at(response))
+            # X accepted the piece: nothing after this may fail the send, or the outbox
+            # would send it again (a duplicate DM, and one more of the window's sends).
+            try:
+                await self.send_pace.settle()
+                if response.headers.get("x-rate-limit-remaining") == "0":
+                    # X counts this account's sends from elsewhere too: it says when to go on.
+                    await self.send_pace.hold(self._reset_at(response))
+            except Exception:
+                logger.exception("X send pacing could not be updated after a delivered DM")
+            ids.append(_dm_event_id(response))
         return ids
 
     def _post(self, recipient: str, text: str) -> requests.Response:
@@ -379,3 +384,12 @@ async def _pause(stop: asyncio.Event, seconds: float, step: float = 0.25) -> boo
     while not stop.is_set() and (left := until - loop.time()) > 0:
         await asyncio.sleep(min(step, left))
     return stop.is_set()
+
+
+def _dm_event_id(response: requests.Response) -> str:
+    """The id X gave a sent DM ("" when its body cannot be read: the DM was sent all the same)."""
+    try:
+        body = response.json() or {}
+        return str((body.get("data") or {}).get("dm_event_id", ""))
+    except (ValueError, AttributeError):
+        return ""

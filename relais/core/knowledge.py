@@ -94,11 +94,6 @@ class Knowledge:
         first = next(iter(self.articles.values()), {})
         return list(first)
 
-    def for_intent(self, intent: str) -> list[str]:
-        """The articles about what `intent` asks, in file order."""
-        first = next(iter(self.articles.values()), {})
-        return [a.id for a in first.values() if intent in a.intents]
-
     def examples(self) -> list[tuple[str, str, str]]:
         """(article, passage, text) to retrieve passages by: every language's questions,
         and each passage's own words under its article's title. A question about the
@@ -163,7 +158,8 @@ def problems(directory: Path, website: str, intents: Iterable[str] | None = None
 
 
 def _stamp(directory: Path) -> tuple[tuple[str, int], ...]:
-    return tuple((str(path), path.stat().st_mtime_ns) for path in sorted(directory.glob("*/*.yml")))
+    paths = sorted(directory.glob("*/*.yml")) + sorted(directory.glob(OUTSIDE_FILE))
+    return tuple((str(path), path.stat().st_mtime_ns) for path in paths)
 
 
 def _read(directory: Path, website: str) -> tuple[Knowledge, list[str]]:

@@ -765,3 +765,31 @@ def test_a_typed_reference_reaches_the_agent_unverified() -> None:
     payload = customs[0]["relais_handoff"]
     assert payload["booking_reference"] is None and payload["typed_reference"] == "XY7T2M"
     assert "missing or damaged bag" in texts[0]
+
+
+def test_counts_of_a_past_conversation_do_not_follow_into_a_new_one() -> None:
+    # Rasa carries slots over into a new session: yesterday's unanswered requests and
+    # reference questions must not make today's first message "stalled".
+    t = tracker(
+        "is my flight on time?",
+        "flight_status",
+        sender=new_sender(),
+        slots={"unanswered": {"flight_status": 2}, "reference_asks": 1},
+        events=[
+            {"event": "session_started"},
+            {"event": "user", "text": "is my flight on time?", "parse_data": {}},
+        ],
+    )
+    texts, customs, events = run("flight_status", t)
+    assert not customs
+    assert "colleague" not in texts[0]  # the first question of the day, not "again"
+    assert slot(events, "unanswered") == {"flight_status": 1}
+
+
+def test_a_bare_request_for_a_person_is_not_quoted_back() -> None:
+    texts, customs, _ = run(
+        "escalate", tracker("agent please", "human_request", sender=new_sender())
+    )
+    assert customs and texts == [
+        "I'm passing this to a colleague now. They'll see everything you've written here."
+    ]

@@ -202,9 +202,11 @@ def _run_channel(
         stop.set()
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await channel.stop()
+            await _stopped(task, f"{channel.name} poller")
+        try:
+            await asyncio.wait_for(channel.stop(), SHUTDOWN_WAIT_S)
+        except asyncio.TimeoutError:
+            logger.warning("%s channel did not stop within %s s", channel.name, SHUTDOWN_WAIT_S)
 
     return context
 
@@ -238,8 +240,21 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stopped(task, task.get_name())
+
+
+#: How long stopping waits for a task or a channel before going on without it: a shutdown
+#: that hangs on one of them would keep the process (and a restart) waiting for ever.
+SHUTDOWN_WAIT_S = 10.0
+
+
+async def _stopped(task: asyncio.Task[object], what: str) -> None:
+    """Waits for a cancelled task to end, at most SHUTDOWN_WAIT_S (logged when it does not)."""
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_WAIT_S)
+    if not done:
+        logger.warning("%s did not stop within %s s", what, SHUTDOWN_WAIT_S)
+    elif not task.cancelled() and task.exception() is not None:
+        logger.warning("%s ended with %r", what, task.exception())
 
 
 async def health(request: web.Request) -> web.Response:

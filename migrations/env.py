@@ -7,6 +7,7 @@ from alembic import context
 import relais.storage.conversations  # noqa: F401  (registers the tables on Base.metadata)
 import relais.storage.escalations  # noqa: F401
 import relais.storage.records  # noqa: F401
+import relais.storage.review  # noqa: F401
 from relais.storage.db import Base, get_engine
 
 config = context.config

@@ -125,6 +125,8 @@ class Delivery(StrEnum):
 class Role(StrEnum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"  #: also sees the metrics and every conversation
+    #: Reviews what the bot could not handle and turns it into training data; takes no queue.
+    DESIGNER = "designer"
 
 
 class EscalationStatus(StrEnum):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import relationship
+from sqlalchemy.sql.expression import false
 
 from relais.core.types import EscalationStatus, Role, utcnow
 from relais.storage.db import Base
@@ -109,6 +110,10 @@ class Escalation(Base):
     closed_at = Column(DateTime)
     #: How many times it went back to the queue (agent silent, released, transferred).
     requeued = Column(Integer, nullable=False, default=0)
+    #: The agent's one line on what the customer wanted (resolve or hand-back), for designers.
+    customer_wanted = Column(Text)
+    #: The agent marked it "the bot should have handled this": it goes to the review inbox.
+    bot_should_handle = Column(Boolean, nullable=False, default=False, server_default=false())
 
     agent = relationship("Agent")
 

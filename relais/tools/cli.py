@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from relais.core.config import settings
+from relais.core.types import Role
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -61,7 +62,6 @@ def _agent(args: argparse.Namespace) -> int:
         find_agent,
         set_password,
     )
-    from relais.core.types import Role
     from relais.storage.db import create_all, get_engine, session_scope
 
     try:
@@ -302,8 +302,8 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("agent", help="console accounts: add, disable, set a password")
     actions = g.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="a new agent or supervisor")
-    add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    add = actions.add_parser("add", help="a new agent, supervisor or designer")
+    add.add_argument("--role", choices=[str(r) for r in Role], default="agent")
     add.add_argument("--name", help="the name agents see (default: the username, capitalized)")
     add.add_argument(
         "--capacity", type=int, default=3, help="conversations held at once (default: 3)"

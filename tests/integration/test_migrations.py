@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import relais.storage.conversations  # noqa: F401  (registers the tables)
 import relais.storage.escalations  # noqa: F401
+import relais.storage.review  # noqa: F401
 from relais.storage.db import Base, alembic_config, create_all, make_engine, migrate
 
 

@@ -79,12 +79,17 @@ def agent_event(message: Message, agent: Agent) -> dict[str, Any]:
 
 
 class BotTracker(Protocol):
-    """What the desk needs of the bot's conversation memory (the gateway's Rasa client):
-    events written into a conversation, and an intent triggered in it."""
+    """What the human side needs of the bot (the gateway's Rasa client): events written into
+    a conversation, an intent triggered in it, the conversation's tracker (what the bot made of
+    each message, for designers) and a parse of a text (knowledge suggestions for agents)."""
 
     async def append_events(self, conversation_id: str, events: list[dict[str, Any]]) -> None: ...
 
     async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]: ...
+
+    async def tracker(self, conversation_id: str) -> dict[str, Any]: ...
+
+    async def parse(self, text: str) -> dict[str, Any]: ...
 
 
 class Desk:

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.run import Conversations, fresh_database, percentile, prepare_records, run_level
+from bench.run import DEMO, Conversations, fresh_database, percentile, prepare_records, run_level
 from bench.stack import BIN, ROOT, Stack
 
 RATE = 100
@@ -157,10 +157,16 @@ def main() -> int:
         url = args.postgres
         fresh_database(url)
         fresh_database(url + "_rasa")
-        stack = Stack(work, database_url=url, shared_rasa=True, tracker_database_url=url + "_rasa")
+        stack = Stack(
+            work,
+            database_url=url,
+            shared_rasa=True,
+            tracker_database_url=url + "_rasa",
+            extra_env=DEMO,
+        )
     else:
         url = f"sqlite:///{work / 'relais.db'}"
-        stack = Stack(work, database_url=url)
+        stack = Stack(work, database_url=url, extra_env=DEMO)
     prepare_records(url, 1000)
     with stack:
         scripts = Conversations()

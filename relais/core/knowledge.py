@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -129,10 +130,22 @@ def ranking(parse: Mapping[str, Any] | None) -> list[Match]:
     return sorted(matches, key=lambda m: -m.score)
 
 
+#: How long the files' modification times are trusted before they are looked at again: the
+#: action server asks for the knowledge on most messages, and listing and stat-ing every
+#: article each time cost more than answering.
+STAMP_TTL_S = 5.0
+_stamps: dict[Path, tuple[float, tuple[tuple[str, int], ...]]] = {}
+
+
 def load_knowledge(directory: Path, website: str) -> Knowledge:
-    """The checked articles of `directory` (re-read when a file changes); KnowledgeError
-    lists every problem found."""
-    return _load(directory, website, _stamp(directory))
+    """The checked articles of `directory` (re-read within a few seconds of a file changing);
+    KnowledgeError lists every problem found."""
+    now = time.monotonic()
+    seen = _stamps.get(directory)
+    if seen is None or now - seen[0] > STAMP_TTL_S:
+        seen = (now, _stamp(directory))
+        _stamps[directory] = seen
+    return _load(directory, website, seen[1])
 
 
 @lru_cache(maxsize=4)

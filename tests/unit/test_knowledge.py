@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from relais.core import knowledge as knowledge_module
 from relais.core.brand import load_brand
 from relais.core.knowledge import (
     KnowledgeError,
@@ -56,6 +57,20 @@ def test_a_good_folder_loads_with_both_languages(folder: Path) -> None:
     # Retrieval learns from every language's questions and passages.
     assert len(knowledge.examples()) == 2 * 3
     assert problems(folder, SITE) == []
+
+
+def test_an_edited_article_is_read_again_once_the_stamps_are_due(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(knowledge_module.time, "monotonic", lambda: clock[0])
+    assert load_knowledge(folder, SITE).article("pets", "en").title == "Pets"  # type: ignore[union-attr]
+    write(folder, "en", "pets", article("Pets and animals", [("cabin", "Cats fly in the cabin.")]))
+    # Within the stamps' lifetime the files are not listed again: the copy in memory serves.
+    clock[0] += knowledge_module.STAMP_TTL_S / 2
+    assert load_knowledge(folder, SITE).article("pets", "en").title == "Pets"  # type: ignore[union-attr]
+    clock[0] += knowledge_module.STAMP_TTL_S
+    assert load_knowledge(folder, SITE).article("pets", "en").title == "Pets and animals"  # type: ignore[union-attr]
 
 
 def test_an_article_missing_in_one_language_is_reported(folder: Path) -> None:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from relais.storage.conversations import Lease
+
+#: INSERT … ON CONFLICT for each database Relais runs on.
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 #: A lease not renewed for this long is free again (a routed message takes at most Rasa's
 #: 30 s timeout, and the lease is renewed before each one).
@@ -33,22 +36,23 @@ def route_lease(conversation_id: str) -> str:
 def acquire(
     session: Session, name: str, owner: str, now: datetime, seconds: float = LEASE_S
 ) -> bool:
-    """Takes or renews lease `name` for `owner`; False while another owner holds it."""
+    """Takes or renews lease `name` for `owner`; False while another owner holds it.
+
+    One statement on both databases (an upsert: insert the lease, or take the row over when
+    it is ours or has expired), so that the race between two workers is the database's."""
     until = now + timedelta(seconds=seconds)
+    insert = _INSERTS[session.get_bind().dialect.name](Lease).values(
+        name=name, owner=owner, expires_at=until
+    )
+    table = Lease.__table__
     taken = session.execute(
-        update(Lease)
-        .where(Lease.name == name, (Lease.owner == owner) | (Lease.expires_at < now))
-        .values(owner=owner, expires_at=until)
-        .execution_options(synchronize_session=False)
+        insert.on_conflict_do_update(
+            index_elements=[table.c.name],
+            set_={"owner": owner, "expires_at": until},
+            where=(table.c.owner == owner) | (table.c.expires_at < now),
+        ).execution_options(synchronize_session=False)
     ).rowcount
-    if taken:
-        return True
-    try:
-        with session.begin_nested():  # a savepoint: losing the race must not end the transaction
-            session.add(Lease(name=name, owner=owner, expires_at=until))
-        return True
-    except IntegrityError:  # the row exists and someone else holds it
-        return False
+    return bool(taken)
 
 
 def release(session: Session, name: str, owner: str) -> None:

@@ -20,6 +20,7 @@ from relais.core.types import Author, Delivery, Processing, State, utcnow
 from relais.core.untrusted import bounded_id, clean_id, clean_text
 from relais.storage.conversations import Conversation, Message, OutboxItem
 from relais.storage.queries import customer_for_sender
+from relais.storage.wakeups import note_outgoing
 
 #: Longest text stored for one message; longer inbound text is cut, and flagged as cut.
 MAX_TEXT = 20_000
@@ -350,6 +351,7 @@ def add_outgoing(
             recipient=conversation.sender,
         )
     )
+    note_outgoing(session, conversation.id)
     return message
 
 

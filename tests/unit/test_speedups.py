@@ -57,3 +57,40 @@ def test_a_bad_answer_is_rejected_as_rasa_rejects_it(action, answer, problem) ->
         action._validate_action_result(answer)
     assert problem in raised.value.message
     assert "Failed to validate Action server response" in raised.value.message
+
+
+ANSWERS = [
+    {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "a", "value": None, "timestamp": 1.5}], "responses": []},
+    {"events": [{"event": "slot", "value": 3}], "responses": []},  # a slot without its name
+    {"events": [{"event": "slot", "name": 4, "value": 3}], "responses": []},
+    {"events": [{"event": "bot", "text": "Hi", "data": {"buttons": []}}], "responses": []},
+    {"events": [{"event": "bot", "text": 7}], "responses": []},
+    {"events": [{"event": "pause"}, {"event": "followup", "name": "action_x"}], "responses": []},
+    {"events": [{"event": "action", "name": "action_listen", "policy": None}], "responses": []},
+    {"events": [{"event": "active_loop", "name": None}], "responses": [{"text": "x"}]},
+    {"events": [{"event": "user", "text": "hi", "parse_data": {"intent": {}}}], "responses": []},
+    {"events": [{"event": "user", "text": "hi", "parse_data": "no"}], "responses": []},
+    {"events": [{"timestamp": 3}], "responses": []},  # no event name
+    {"events": [{"event": 12}], "responses": []},
+    {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "now"}], "responses": []},
+    {"events": [{"event": "reminder", "intent": "x", "date_time": "2026-12-05"}]},
+    {"responses": [{"text": "only responses"}]},
+    {"events": ["slot"], "responses": []},
+    [],
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_each_answer_gets_the_verdict_and_error_of_the_whole_schema(action, answer) -> None:  # type: ignore[no-untyped-def]
+    from jsonschema import exceptions
+    from jsonschema.validators import validator_for
+
+    spec = action.action_response_format_spec()
+    expected = exceptions.best_match(validator_for(spec)(spec).iter_errors(answer))
+    if expected is None:
+        assert action._validate_action_result(answer) is True
+    else:
+        with pytest.raises(ValidationError) as raised:
+            action._validate_action_result(answer)
+        assert raised.value.message.startswith(expected.message)

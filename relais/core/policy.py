@@ -69,8 +69,8 @@ class Thresholds:
     repeat_contact_days: int = 7
     stalled_repeats: int = 3
     problem_words: int = 2
-    knowledge_answer: float = 0.46
-    knowledge_intent_bonus: float = 0.05
+    knowledge_answer: float = 0.42
+    knowledge_intent_bonus: float = 0.0
     knowledge_outside_margin: float = 0.03
     conversation_gap_minutes: int = 240
 

@@ -38,9 +38,9 @@ GUARDS = {
     # now complaints, which flags more tweets of every kind. Not a fix: a trade-off.
     "airline_non_negative_flagged_rate": (0.30, False),  # 0.284 (target 0.10)
     # The brand's knowledge on the team's held-out questions (all 300 of them, not a subset),
-    # measured on 2026-12-04 with the thresholds chosen on the development questions.
-    "knowledge_en_accuracy": (0.88, True),  # 0.913 (target 0.90)
-    "knowledge_fr_accuracy": (0.81, True),  # 0.843 (target 0.90, not reached)
+    # measured on 2026-12-05 with the thresholds chosen on the development questions.
+    "knowledge_en_accuracy": (0.86, True),  # 0.887 (target 0.90, not reached)
+    "knowledge_fr_accuracy": (0.89, True),  # 0.922 (target 0.90)
     "knowledge_outside_answered_rate": (0.05, False),  # 0.014 (target 0.05)
 }
 #: Figures `evaluate` reports that are durations: measured by bench/triage_cost.py, never

@@ -161,6 +161,15 @@ def is_misunderstood(intent: str, confidence: float, thresholds: Thresholds) -> 
     )
 
 
+def asks_for_a_person(signals: Signals, t: Thresholds) -> bool:
+    """The customer asked for a person: the whole message, or one confident part of it ("can
+    my dog fly in the cabin? I want to talk to someone"): answering the question alone would
+    ignore what they asked for."""
+    return signals.intent == "human_request" or any(
+        name == "human_request" and conf >= t.part_confidence for name, conf in signals.parts
+    )
+
+
 def several_requests(signals: Signals, t: Thresholds) -> bool:
     """Two parts of the message are each confidently a different request of their own."""
     requests = {
@@ -198,7 +207,7 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
     misunderstood = is_misunderstood(s.intent, s.confidence, t) and not s.answerable
     if s.intent == "complaint" or (misunderstood and unanswerable_complaint(s, t)):
         reasons.append(Reason.COMPLAINT)
-    if s.intent == "human_request":
+    if asks_for_a_person(s, t):
         reasons.append(Reason.HUMAN_REQUEST)
     if safety_issue(s.text):
         reasons.append(Reason.SAFETY)

@@ -142,6 +142,15 @@ def test_several_requests_in_one_message() -> None:
     )
 
 
+def test_a_request_for_a_person_in_one_part_of_the_message_is_honoured() -> None:
+    parts = (("pets", 0.8), ("human_request", 0.9))
+    d = full("baggage_allowance", text="can my dog fly in the cabin? I want a person", parts=parts)
+    assert d.handoff and "human_request" in d.reasons
+    # A part the classifier is unsure of is not a request for a person.
+    unsure = (("baggage_allowance", 0.8), ("human_request", 0.3))
+    assert not full("baggage_allowance", parts=unsure).handoff
+
+
 def test_vip_with_a_problem_goes_first_vip_with_a_question_does_not() -> None:
     complaint = full("complaint", loyalty_tier="platinum")
     assert complaint.reasons == ("complaint", "vip") and complaint.priority == 1

@@ -14,7 +14,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install train seed run run-scale-out test test-fast test-integration test-e2e test-eval check validate bench bench-queue bench-triage profile bench-channels anger-check nlu-eval eval clean
+.PHONY: help install train seed run run-scale-out test test-fast test-integration test-e2e test-eval check validate bench bench-queue bench-triage profile bench-channels bench-soak anger-check nlu-eval eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -96,6 +96,10 @@ run-scale-out: install train seed  ## 2 Rasa servers, 2 action servers, 2 Relais
 
 bench-channels: install train  ## 200 customers, 2,000 DMs over the Telegram and X stand-ins; writes reports/bench-channels.json
 	$(BIN)/python bench/channels.py
+
+SOAK_MINUTES ?= 30
+bench-soak: install train  ## 20 conversations at people's pace for SOAK_MINUTES (30), resident memory per process at the start and the end; writes reports/bench-soak.json
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 anger-check: install  ## score the anger model on a held-out 20% of our own tagged examples
 	$(RELAIS) anger-check

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.prometheus import GatewayMetrics
 from relais.core.errors import SendFailed
 from relais.core.types import Delivery, utcnow
 from relais.storage.conversations import Message, OutboxItem
@@ -77,6 +78,7 @@ class Outbox:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str = "relais",
         wake: asyncio.Event | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.engine = engine
         #: Set when an entry held back by a rate limit is due again (the outbox task waits
@@ -90,6 +92,8 @@ class Outbox:
         self.senders = senders
         self.max_attempts = max_attempts
         self.clock = clock
+        #: The app's Prometheus metrics (the router's): deliveries and failures per channel.
+        self.metrics = metrics or GatewayMetrics()
 
     def _pending(self, session: Session, limit: int) -> list[tuple[str, bool, Outgoing]]:
         """Pending entries of the pushing channels in order: (channel, due now?, outgoing).
@@ -207,6 +211,7 @@ class Outbox:
         item = session.get(OutboxItem, outbox_id)
         item.status = Delivery.DELIVERED
         item.delivered_at = self.clock()
+        self.metrics.delivered(item.channel, item.delivered_at - item.created_at)
         item.platform_ids = [*(item.platform_ids or []), *(str(i) for i in platform_ids)]
         item.attempts += 1
 
@@ -230,7 +235,9 @@ class Outbox:
         if error.permanent or item.attempts >= self.max_attempts:
             item.status = Delivery.FAILED
             logger.error("outbox %s failed for good: %s", outbox_id, error)
+            self.metrics.send_failed(item.channel, gave_up=True)
             return
         wait = error.retry_after if error.retry_after is not None else min(300, 2**item.attempts)
         item.next_attempt_at = self.clock() + timedelta(seconds=wait)
         logger.warning("outbox %s: retry in %.0fs (%s)", outbox_id, wait, error)
+        self.metrics.send_failed(item.channel, gave_up=False)

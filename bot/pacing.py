@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from sqlalchemy.engine import Engine
@@ -18,6 +17,13 @@ from sqlalchemy.engine import Engine
 from relais.core.pacing import Limit, binding, describe, keep_recent, wait_for_slot
 from relais.storage.db import run_atomic
 from relais.storage.pacing import hold, read_pace, settle_slot, take_slot
+
+#: `LocalPace` looks for chats it can forget once it keeps this many (or twice as many as
+#: after its last look): often enough to stay small, seldom enough to cost nothing per send.
+FORGET_FROM = 1000
+#: A chat is kept this long after its requests left the limits' windows: a send still
+#: waiting for the platform's answer keeps its slot for `settle`.
+FORGET_AFTER_S = 60.0
 
 
 class SharedPace:
@@ -100,25 +106,39 @@ class LocalPace:
         self.per_key = binding(per_key)
         self.overall = binding(overall)
         self.clock = clock
-        self._times: dict[str, list[float]] = defaultdict(list)
+        self._times: dict[str, list[float]] = {}
         self._all: list[float] = []
         self._hold: dict[str, float] = {}
+        self._forget_at = FORGET_FROM
 
     def take(self, key: str) -> float:
         """0 when a request for `key` may go now (it is counted), else the seconds to wait."""
         now = self.clock()
+        times = self._times.get(key, [])
         wait = max(
-            wait_for_slot(self._times[key], self.per_key, now, self._hold.get(key, 0.0)),
+            wait_for_slot(times, self.per_key, now, self._hold.get(key, 0.0)),
             wait_for_slot(self._all, self.overall, now),
         )
         if wait > 0:
             return wait
-        self._times[key] = keep_recent([*self._times[key], now], self.per_key, now)
+        self._times[key] = keep_recent([*times, now], self.per_key, now)
         self._all = keep_recent([*self._all, now], self.overall, now)
-        if len(self._times) > 10_000:  # forget chats that have been quiet for a while
-            for quiet in [k for k, t in self._times.items() if not t or t[-1] < now - 3600]:
-                del self._times[quiet]
+        if len(self._times) + len(self._hold) >= self._forget_at:
+            self._forget(now)
         return 0.0
+
+    def _forget(self, now: float) -> None:
+        """Drops the chats whose requests have all left the limits' windows and whose hold
+        is over: what is kept follows the chats served lately, not every chat ever served."""
+        longest = max((limit.window_s for limit in self.per_key), default=0.0)
+        since = now - longest - FORGET_AFTER_S
+        self._times = {k: t for k, t in self._times.items() if t and t[-1] > since}
+        self._hold = {k: until for k, until in self._hold.items() if until > now}
+        self._forget_at = max(FORGET_FROM, 2 * (len(self._times) + len(self._hold)))
+
+    def __len__(self) -> int:
+        """How many chats are kept (for the tests of flat memory)."""
+        return len(self._times.keys() | self._hold.keys())
 
     def settle(self, key: str) -> None:
         """The latest request for `key` was answered now: it counts from now (the platform

@@ -3,9 +3,12 @@
 - While the bot holds the conversation, its text goes to Rasa's REST channel with the
   message's metadata (or what stands for it: a numbered choice's payload, a burst's joined
   lines), and the replies are stored with their outbox entries. A reply carrying the handoff
-  payload (relais/core/handoff.py) opens an escalation and tells the customer the wait.
+  payload (relais/core/handoff.py) opens an escalation and tells the customer the wait; the
+  bot's goodbye or thanks may end the conversation with a rating question
+  (handoff/satisfaction.py).
 - While a person holds it (`waiting`, `with_agent`), the message is only logged in the Rasa
-  tracker (paused, so the bot says nothing).
+  tracker (paused, so the bot says nothing); a customer still waiting hears their place in
+  the queue and the wait now, at most every few minutes (handoff/waiting_news.py).
 - A photo, file, voice note… without words gets one question from the bot, or is logged for
   the agents.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -32,9 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.choices import text_for_rasa
+from bot.prometheus import GatewayMetrics
 from bot.rasa_client import RasaClient
 from handoff.intake import hand_over
+from handoff.satisfaction import ask_after_goodbye
 from handoff.settings import HandoffSettings
+from handoff.waiting_news import news_on_message
 from relais.core.brand import Brand
 from relais.core.errors import RasaUnavailable
 from relais.core.handoff import HandoffPayload, carries_handoff
@@ -42,7 +49,7 @@ from relais.core.texts import LANGUAGES, has_text, say
 from relais.core.types import Author, Processing, State, utcnow
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
-from relais.storage.leases import acquire, route_lease
+from relais.storage.leases import acquire, release, route_lease
 from relais.storage.messages import add_outgoing, mark_processed
 
 T = TypeVar("T")
@@ -52,6 +59,14 @@ class RepliesNotStored(Exception):
     """Rasa answered, but the transaction storing the replies failed (a database error):
     the message stays pending, marked as sent to Rasa, and the next attempt reads the
     replies from the tracker."""
+
+
+class Stored(enum.Enum):
+    """What became of a turn's replies (`RasaTurn._store_replies`)."""
+
+    NOT_OURS = "not ours"  #: another worker holds the conversation now: nothing stored
+    YES = "stored"  #: stored; more messages wait in the conversation
+    AND_RELEASED = "stored, lease let go"  #: stored, nothing else waits: the lease is free
 
 
 class LeaseLost(Exception):
@@ -166,19 +181,24 @@ class RasaTurn:
         self.settings = settings
         self.clock = clock
         self.worker_id = worker_id
+        #: The app's Prometheus metrics (bot/prometheus.py), one registry per turn (per app).
+        self.metrics = GatewayMetrics()
 
     async def route(
         self, message: Message, state: State, sent_before: bool, started: float
-    ) -> None:
+    ) -> bool:
         """`message` (detached) was taken while `state` held its conversation, at
         `started` (time.perf_counter); `sent_before`: an earlier attempt reached, or may have
-        reached, Rasa. Raises RasaUnavailable to leave the message pending."""
+        reached, Rasa. Raises RasaUnavailable to leave the message pending. True when the
+        conversation had nothing more pending and its routing lease was let go with the
+        replies (the router need not look again)."""
         if not message.text.strip() and message.attachments:
             await self._attachment_only(message, state)
         elif state in (State.WAITING, State.WITH_AGENT):
             await self._log_for_agents(message)
         else:
-            await self._ask_rasa(message, sent_before, started)
+            return await self._ask_rasa(message, sent_before, started)
+        return False
 
     async def _log_for_agents(self, message: Message) -> None:
         # Parsed as words: no button is on offer while a person holds the conversation.
@@ -190,10 +210,13 @@ class RasaTurn:
             stored = session.get(Message, message.id)
             mark_processed(session, stored, routed="human", parse=summary)
             stored.in_tracker = True
+            news_on_message(
+                session, stored.conversation_id, self.clock(), self.brand, self.settings
+            )
 
         await self._atomic(logged)
 
-    async def _ask_rasa(self, message: Message, sent_before: bool, started: float) -> None:
+    async def _ask_rasa(self, message: Message, sent_before: bool, started: float) -> bool:
         replies: list[dict[str, Any]] | None = None
         if sent_before:
             # An earlier attempt may have reached Rasa before this process died: take the
@@ -234,8 +257,10 @@ class RasaTurn:
                 f"the replies to message {message.id} were not stored, the tracker keeps "
                 f"them: {error!r}"[:500]
             ) from error
-        if not stored:
+        if stored is Stored.NOT_OURS:
             raise LeaseLost(f"message {message.id} is another worker's now: replies not stored")
+        self.metrics.turn(timings)
+        return stored is Stored.AND_RELEASED
 
     async def _attachment_only(self, message: Message, state: State) -> None:
         """A photo, file, voice note, sticker or place without words: kept for the agents
@@ -272,6 +297,8 @@ class RasaTurn:
                     attachment_question(kept, lang) if kept else unusable_answer(kinds[0], lang),
                     details={"kind": "attachment_question" if kept else "unusable"},
                 )
+            else:
+                news_on_message(session, conversation.id, self.clock(), self.brand, self.settings)
             mark_processed(session, stored, routed="attachment", kinds=kinds)
             return True
 
@@ -296,12 +323,15 @@ class RasaTurn:
         replies: list[dict[str, Any]],
         timings: dict[str, float],
         started: float,
-    ) -> bool:
+    ) -> Stored:
         """Stores the replies with their outbox entries and marks the message done, in one
-        transaction; False (nothing stored) when the message is no longer this worker's."""
+        transaction; NOT_OURS (nothing stored) when the message is no longer this worker's.
+        With nothing else pending in the conversation, the lease is let go in the same
+        transaction (AND_RELEASED): a message stored meanwhile by another worker is then
+        either seen here or routed by that worker, as in the router's `_take`."""
         message = session.get(Message, message_id)
         if not self._still_ours(session, message):
-            return False
+            return Stored.NOT_OURS
         conversation = session.get(Conversation, message.conversation_id)
         payload = None
         sent = 0
@@ -318,7 +348,11 @@ class RasaTurn:
             files = recent_attachments(session, conversation.id)
             if files:
                 payload = dataclasses.replace(payload, attachments=tuple(files))
-            hand_over(session, conversation, payload, self.clock(), self.brand, self.settings)
+            if hand_over(session, conversation, payload, self.clock(), self.brand, self.settings):
+                self.metrics.handed_over(payload.reasons)
+        elif payload is None:
+            texts = [str(reply.get("text") or "") for reply in replies]
+            ask_after_goodbye(session, conversation, message, texts, self.clock())
         session.flush()
         timings["total"] = (time.perf_counter() - started) * 1000
         mark_processed(
@@ -329,7 +363,18 @@ class RasaTurn:
             worker=self.worker_id,
             timings_ms={k: round(v, 1) for k, v in timings.items()},
         )
-        return True
+        more = session.execute(
+            select(Message.id)
+            .where(
+                Message.conversation_id == message.conversation_id,
+                Message.processing == Processing.PENDING,
+            )
+            .limit(1)
+        ).first()
+        if more is not None:
+            return Stored.YES
+        release(session, route_lease(message.conversation_id), self.worker_id)
+        return Stored.AND_RELEASED
 
     async def _atomic(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(run_atomic, self.engine, work)

@@ -9,6 +9,7 @@ failed, so that it does not hold up the ones after it.
 
 Taking a message is where the customer's intent is settled before Rasa sees it: a burst's
 lines are joined (bot/bursts.py), "2" becomes the second button's payload (bot/choices.py),
+an answer to a rating question is stored and thanked without Rasa (handoff/satisfaction.py),
 and the message is marked as sent to Rasa before it is (crash recovery, bot/rasa_turn.py).
 Bursts and choices are pure functions; the database reads they need are here.
 """
@@ -21,7 +22,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,8 +35,10 @@ from sqlalchemy.orm import Session
 from bot import bursts
 from bot.bursts import BURST_MESSAGES, Line, is_burst, join_burst
 from bot.choices import choice_number, chosen_payload, reads_as_intent, text_for_rasa
+from bot.prometheus import GatewayMetrics
 from bot.rasa_client import RasaClient
 from bot.rasa_turn import LeaseLost, RasaTurn, RepliesNotStored
+from handoff.satisfaction import take_answer
 from handoff.settings import HandoffSettings
 from relais.core.brand import Brand
 from relais.core.errors import RasaUnavailable
@@ -46,6 +49,7 @@ from relais.storage.leases import acquire, release, route_lease
 from relais.storage.messages import (
     Inbound,
     conversations_with_pending,
+    latest_bot_message,
     mark_processed,
     store_album_item,
     store_edit,
@@ -75,7 +79,35 @@ class Taken:
     burst: bool = False  #: the customer is sending many lines: wait, then answer together
     #: An agent's resolve or hand-back has not reached Rasa yet: hold the messages.
     resume_pending: bool = False
+    #: The message answered a rating question (handoff/satisfaction.py): stored and thanked
+    #: in the same transaction, nothing for Rasa.
+    answered: bool = False
     at: float = field(default_factory=time.perf_counter)  #: when it was read (for timings)
+
+
+class ConversationLocks:
+    """One lock per conversation, kept only while a task holds it or waits for it: a lock
+    for every conversation ever routed would make the process grow with its traffic."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, conversation_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        self._users[conversation_id] = self._users.get(conversation_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            # Also when cancelled while waiting: the last user out drops the lock.
+            self._users[conversation_id] -= 1
+            if not self._users[conversation_id]:
+                del self._users[conversation_id], self._locks[conversation_id]
 
 
 class Router:
@@ -92,7 +124,7 @@ class Router:
         #: This worker's name in the leases it holds (unique among the workers of a database).
         self.worker_id = worker_id
         self.turn = RasaTurn(engine, rasa, brand, settings, clock, worker_id)
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = ConversationLocks()
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Long-polling requests waiting for a conversation's next reply (bot/web.py).
         self._reply_waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
@@ -118,24 +150,34 @@ class Router:
     def clock(self) -> Callable[[], datetime]:
         return self.turn.clock
 
+    @property
+    def metrics(self) -> GatewayMetrics:
+        return self.turn.metrics
+
     async def store(self, inbound: Inbound) -> tuple[int, bool]:
         """Stores the message once per platform id: (message id, whether it was new)."""
+        started = time.perf_counter()
 
         def work(session: Session) -> tuple[int, bool]:
             message, created = store_inbound(session, inbound)
             return message.id, created
 
-        return await self._atomic(work)
+        message_id, created = await self._atomic(work)
+        self.metrics.stored(inbound.channel, created, started)
+        return message_id, created
 
     async def store_album_item(self, inbound: Inbound) -> tuple[int, str]:
         """Stores one message of an album into the album's one message: (its id, "stored",
         "merged" or "duplicate")."""
+        started = time.perf_counter()
 
         def work(session: Session) -> tuple[int, str]:
             message, outcome = store_album_item(session, inbound)
             return message.id, outcome
 
-        return await self._atomic(work)
+        message_id, outcome = await self._atomic(work)
+        self.metrics.stored(inbound.channel, outcome != "duplicate", started)
+        return message_id, outcome
 
     async def store_edit(self, inbound: Inbound, edited_at: datetime | None) -> tuple[int, str]:
         """A customer's edit of a message: (the message's id, what happened: see
@@ -174,7 +216,7 @@ class Router:
         after letting the lease go.
         """
         lease = route_lease(conversation_id)
-        async with self._locks[conversation_id]:
+        async with self._locks.hold(conversation_id):
             routed = await self._route_pending(conversation_id, lease)
         if routed:
             self.changed.set()
@@ -182,8 +224,8 @@ class Router:
 
     async def _route_pending(self, conversation_id: str, lease: str) -> int:
         """Routes pending messages, one at a time, under the conversation's lease; returns
-        how many. Three transactions per message: take it, store the replies, and either
-        take the next or let the lease go."""
+        how many. Two transactions per message: take it, and store the replies (letting the
+        lease go there when nothing else waits, or else taking the next)."""
         routed, paused = 0, False
         while True:
             taken = await self._atomic(
@@ -197,14 +239,21 @@ class Router:
                 paused = True
                 continue
             paused = False
+            if taken.answered:
+                routed += 1
+                self.wake(conversation_id)
+                continue
             if taken.message is None:  # nothing left (lease let go), or another worker's turn
                 if taken.resume_pending:
                     logger.info("%s waits: its tracker is not resumed yet", conversation_id)
                 return routed
             assert taken.state is not None
             message_id = taken.message.id
+            released = False
             try:
-                await self.turn.route(taken.message, taken.state, taken.sent_before, taken.at)
+                released = await self.turn.route(
+                    taken.message, taken.state, taken.sent_before, taken.at
+                )
             except RasaUnavailable as error:
                 logger.warning("Rasa unavailable, %s waits: %s", conversation_id, error)
                 # Kept pending; the lease is let go so that any worker may retry it later.
@@ -230,6 +279,8 @@ class Router:
                 )
             routed += 1
             self.wake(conversation_id)
+            if released:  # nothing else was pending, and the lease went with the replies
+                return routed
 
     def _take(self, session: Session, conversation_id: str, lease: str, paused: bool) -> Taken:
         """One transaction: the lease (taken or renewed), then the conversation's next
@@ -256,6 +307,9 @@ class Router:
         if not pending:
             release(session, lease, self.worker_id)
             return Taken()
+        # Before bursts and the tracker's state: a rating is stored alone, with no need of Rasa.
+        if take_answer(session, conversation_id, pending[0], now):
+            return Taken(answered=True)
         if len(pending) > 1:  # the customer wrote again meanwhile: a burst, or lines to join
             if not paused and in_burst(session, conversation_id, now, len(pending)):
                 return Taken(burst=True)
@@ -413,18 +467,5 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
 
 def latest_buttons(session: Session, message: Message) -> list[dict[str, Any]]:
     """The buttons of the bot's latest message before `message` (none: an empty list)."""
-    buttons = (
-        session.execute(
-            select(Message.buttons)
-            .where(
-                Message.conversation_id == message.conversation_id,
-                Message.author == Author.BOT,
-                Message.id < message.id,
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        .scalars()
-        .first()
-    )
-    return list(buttons or [])
+    question = latest_bot_message(session, message.conversation_id, message.id)
+    return list(question.buttons or []) if question is not None else []

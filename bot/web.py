@@ -2,7 +2,8 @@
 
     python -m bot.web --port 8000        (make run starts it beside Rasa and the action server)
 
-Pages: /chat (customer side), /console (agents), /console/metrics (supervisors).
+Pages: /chat (customer side), /console (agents), /console/metrics (supervisors),
+/console/review (designers and supervisors); /metrics for Prometheus (bot/prometheus.py).
 """
 
 from __future__ import annotations
@@ -13,39 +14,49 @@ import contextlib
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.headers import security_headers
 from bot.outbox import Outbox, Sender
+from bot.prometheus import add_metrics_route
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.supervise import Health, keep_polling, repeat
+from bot.wakeups import OutgoingListener
 from bot.web_identity import WebIdentity, add_identity_routes, answer, current_visitor
 from handoff.desk import Desk
 from handoff.metrics import outbox_backlog
 from handoff.queue import requeue_silent
+from handoff.satisfaction import ask_idle
 from handoff.settings import load_handoff_settings
+from handoff.waiting_news import tell_queue_news
 from handoff.web import CONSOLE, Console, add_console_routes, client_address
 from relais.core.brand import load_brand
 from relais.core.config import settings
 from relais.core.http import json_error, json_errors, json_object
 from relais.core.types import Author
 from relais.core.untrusted import clean_text
-from relais.storage.conversations import Conversation
+from relais.storage.conversations import Conversation, Message
 from relais.storage.db import create_all, get_engine, run_atomic
-from relais.storage.messages import Inbound, mark_delivered, transcript
+from relais.storage.messages import Inbound, mark_delivered
+from relais.storage.wakeups import on_outgoing
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAX_TEXT_CHARS = 4096
 #: Long polling of the web chat: the longest hold, and how often a held request looks again.
 MAX_WAIT_S = 25.0
-LONG_POLL_LOOK_S = 0.25
+#: The most messages one answer to the web chat carries (the page asks again for more).
+TRANSCRIPT_LIMIT = 500
+#: Replies wake a held request at once (`_wakeups`); looking again this often is only the
+#: fallback (a lost listening connection), so it need not be frequent.
+LONG_POLL_LOOK_S = 2.0
 
 
 ROUTER = web.AppKey("router", Router)
@@ -55,6 +66,8 @@ HEALTH = web.AppKey("health", Health)
 #: is written for a customer. Requeueing silent agents' conversations is less urgent.
 BACKGROUND_EVERY_S = 2.0
 REQUEUE_EVERY_S = 30.0
+#: Asking silent conversations for a rating, telling waiting customers the queue moved.
+CUSTOMER_NEWS_EVERY_S = 30.0
 #: /healthz says "degraded" when a reply has waited this long to go out (X's send limit at
 #: 15 per 15 minutes reaches it with ten replies waiting).
 BACKLOG_DEGRADED_S = 600
@@ -99,6 +112,7 @@ def make_app(
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/console", _page("console.html"))
     app.router.add_get("/console/metrics", _page("metrics.html"))
+    app.router.add_get("/console/review", _page("review.html"))
     add_console_routes(app, Console(engine=engine, desk=desk, clock=router.clock))
     found = settings()
     add_identity_routes(
@@ -113,11 +127,41 @@ def make_app(
         ),
     )
     app[HEALTH] = Health()
+    add_metrics_route(app, router, app[HEALTH])
     _add_channels(app, router)
+    app.cleanup_ctx.append(_wakeups)
     if background:
         app.cleanup_ctx.append(_background)
     app.on_cleanup.append(lambda _app: rasa.close())
     return app
+
+
+async def _wakeups(app: web.Application) -> AsyncIterator[None]:
+    """A message written to a customer wakes that conversation's held web chat requests and
+    the outbox at its commit: in this process through the commit hook, from other workers
+    through PostgreSQL's NOTIFY (bot/wakeups.py)."""
+    router = app[ROUTER]
+    loop = asyncio.get_running_loop()
+
+    def woken(conversation_ids: Iterable[str]) -> None:
+        for conversation_id in conversation_ids:
+            router.wake(conversation_id)
+        router.changed.set()
+
+    def committed(conversation_ids: Iterable[str]) -> None:  # in the committing thread
+        ids = list(conversation_ids)
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody waits any more
+            loop.call_soon_threadsafe(woken, ids)
+
+    stop = on_outgoing(committed)
+    listener = None
+    if router.engine.dialect.name == "postgresql":
+        listener = OutgoingListener(router.engine.url, woken)
+        listener.start()
+    yield
+    stop()
+    if listener is not None:
+        listener.close()
 
 
 async def _to_chat(request: web.Request) -> NoReturn:
@@ -178,7 +222,13 @@ def _add_channels(app: web.Application, router: Router) -> None:
             found_x.limits.sends_text,
             found_x.limits.reads_text,
         )
-    app[OUTBOX] = Outbox(router.engine, senders, worker_id=router.worker_id, wake=router.changed)
+    app[OUTBOX] = Outbox(
+        router.engine,
+        senders,
+        worker_id=router.worker_id,
+        wake=router.changed,
+        metrics=router.metrics,
+    )
 
 
 def _run_channel(
@@ -213,10 +263,14 @@ def _run_channel(
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """Routes what waits (after a restart, or while Rasa was down), delivers the outbox,
-    writes missed agent replies and resumes into trackers, and requeues silent agents'
-    conversations: four tasks, so that one failing (and backing off) never holds up the
-    others, and each conversation's failure stays its own (`Router.drain`)."""
+    writes missed agent replies and resumes into trackers, requeues silent agents'
+    conversations, asks silent customers for a rating and tells waiting ones that the queue
+    moved: six tasks, so that one failing (and backing off) never holds up the others, and
+    each conversation's failure stays its own (`Router.drain`)."""
     router, desk, health = app[ROUTER], app[CONSOLE].desk, app[HEALTH]
+    # Its own lease owner: these take a conversation's routing lease for one transaction,
+    # and must not take it over from this worker's router while it answers a message.
+    owner = f"{router.worker_id}/background"
 
     async def requeue() -> None:
         now = router.clock()
@@ -224,6 +278,19 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             run_atomic, router.engine, lambda s: requeue_silent(s, now, router.settings)
         )
         if moved:
+            router.changed.set()
+
+    async def ratings() -> None:
+        now = router.clock()
+        if await asyncio.to_thread(ask_idle, router.engine, now, router.settings, owner):
+            router.changed.set()
+
+    async def waiting_news() -> None:
+        now = router.clock()
+        told = await asyncio.to_thread(
+            tell_queue_news, router.engine, now, router.brand, router.settings, owner
+        )
+        if told:
             router.changed.set()
 
     jobs = {
@@ -234,6 +301,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         ),
         "tracker_sync": repeat("tracker_sync", desk.sync_tracker, BACKGROUND_EVERY_S, health),
         "requeue": repeat("requeue", requeue, REQUEUE_EVERY_S, health),
+        "ratings": repeat("ratings", ratings, CUSTOMER_NEWS_EVERY_S, health),
+        "waiting_news": repeat("waiting_news", waiting_news, CUSTOMER_NEWS_EVERY_S, health),
     }
     tasks = [asyncio.create_task(job, name=f"background {name}") for name, job in jobs.items()]
     yield
@@ -351,15 +420,27 @@ async def get_messages(request: web.Request) -> web.Response:
     router = request.app[ROUTER]
 
     def read(session: Session, final: bool) -> dict[str, Any] | None:
-        """The answer; None while there is nothing new from the bot or an agent (not final)."""
-        conversation = session.get(Conversation, conversation_id)
-        rows = transcript(session, conversation_id, after, include_system=False)
+        """The answer; None while there is nothing new from the bot or an agent (not final).
+        Plain rows, not ORM objects: a waiting page asks this every few seconds."""
+        rows = session.execute(
+            select(Message.id, Message.author, Message.text, Message.buttons, Message.sent_at)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.id > after,
+                Message.author != Author.SYSTEM,
+            )
+            .order_by(Message.id)
+            .limit(TRANSCRIPT_LIMIT)
+        ).all()
         outgoing = [m.id for m in rows if m.author != Author.CUSTOMER]
         if not outgoing and not final:
             return None
-        mark_delivered(session, outgoing)
+        router.metrics.delivered("web", count=mark_delivered(session, outgoing))
+        state = session.execute(
+            select(Conversation.state).where(Conversation.id == conversation_id)
+        ).scalar()
         return {
-            "state": str(conversation.state) if conversation else "bot",
+            "state": str(state) if state else "bot",
             "messages": [
                 {
                     "id": m.id,
@@ -384,8 +465,7 @@ async def get_messages(request: web.Request) -> web.Response:
             )
             if found is not None:
                 return answer(request, found)
-            # Woken by this worker's router at once; replies written by another worker (or
-            # by an agent) are seen at the next look.
+            # Woken at once by any reply committed for this conversation (`_wakeups`).
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
                     woken.wait(), max(0.0, min(LONG_POLL_LOOK_S, deadline - loop.time()))

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from handoff.queue import QueueError
+from handoff.satisfaction import ask_after_resolve
 from relais.core.errors import RasaUnavailable
 from relais.core.policy import load_thresholds
 from relais.core.types import Author, EscalationStatus, HandledBy, Role, State, utcnow
@@ -312,6 +313,8 @@ class Desk:
             {"event": status.value, "escalation_id": escalation.id},
             agent_id=agent.id,
         )
+        if status == EscalationStatus.RESOLVED:  # after a hand-back the bot carries on
+            ask_after_resolve(session, conversation, escalation, now)
         return conversation.id
 
 

@@ -7,7 +7,13 @@
 - handoff rate: escalations / conversations, by reason and by intent;
 - SLA breaches: first agent reply after the deadline, or still unanswered past it;
 - outbox: replies still waiting to go out on Telegram and X (how many, the oldest's age: a
-  platform's rate limit shows here first), and how long delivered replies waited.
+  platform's rate limit shows here first), and how long delivered replies waited;
+- containment: conversations the bot saw through without a person (`containment`);
+- satisfaction: the customers' answered ratings, by who helped them and by handoff reason;
+- review: the designers' inbox, and how much of what they labelled was exported;
+- human first response by priority: escalation → the first agent reply, per priority.
+
+Every figure covers everything stored (there is no period to choose yet).
 """
 
 from __future__ import annotations
@@ -22,10 +28,22 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from handoff.review import inbox_size
 from relais.core.texts import say
 from relais.core.types import Author, Delivery
 from relais.storage.conversations import Message, OutboxItem
 from relais.storage.escalations import Escalation
+from relais.storage.review import (
+    HANDLED_BY_BOT,
+    HANDLED_BY_PERSON,
+    Rating,
+    ReviewDone,
+    ReviewLabel,
+    ReviewStory,
+)
+
+#: Ratings from this score count as satisfied.
+SATISFIED_SCORE = 4
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -54,9 +72,15 @@ def metrics(session: Session, now: datetime) -> dict[str, Any]:
         ).all()
     )
     bot_first = _bot_first_responses(session)
-    human_first = [
-        (e.first_reply_at - e.created_at).total_seconds() for e in escalations if e.first_reply_at
+    answered = [
+        (e.priority, (e.first_reply_at - e.created_at).total_seconds())
+        for e in escalations
+        if e.first_reply_at
     ]
+    human_first = [seconds for _, seconds in answered]
+    by_priority: dict[int, list[float]] = {}
+    for priority, seconds in answered:
+        by_priority.setdefault(priority, []).append(seconds)
     waits = [(e.claimed_at - e.created_at).total_seconds() for e in escalations if e.claimed_at]
     to_handoff = [
         (e.created_at - first_message[e.conversation_id]).total_seconds()
@@ -74,6 +98,10 @@ def metrics(session: Session, now: datetime) -> dict[str, Any]:
         "handoff_rate": round(len(escalations) / conversations, 4) if conversations else 0.0,
         "bot_first_response": _summary(bot_first),
         "human_first_response": _summary(human_first),
+        # Keyed "1", "2"…: the priority, as JSON and the CSV name it.
+        "human_first_response_by_priority": {
+            str(priority): _summary(values) for priority, values in sorted(by_priority.items())
+        },
         "time_to_handoff": _summary(to_handoff),
         "waiting": _summary(waits),
         "sla_breaches": len(breaches),
@@ -90,6 +118,94 @@ def metrics(session: Session, now: datetime) -> dict[str, Any]:
         "handoffs_by_day": dict(sorted(per_day.items())),
         "outbox_backlog": outbox_backlog(session, now),
         "reply_delivery": reply_delivery(session),
+        "containment": containment(session, escalations),
+        "satisfaction": satisfaction(session),
+        "review": review(session),
+    }
+
+
+def containment(session: Session, escalations: list[Escalation]) -> dict[str, Any]:
+    """Conversations the bot saw through without a person.
+
+    Of the conversations with at least one customer message (`conversations`, the handoff
+    rate's denominator), those with at least one bot reply and never an escalation are
+    `contained`; `rate` is contained / conversations (0.0 without conversations). A
+    conversation is its id (one per customer and channel), so one handed over once is never
+    contained, whatever else it had; one the bot has not answered yet is not contained either.
+    """
+    authors: dict[str, set[Author]] = {}
+    for conversation_id, author in session.execute(
+        select(Message.conversation_id, Message.author)
+        .where(Message.author.in_([Author.CUSTOMER, Author.BOT]))
+        .distinct()
+    ):
+        authors.setdefault(conversation_id, set()).add(author)
+    escalated = {e.conversation_id for e in escalations}
+    customers = [c for c, seen in authors.items() if Author.CUSTOMER in seen]
+    contained = sum(1 for c in customers if Author.BOT in authors[c] and c not in escalated)
+    return {
+        "conversations": len(customers),
+        "contained": contained,
+        "rate": round(contained / len(customers), 4) if customers else 0.0,
+    }
+
+
+def _scores(scores: list[int]) -> dict[str, Any]:
+    """count, mean score (1-5) and the share of 4s and 5s of some answered ratings."""
+    if not scores:
+        return {"count": 0, "mean": None, "satisfied_share": None}
+    return {
+        "count": len(scores),
+        "mean": round(statistics.mean(scores), 2),
+        "satisfied_share": round(sum(1 for s in scores if s >= SATISFIED_SCORE) / len(scores), 4),
+    }
+
+
+def satisfaction(session: Session) -> dict[str, Any]:
+    """The answered ratings (a question the customer has not answered counts in `asked`
+    only): all of them, by who helped the customer (bot, person) and by the reasons of the
+    handoff they rate (a rating of a handoff with two reasons counts under both)."""
+    rows = session.execute(select(Rating.handled_by, Rating.reasons, Rating.score)).all()
+    answered = [row for row in rows if row.score is not None]
+    by_handled: dict[str, list[int]] = {HANDLED_BY_BOT: [], HANDLED_BY_PERSON: []}
+    by_reason: dict[str, list[int]] = {}
+    for row in answered:
+        by_handled.setdefault(row.handled_by, []).append(row.score)
+        for reason in row.reasons or []:
+            by_reason.setdefault(reason, []).append(row.score)
+    return {
+        "asked": len(rows),
+        "all": _scores([row.score for row in answered]),
+        "by_handled_by": {who: _scores(scores) for who, scores in by_handled.items()},
+        "by_reason": {reason: _scores(scores) for reason, scores in sorted(by_reason.items())},
+    }
+
+
+def review(session: Session) -> dict[str, Any]:
+    """The review inbox's size (handoff/review.py says what is in it), the conversations
+    designers marked done, and what they labelled: labels (messages), how many were exported
+    as training data and their share of all labels (those marked "not for training" are never
+    exported), test stories and how many were exported."""
+    labels, exported, excluded = session.execute(
+        select(
+            func.count(ReviewLabel.id),
+            func.count(ReviewLabel.exported_at),
+            func.count(ReviewLabel.id).filter(ReviewLabel.excluded.is_(True)),
+        )
+    ).one()
+    stories, stories_exported = session.execute(
+        select(func.count(ReviewStory.id), func.count(ReviewStory.exported_at))
+    ).one()
+    done = session.execute(select(func.count()).select_from(ReviewDone)).scalar_one()
+    return {
+        "inbox": inbox_size(session),
+        "done": int(done),
+        "labels": int(labels),
+        "labels_exported": int(exported),
+        "labels_exported_share": round(exported / labels, 4) if labels else 0.0,
+        "labels_not_for_training": int(excluded),
+        "stories": int(stories),
+        "stories_exported": int(stories_exported),
     }
 
 

@@ -25,6 +25,11 @@ class HandoffSettings:
     login_failures_per_username: int = 5
     login_failures_per_address: int = 20
     login_window_minutes: float = 15
+    #: A conversation with the bot ends when the customer has written nothing for this long:
+    #: they are asked for a rating then (handoff/satisfaction.py).
+    rating_after_idle_minutes: float = 30
+    #: A customer who writes while waiting hears their place and the wait at most this often.
+    waiting_news_minutes: float = 3
 
     @classmethod
     def from_file(cls, path: Path) -> HandoffSettings:

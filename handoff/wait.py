@@ -18,6 +18,7 @@ from handoff.queue import held_by, position
 from handoff.settings import HandoffSettings
 from relais.core.brand import Brand
 from relais.core.texts import LANGUAGES, say
+from relais.core.types import Role
 from relais.storage.escalations import Agent, Escalation
 
 
@@ -34,37 +35,64 @@ class WaitEstimate:
     back_at: datetime | None = None  #: when agents are back (brand's time zone), if closed
 
 
+@dataclass(frozen=True)
+class Staffing:
+    """Who can take conversations now, and how long they take lately: the same for every
+    place in the queue at one moment (the waiting news loop estimates the whole queue)."""
+
+    agents_online: int
+    slots: int  #: the online agents' capacities, together
+    free_slots: int
+    handling_minutes: float
+    pickup_minutes: float
+    measured: bool
+
+
 def estimate_wait(
     session: Session, escalation: Escalation, now: datetime, brand: Brand, settings: HandoffSettings
 ) -> WaitEstimate:
-    """How long until a person answers, from the queue as it is and recent handling times.
+    """How long until a person answers, from the queue as it is and recent handling times."""
+    return estimate_at(position(session, escalation), staffing(session, now, settings), now, brand)
+
+
+def staffing(session: Session, now: datetime, settings: HandoffSettings) -> Staffing:
+    """The online agents' slots (console used within `online_minutes`), how many are free,
+    and the recent median handling and pickup times."""
+    online_since = now - timedelta(minutes=settings.online_minutes)
+    agents = list(
+        session.execute(
+            select(Agent).where(
+                Agent.active.is_(True),
+                Agent.last_seen_at >= online_since,
+                Agent.role != Role.DESIGNER,  # designers take no conversations
+            )
+        ).scalars()
+    )
+    slots = sum(a.capacity for a in agents)
+    busy = sum(held_by(session, a.id) for a in agents)
+    handling, pickup, measured = _recent_times(session, settings)
+    return Staffing(len(agents), slots, max(0, slots - busy), handling, pickup, measured)
+
+
+def estimate_at(place: int, staff: Staffing, now: datetime, brand: Brand) -> WaitEstimate:
+    """The wait at `place` in the queue (1: next).
 
     With free slots for everyone ahead, the wait is the usual pickup time. Otherwise each
     conversation ahead beyond the free slots must wait for a slot to free up: with S slots
     across online agents and a median handling time H, a slot frees every H / S.
     """
-    place = position(session, escalation)
-    online_since = now - timedelta(minutes=settings.online_minutes)
-    agents = list(
-        session.execute(
-            select(Agent).where(Agent.active.is_(True), Agent.last_seen_at >= online_since)
-        ).scalars()
-    )
-    slots = sum(a.capacity for a in agents)
-    busy = sum(held_by(session, a.id) for a in agents)
-    free = max(0, slots - busy)
-    handling, pickup, measured = _recent_times(session, settings)
+    online, free, handling = staff.agents_online, staff.free_slots, staff.handling_minutes
     if not brand.is_open(now):
         return WaitEstimate(
-            None, place, len(agents), free, handling, measured, back_at=brand.next_opening(now)
+            None, place, online, free, handling, staff.measured, back_at=brand.next_opening(now)
         )
     if free >= place:
-        minutes = pickup
+        minutes = staff.pickup_minutes
     else:
         # Nobody online yet during support hours: count one agent's worth of slots.
-        capacity = slots or 3
-        minutes = pickup + math.ceil((place - free) * handling / capacity)
-    return WaitEstimate(minutes * 60, place, len(agents), free, handling, measured)
+        capacity = staff.slots or 3
+        minutes = staff.pickup_minutes + math.ceil((place - free) * handling / capacity)
+    return WaitEstimate(minutes * 60, place, online, free, handling, staff.measured)
 
 
 def _recent_times(session: Session, settings: HandoffSettings) -> tuple[float, float, bool]:

@@ -33,12 +33,22 @@ from handoff.auth import (
     wait_before_login,
 )
 from handoff.desk import Desk
+from handoff.knowledge_suggestions import latest_customer_texts, suggest
 from handoff.metrics import backlog_lines, metrics, metrics_csv, outbox_backlog
 from handoff.queue import QueueError, claim, claim_next, held_by, requeue, transfer, waiting
+from handoff.review import (
+    AgentOutcome,
+    ReviewError,
+    agent_outcome,
+    note_outcome,
+    worth_reviewing,
+)
+from handoff.review_web import Review, add_review_routes
+from handoff.waiting_news import announce_agent
 from relais.core.config import settings
 from relais.core.errors import NotFound, RelaisError
 from relais.core.http import error_response, json_error, json_object
-from relais.core.types import EscalationStatus, Role
+from relais.core.types import OPEN_STATUSES, EscalationStatus, Role
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic
 from relais.storage.escalations import Agent, CannedResponse, Escalation, Note
@@ -82,10 +92,11 @@ def add_console_routes(app: web.Application, console: Console) -> None:
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/console/me", authed(me))
     app.router.add_get("/api/console/queue", authed(queue))
-    app.router.add_post("/api/console/claim-next", authed(take_next))
+    app.router.add_post("/api/console/claim-next", authed(take_next, queue_work=True))
     app.router.add_get("/api/console/conversations/{id}", authed(conversation))
-    app.router.add_post("/api/console/escalations/{id}/{action}", authed(act))
+    app.router.add_post("/api/console/escalations/{id}/{action}", authed(act, queue_work=True))
     app.router.add_get("/api/console/metrics", authed(get_metrics, supervisor=True))
+    add_review_routes(app, Review(console.engine, console.desk, console.clock), authed)
 
 
 def _engine(request: web.Request) -> Engine:
@@ -179,8 +190,11 @@ def _secure_cookie() -> bool:
 
 
 def authed(
-    handler: Handler, supervisor: bool = False
+    handler: Handler, supervisor: bool = False, queue_work: bool = False
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`handler` behind the login; `supervisor`: for supervisors only; `queue_work`: taking
+    and working conversations of the queue, which designers do not do (403)."""
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         token = request.cookies.get(COOKIE)
         now = _clock(request)()
@@ -194,6 +208,8 @@ def authed(
             raise json_error(401, "log in first")
         if supervisor and found[1] != Role.SUPERVISOR.value:
             raise json_error(403, "supervisors only")
+        if queue_work and found[1] == Role.DESIGNER.value:
+            raise json_error(403, "designers review conversations; they do not take the queue")
         return await handler(request, found[0])
 
     return wrapped
@@ -288,9 +304,11 @@ async def logout(request: web.Request) -> web.Response:
 def may_see(session: Session, agent: Agent, conversation_id: str) -> bool:
     """A supervisor sees every conversation; an agent one that waits in the queue, or that
     they hold or held (an escalation of theirs, or anything they did in it: took, replied,
-    noted, released, transferred)."""
+    noted, released, transferred); a designer one that belongs in the review inbox."""
     if agent.role == Role.SUPERVISOR:
         return True
+    if agent.role == Role.DESIGNER:
+        return worth_reviewing(session, conversation_id)
     queued_or_theirs = select(Escalation.id).where(
         Escalation.conversation_id == conversation_id,
         or_(Escalation.status == EscalationStatus.WAITING, Escalation.agent_id == agent.id),
@@ -360,7 +378,9 @@ async def queue(request: web.Request, agent_id: int) -> web.Response:
             .order_by(Escalation.priority, Escalation.deadline)
         ).scalars()
         agents = session.execute(
-            select(Agent).where(Agent.active.is_(True)).order_by(Agent.display_name)
+            select(Agent)
+            .where(Agent.active.is_(True), Agent.role != Role.DESIGNER)
+            .order_by(Agent.display_name)
         ).scalars()
         return {
             "waiting": [escalation_row(session, e, now) for e in waiting(session)],
@@ -379,8 +399,12 @@ async def take_next(request: web.Request, agent_id: int) -> web.Response:
     now = _clock(request)()
 
     def work(session: Session) -> dict[str, Any] | None:
-        taken = claim_next(session, session.get(Agent, agent_id), now)
-        return escalation_row(session, taken, now) if taken else None
+        agent = session.get(Agent, agent_id)
+        taken = claim_next(session, agent, now)
+        if taken is None:
+            return None
+        announce_agent(session, taken, agent)
+        return escalation_row(session, taken, now)
 
     taken = await _atomic(request, work)
     if taken is None:
@@ -448,7 +472,16 @@ async def conversation(request: web.Request, agent_id: int) -> web.Response:
             ],
         }
 
-    return web.json_response(await _atomic(request, read))
+    view = await _atomic(request, read)
+    # Only while a person may answer (the console polls an open conversation every 2 s);
+    # Rasa slow or down leaves them out, not the conversation.
+    escalation = view["escalation"]
+    answering = escalation is not None and escalation["status"] in OPEN_STATUSES
+    texts = latest_customer_texts(view["transcript"]) if answering else []
+    view["knowledge_suggestions"] = await suggest(
+        request.app[CONSOLE].desk.rasa, texts, view["language"]
+    )
+    return web.json_response(view)
 
 
 async def act(request: web.Request, agent_id: int) -> web.Response:
@@ -467,6 +500,10 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
     text = _text(body) if action in ("reply", "note") else ""
     transfer_to = _id(body.get("agent_id"), "agent_id") if action == "transfer" else None
     note = text.strip() if action == "note" else ""
+    try:
+        outcome = agent_outcome(body) if action in ("resolve", "hand-back") else None
+    except ReviewError as error:
+        raise json_error(400, str(error)) from None
 
     def visible(session: Session) -> None:
         escalation = session.get(Escalation, escalation_id)
@@ -481,9 +518,10 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
             return web.json_response({"message_id": message_id, "duplicate": not new})
         if action == "resolve":
             await desk.resolve(agent_id, escalation_id)
-            return web.json_response({"ok": True})
+            return await _closed(request, escalation_id, outcome, {"ok": True})
         if action == "hand-back":
-            return web.json_response({"follow_up": await desk.hand_back(agent_id, escalation_id)})
+            follow_up = await desk.hand_back(agent_id, escalation_id)
+            return await _closed(request, escalation_id, outcome, {"follow_up": follow_up})
     except RelaisError as error:
         raise error_response(error) from None
 
@@ -493,7 +531,7 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
         if escalation is None:
             raise NotFound(NO_SUCH_ESCALATION)
         if action == "claim":
-            claim(session, agent, escalation_id, now)
+            announce_agent(session, claim(session, agent, escalation_id, now), agent)
         elif action == "release":
             _held(escalation, agent)
             requeue(
@@ -505,9 +543,10 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
         elif action == "transfer":
             _held(escalation, agent)
             to = session.get(Agent, transfer_to)
-            if to is None or not to.active:
+            if to is None or not to.active or to.role == Role.DESIGNER:
                 raise QueueError("Choose an active agent to transfer to.")
             transfer(session, escalation, to, agent, now)
+            announce_agent(session, escalation, to)
         elif action == "note":
             _held(escalation, agent)
             if not note:
@@ -532,6 +571,18 @@ async def act(request: web.Request, agent_id: int) -> web.Response:
         return {"ok": True}
 
     return web.json_response(await _atomic(request, work))
+
+
+async def _closed(
+    request: web.Request, escalation_id: int, outcome: AgentOutcome | None, answer: dict[str, Any]
+) -> web.Response:
+    """The answer to a resolve or hand-back, once what the agent said for designers is kept:
+    after the close, so that a refused close keeps nothing."""
+    if outcome is not None:
+        await _atomic(
+            request, lambda s: note_outcome(s, escalation_id=escalation_id, outcome=outcome)
+        )
+    return web.json_response(answer)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -66,6 +66,7 @@ function bubble(m) {
 }
 
 async function open(conversationId) {
+  if (conversationId !== current) { $("customer-wanted").value = ""; $("bot-should-handle").checked = false; }
   current = conversationId;
   const data = await api(`/api/console/conversations/${encodeURIComponent(conversationId)}`);
   currentEscalation = data.escalation;
@@ -76,12 +77,30 @@ async function open(conversationId) {
   $("transcript").replaceChildren(...data.transcript.map(bubble));
   const chips = (list, target) => target.replaceChildren(...list.map((text) => { const b = document.createElement("button"); b.type = "button"; b.textContent = text.title || text.text || text; b.title = text.text || text; b.addEventListener("click", () => { $("reply").value = text.text || text; }); return b; }));
   chips(data.suggestions, $("suggestions"));
+  $("suggestions").append(...(data.knowledge_suggestions || []).map(knowledgeSuggestion));
   chips(data.canned, $("canned"));
   renderRecords(data.records);
   $("notes").replaceChildren(...data.notes.map((n) => { const p = document.createElement("p"); p.textContent = `${n.by}: ${n.text}`; return p; }));
   const held = data.escalation && data.escalation.status === "claimed";
   $("take").classList.toggle("hidden", !(data.escalation && data.escalation.status === "waiting"));
-  for (const id of ["send", "hand-back", "resolve", "release", "transfer", "transfer-to", "reply"]) $(id).disabled = !held;
+  for (const id of ["send", "hand-back", "resolve", "release", "transfer", "transfer-to", "reply", "customer-wanted", "bot-should-handle"]) $(id).disabled = !held;
+}
+
+// A passage of the brand's knowledge that answers the customer's latest messages, in their
+// language, named by its article; "Insert" puts it (with the article's link) in the reply box.
+function knowledgeSuggestion(s) {
+  const div = document.createElement("div");
+  div.className = "knowledge-suggestion";
+  div.dataset.article = s.article;
+  const name = document.createElement("strong");
+  name.textContent = `${s.title} (knowledge)`;
+  const text = document.createElement("span");
+  text.textContent = s.text;
+  const insert = document.createElement("button");
+  insert.type = "button"; insert.textContent = "Insert";
+  insert.addEventListener("click", () => { $("reply").value = s.text; $("reply").focus(); });
+  div.append(name, " ", text, " ", insert);
+  return div;
 }
 
 function renderRecords(records) {
@@ -148,8 +167,10 @@ $("send").addEventListener("click", async () => {
   try { await act("reply", {text, client_id: crypto.getRandomValues(new Uint32Array(4)).join("-")}); $("reply").value = ""; }
   finally { delete $("send").dataset.busy; }
 });
-$("hand-back").addEventListener("click", () => act("hand-back"));
-$("resolve").addEventListener("click", () => act("resolve"));
+// What the agent says for the bot's designers as they close: one line, and a flag.
+const closing = () => ({customer_wanted: $("customer-wanted").value.trim(), bot_should_handle: $("bot-should-handle").checked});
+$("hand-back").addEventListener("click", () => act("hand-back", closing()));
+$("resolve").addEventListener("click", () => act("resolve", closing()));
 $("release").addEventListener("click", () => act("release"));
 $("transfer").addEventListener("click", () => act("transfer", {agent_id: Number($("transfer-to").value)}));
 $("add-note").addEventListener("click", async () => { const text = $("note").value.trim(); if (text) { await act("note", {text}); $("note").value = ""; } });
@@ -159,6 +180,9 @@ async function start() {
   $("me").textContent = `${me.name} (${me.role})`;
   $("login").classList.add("hidden"); $("desk").classList.remove("hidden"); $("logout").classList.remove("hidden");
   $("metrics-link").classList.toggle("hidden", me.role !== "supervisor");
+  $("review-link").classList.toggle("hidden", me.role !== "supervisor" && me.role !== "designer");
+  // Designers take no queue: their page is the review inbox.
+  if (me.role === "designer") { location.assign("/console/review"); return; }
   await refreshQueue();
   setInterval(async () => { await refreshQueue(); if (current) await open(current); }, 2000);
 }

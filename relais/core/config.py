@@ -143,6 +143,9 @@ class Settings:
     #: RELAIS_REFERENCE_CHECK_WINDOW_MINUTES); past either, no more checks until it passes.
     reference_check_limit: int
     reference_check_window_minutes: int
+    #: The bearer token Prometheus sends for GET /metrics (RELAIS_METRICS_TOKEN; README,
+    #: "Metrics (Prometheus)"). None: only supervisors logged into the console may read it.
+    metrics_token: str | None = field(repr=False)
 
     @property
     def web_secret(self) -> str:
@@ -221,6 +224,7 @@ class Settings:
             site_secret=_variable(env, "RELAIS_SITE_SECRET"),
             reference_check_limit=_count(env, "RELAIS_REFERENCE_CHECK_LIMIT", 5),
             reference_check_window_minutes=_count(env, "RELAIS_REFERENCE_CHECK_WINDOW_MINUTES", 60),
+            metrics_token=_variable(env, "RELAIS_METRICS_TOKEN"),
         )
 
 

@@ -120,6 +120,8 @@ class Escalation(Base):
     __table_args__ = (
         Index("ix_escalations_queue", "status", "priority", "deadline"),
         Index("ix_escalations_conversation", "conversation_id", "status"),
+        #: What an agent holds: the capacity check of every claim reads only their rows.
+        Index("ix_escalations_held", "agent_id", "status"),
     )
 
 

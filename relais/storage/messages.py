@@ -439,3 +439,22 @@ def mark_delivered(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
+
+
+def latest_bot_message(session: Session, conversation_id: str, before_id: int) -> Message | None:
+    """The bot's latest message in the conversation before message `before_id` (the question
+    a customer's message may answer: a button's number, a rating)."""
+    return (
+        session.execute(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.author == Author.BOT,
+                Message.id < before_id,
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )

@@ -173,11 +173,12 @@ def _nlu_check(args: argparse.Namespace) -> int:
 
 def _intent_data(args: argparse.Namespace) -> int:
     """Our NLU data without the blocks tagged `use: anger`, which are not requests to the
-    airline (the intent classifier skips them): what `make nlu-eval` splits and scores."""
+    airline (the intent classifier skips them): what `make nlu-eval` splits and scores; the
+    subfolders too (data/nlu/review: the examples designers exported)."""
     import yaml
 
     blocks, left_out = [], 0
-    for path in sorted(Path(args.data).glob("*.yml")):
+    for path in sorted(Path(args.data).rglob("*.yml")):
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             if ((block.get("metadata") or {}).get("use")) == "anger":
                 left_out += 1
@@ -283,6 +284,74 @@ def _x_setup(args: argparse.Namespace) -> int:
         )
         return 2
     return setup(found, url, dry_run=args.dry_run, replace=args.replace)
+
+
+def _review(args: argparse.Namespace) -> int:
+    """relais review export: what designers accepted, as Rasa files (handoff/review_export.py)."""
+    import asyncio
+
+    from handoff.review_export import (
+        ExportError,
+        FlagKind,
+        build_export,
+        pending_conversations,
+        write_export,
+    )
+    from relais.core.types import utcnow
+    from relais.storage.db import create_all, get_engine, session_scope
+
+    day = args.day or datetime.now(timezone.utc).date()
+    root = Path(args.root).resolve() if args.root else settings().repo_root
+    create_all(get_engine())
+    with session_scope() as session:
+        wanted = pending_conversations(session)
+    trackers, rasa_error = asyncio.run(_trackers(wanted))
+    try:
+        with session_scope() as session:
+            files = build_export(session, day=day, trackers=trackers, root=root)
+            written = [] if args.dry_run else write_export(session, files, root, utcnow())
+    except ExportError as error:
+        print(f"relais review export: {error}", file=sys.stderr)
+        return 2
+    counts = {files.nlu_path: len(files.examples), files.stories_path: len(files.stories)}
+    if args.dry_run:
+        for path, text in (
+            (files.nlu_path, files.nlu_yaml()),
+            (files.stories_path, files.stories_yaml()),
+        ):
+            if text:
+                print(f"--- would add to {path} ({counts[path]}):\n{text}")
+    for path in written:
+        relative = path.relative_to(root)
+        print(f"written: {relative} (+{counts[relative]})")
+    if not files.examples and not files.stories:
+        print("nothing new to export")
+    if rasa_error and any(flag.kind == FlagKind.NO_TRACKER for flag in files.flags):
+        print(
+            f"stories need Rasa ({settings().rasa_url}), which did not answer: they stay for "
+            f"the next export; the training examples went without them ({rasa_error[:160]})"
+        )
+    for flag in files.flags:
+        print(f"flagged {flag.describe()}")
+    return 0
+
+
+async def _trackers(conversation_ids: Sequence[str]) -> tuple[dict[str, list[dict]], str | None]:
+    """The trackers' events of these conversations from Rasa, and why it stopped if it did."""
+    from bot.rasa_client import RasaClient
+    from relais.core.errors import RasaUnavailable
+
+    rasa = RasaClient(settings().rasa_url, timeout_s=15, token=settings().rasa_token)
+    found: dict[str, list[dict]] = {}
+    try:
+        for conversation_id in conversation_ids:
+            events = (await rasa.tracker(conversation_id)).get("events")
+            found[conversation_id] = events if isinstance(events, list) else []
+    except (RasaUnavailable, ValueError) as error:
+        return found, str(error)
+    finally:
+        await rasa.close()
+    return found, None
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -397,6 +466,22 @@ def parser() -> argparse.ArgumentParser:
         help="delete the app's webhook at another address first (X allows one per app)",
     )
     xs.set_defaults(func=_x_setup)
+
+    r = sub.add_parser("review", help="the designers' review loop: export what they accepted")
+    review = r.add_subparsers(dest="action", required=True)
+    export = review.add_parser(
+        "export",
+        help="add the accepted labels to data/nlu/review/<day>.yml and the stories to "
+        "tests/stories/review/<day>.yml, personal data replaced; print what was flagged",
+    )
+    export.add_argument(
+        "--day", type=date.fromisoformat, help="the files' date, YYYY-MM-DD (default: today, UTC)"
+    )
+    export.add_argument(
+        "--dry-run", action="store_true", help="print what would be added; write and mark nothing"
+    )
+    export.add_argument("--root", help="the project to write into (default: this checkout)")
+    export.set_defaults(func=_review)
 
     c = sub.add_parser("chat", help="talk to the running bot from the terminal")
     c.add_argument("--url", help="Rasa server URL (default: RASA_URL or http://127.0.0.1:5005)")

@@ -134,7 +134,8 @@ def test_customer_and_agent_talk_through_the_pages(browser: webdriver.Chrome, ap
     assert browser.find_element(By.ID, "status").get_attribute("data-state") == "bot"
     # The bot answers the next routine question from Sophie's records.
     browser.find_element(By.ID, "text").send_keys("how many bags can I take on my next trip?\n")
-    wait(browser).until(lambda b: len(bubbles(b, "bot")) >= 4)
+    # Handed over, the wait, the agent's name, back with you, and now the answer.
+    wait(browser).until(lambda b: len(bubbles(b, "bot")) >= 5)
     browser.save_screenshot(str(SHOTS / "3-chat-handed-back.png"))
     assert browser.execute_script("return window.pwned === undefined")
     agent_lines = bubbles(browser, "agent")

@@ -28,14 +28,22 @@ def test_training_data_validates() -> None:
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
-def test_conversation_stories_pass(tmp_path: Path) -> None:
+#: Our conversation tests, and the test stories designers exported (tests/stories/review).
+STORIES = [
+    "tests/test_stories.yml",
+    *(["tests/stories"] if any(ROOT.glob("tests/stories/**/*.yml")) else []),
+]
+
+
+@pytest.mark.parametrize("stories", STORIES)
+def test_conversation_stories_pass(tmp_path: Path, stories: str) -> None:
     result = subprocess.run(
         [
             RASA,
             "test",
             "core",
             "--stories",
-            "tests/test_stories.yml",
+            stories,
             "--model",
             str(MODEL),
             "--fail-on-prediction-errors",

@@ -1,7 +1,8 @@
 """Contacts recorded in real use, on SQLite and PostgreSQL: one per conversation and booking
 (`record_contact`), the current conversation never a repeat contact (`recent_contact`), a
 person's resolve or hand-back recorded on a proven booking only (the console's API), and a
-typed reference's records shown as not verified (records_view)."""
+typed reference's records shown as not verified (records_view); the knowledge passages the
+console suggests from Rasa's parse, and none (but the conversation) with Rasa down."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.web import make_app
+from bot.web import CONSOLE, make_app
 from handoff import records_view
 from handoff.accounts import add_agent
 from handoff.intake import open_escalation
@@ -27,6 +28,7 @@ from relais.core.brand import load_brand
 from relais.core.config import settings
 from relais.core.handoff import HandoffPayload
 from relais.core.types import (
+    Author,
     FareFamily,
     HandledBy,
     Language,
@@ -34,12 +36,13 @@ from relais.core.types import (
     RefundStatus,
     utcnow,
 )
-from relais.storage.conversations import Conversation
+from relais.storage.conversations import Conversation, Message
 from relais.storage.db import session_scope
 from relais.storage.escalations import Escalation
 from relais.storage.messages import conversation_for
 from relais.storage.queries import CONVERSATION_GAP, recent_contact, record_contact
 from relais.storage.records import Booking, Contact, Customer, Refund
+from tests.unit.fakes import FakeRasa
 
 AT = datetime(2026, 12, 3, 9, 0)
 GAP = CONVERSATION_GAP
@@ -316,14 +319,17 @@ def hand_over(
 Check = Callable[[aiohttp.ClientSession], Awaitable[None]]
 
 
-def console(db_url: str, engine: Engine, check: Check) -> None:
+def console(db_url: str, engine: Engine, check: Check, rasa: FakeRasa | None = None) -> None:
     """Runs `check(client)` with alice logged in to an app whose Rasa is down (the close is
-    committed all the same; its Rasa side waits for the tracker sync)."""
+    committed all the same; its Rasa side waits for the tracker sync), or is `rasa`."""
     with session_scope(engine) as s:
         add_agent(s, "alice", PASSWORD)
 
     async def go() -> None:
-        server = TestServer(make_app(db_url, RASA_DOWN, background=False))
+        app = make_app(db_url, RASA_DOWN, background=False)
+        if rasa is not None:
+            app[CONSOLE].desk.rasa = rasa
+        server = TestServer(app)
         await server.start_server()
         own = str(server.make_url(""))
         try:
@@ -429,6 +435,73 @@ def test_a_typed_reference_shows_its_booking_marked_not_verified(
         assert data["escalation"]["customer"] is None
 
     console(db_url, records, check)
+
+
+def customer_writes(engine: Engine, conversation_id: str, *texts: str) -> None:
+    with session_scope(engine) as s:
+        for text in texts:
+            s.add(
+                Message(
+                    conversation_id=conversation_id,
+                    author=Author.CUSTOMER,
+                    channel="web",
+                    text=text,
+                    sent_at=utcnow(),
+                )
+            )
+
+
+def test_the_console_suggests_the_knowledge_that_answers_the_customers_latest_messages(
+    db_url: str, records: Engine, env: pytest.MonkeyPatch
+) -> None:
+    handover = hand_over(records, VISITOR)
+    customer_writes(records, handover.conversation, "hello", "can my cat fly in the cabin?")
+    rasa = FakeRasa()
+    rasa.parse_result["knowledge"] = {
+        "articles": [
+            {"article": "pets", "passage": "pets-in-cabin", "score": 0.9},
+            {"article": "no-such-article", "passage": "x", "score": 0.8},
+            {"article": "meals", "passage": "on-board", "score": 0.1},
+        ],
+        "outside": 0.0,
+    }
+
+    async def check(client: aiohttp.ClientSession) -> None:
+        async with client.get(f"/api/console/conversations/{handover.conversation}") as r:
+            assert r.status == 200
+            data = await r.json()
+        (suggested,) = data["knowledge_suggestions"]
+        assert (suggested["article"], suggested["passage"]) == ("pets", "pets-in-cabin")
+        assert suggested["title"] == "Travelling with pets"
+        assert suggested["text"].startswith("Cats and small dogs can fly in the cabin")
+        assert suggested["link"] in suggested["text"]
+        assert data["suggestions"]  # the records' suggestions are still there
+
+    console(db_url, records, check, rasa)
+    assert rasa.called("parse") == [
+        ("parse", "hello"),
+        ("parse", "can my cat fly in the cabin?"),
+    ]
+
+
+def test_rasa_down_leaves_out_the_knowledge_suggestions_not_the_conversation(
+    db_url: str, records: Engine, env: pytest.MonkeyPatch
+) -> None:
+    handover = hand_over(records, VISITOR)
+    customer_writes(records, handover.conversation, "can my cat fly in the cabin?")
+    rasa = FakeRasa()
+    rasa.unavailable = True
+
+    async def check(client: aiohttp.ClientSession) -> None:
+        async with client.get(f"/api/console/conversations/{handover.conversation}") as r:
+            assert r.status == 200
+            data = await r.json()
+        assert data["knowledge_suggestions"] == []
+        customer = [m["text"] for m in data["transcript"] if m["author"] == "customer"]
+        assert customer == ["can my cat fly in the cabin?"]
+
+    console(db_url, records, check, rasa)
+    assert rasa.called("parse") == [("parse", "can my cat fly in the cabin?")]
 
 
 def test_an_identified_customer_or_a_proven_booking_shows_as_before(records: Engine) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from handoff.auth import agent_for_token, check_password, hash_password, log_in
 from handoff.intake import open_escalation
@@ -17,7 +18,7 @@ from handoff.settings import HandoffSettings
 from handoff.wait import duration, estimate_wait, wait_message
 from relais.core.brand import load_brand
 from relais.core.handoff import HandoffPayload
-from relais.core.types import EscalationStatus, State
+from relais.core.types import Author, EscalationStatus, State
 from relais.storage.conversations import Conversation, Message
 from relais.storage.db import run_atomic, session_scope
 from relais.storage.escalations import Agent, Escalation
@@ -161,6 +162,133 @@ def test_fifty_agents_racing_never_get_the_same_conversation(engine: Engine) -> 
     with session_scope(engine) as s:
         holders = Counter(e.agent_id for e in s.execute(select(Escalation)).scalars())
         assert sum(holders.values()) == 30 and None not in holders
+
+
+def test_agents_claiming_in_parallel_take_the_head_of_the_queue_within_capacity(
+    engine: Engine,
+) -> None:
+    """6 agents with room for 3, each claiming from 3 threads at once (so one agent's claims
+    race too), against 40 waiting: 18 claims, each conversation at most once, nobody over
+    capacity, and the 18 taken are the first 18 of the queue's order."""
+    agents = [add_agent(engine, f"agent{i}", capacity=3) for i in range(6)]
+    for i in range(40):
+        escalate(engine, f"c{i}", 1 + (i * 7) % 4, now=OPEN + timedelta(seconds=i % 5))
+    with session_scope(engine) as s:
+        queue_order = [e.id for e in waiting(s)]
+    taken: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    threads_per_agent = 3
+    start = threading.Barrier(len(agents) * threads_per_agent)
+
+    def claim_one(agent_id: int) -> int | None:
+        def work(s: Session) -> int | None:
+            escalation = claim_next(s, s.get(Agent, agent_id), OPEN)
+            return escalation.id if escalation is not None else None
+
+        return run_atomic(engine, work, attempts=200)
+
+    def agent_thread(agent_id: int) -> None:
+        try:
+            start.wait()
+            while True:
+                try:
+                    got = claim_one(agent_id)
+                except QueueError as error:
+                    assert "capacity" in str(error), error
+                    return
+                assert got is not None, "the queue ran dry with room left"
+                with lock:
+                    taken.append((agent_id, got))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=agent_thread, args=(a,))
+        for a in agents
+        for _ in range(threads_per_agent)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    claimed = [escalation_id for _, escalation_id in taken]
+    assert len(claimed) == len(set(claimed)) == 18
+    # SKIP LOCKED passes over rows other claims hold, and every row a claim locks it takes:
+    # whatever the interleaving, the head of the queue is what was taken.
+    assert sorted(claimed) == sorted(queue_order[:18])
+    with session_scope(engine) as s:
+        holders = Counter(
+            e.agent_id
+            for e in s.execute(
+                select(Escalation).where(Escalation.status == EscalationStatus.CLAIMED)
+            ).scalars()
+        )
+        assert holders == {agent_id: 3 for agent_id in agents}
+        for agent_id, escalation_id in taken:
+            conversation = s.get(Conversation, s.get(Escalation, escalation_id).conversation_id)
+            assert (conversation.state, conversation.agent_id) == (State.WITH_AGENT, agent_id)
+
+
+def test_a_claim_hands_over_the_conversation_and_says_who_took_it(engine: Engine) -> None:
+    """What a claim writes, the same on both backends (PostgreSQL's claim is one statement)."""
+    alice = add_agent(engine, "alice")
+    later = escalate(engine, "a", 3)
+    first = escalate(engine, "b", 1)
+    taken_at = OPEN + timedelta(minutes=4)
+    with session_scope(engine) as s:
+        # A copy of the conversation this session read before the claim is brought up to date.
+        conversation = s.get(Conversation, "web:b")
+        assert conversation.state == State.WAITING
+        escalation = claim_next(s, s.get(Agent, alice), taken_at)
+        assert escalation.id == first and escalation.agent_id == alice
+        assert (escalation.status, escalation.claimed_at) == (EscalationStatus.CLAIMED, taken_at)
+        assert escalation.last_agent_activity_at == taken_at and escalation.priority == 1
+        assert (conversation.state, conversation.agent_id) == (State.WITH_AGENT, alice)
+        escalation = claim(s, s.get(Agent, alice), later, taken_at)
+        assert escalation.id == later and escalation.conversation_id == "web:a"
+    with session_scope(engine) as s:
+        lines = s.execute(
+            select(Message)
+            .where(Message.conversation_id.in_(["web:a", "web:b"]), Message.agent_id == alice)
+            .order_by(Message.id)
+        ).scalars()
+        said = {"event": "claimed"}
+        seen = [
+            (m.conversation_id, m.author, m.channel, m.text, m.details, m.in_tracker) for m in lines
+        ]
+        assert seen == [
+            (conversation_id, Author.SYSTEM, "web", "Alice took the conversation.", details, False)
+            for conversation_id, details in (
+                ("web:b", {**said, "escalation_id": first}),
+                ("web:a", {**said, "escalation_id": later}),
+            )
+        ]
+        assert s.get(Escalation, later).claimed_at == taken_at
+        s.get(Agent, alice).active = False
+    with session_scope(engine) as s:
+        with pytest.raises(QueueError, match="disabled"):
+            claim_next(s, s.get(Agent, alice), taken_at)
+
+
+def test_a_claim_rolled_back_leaves_the_queue_as_it_was(engine: Engine) -> None:
+    """A claim whose transaction fails takes nothing; the next claim works (on PostgreSQL it
+    reuses the statement the failed transaction prepared on the connection)."""
+    alice = add_agent(engine, "alice")
+    first = escalate(engine, "a", 1)
+
+    def claim_then_fail(s: Session) -> None:
+        assert claim_next(s, s.get(Agent, alice), OPEN).id == first
+        raise RuntimeError("the console went away")
+
+    with pytest.raises(RuntimeError):
+        run_atomic(engine, claim_then_fail)
+    with session_scope(engine) as s:
+        assert s.get(Escalation, first).status == EscalationStatus.WAITING
+        assert s.get(Conversation, "web:a").state == State.WAITING
+    got = run_atomic(engine, lambda s: claim_next(s, s.get(Agent, alice), OPEN).id)
+    assert got == first
 
 
 def test_a_silent_agent_loses_the_conversation_to_the_queue(engine: Engine) -> None:

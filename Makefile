@@ -79,7 +79,7 @@ $(DEFAULT_MODEL): $(STAMP) bench/rasa-default.yml domain.yml $(shell find data -
 	@mkdir -p models/bench
 	$(RASA) train --config bench/rasa-default.yml --fixed-model-name rasa-default --out models/bench
 
-bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversations, then PostgreSQL + Redis with 1 and 2 of each server; writes reports/bench.json and bench-latency.png
+bench: install train $(DEFAULT_MODEL)  ## Relais vs plain Rasa, 1-20 conversations, then PostgreSQL + Redis with 1 and 2 of each server; one table with CPU ms per message per process and the ratios; writes reports/bench.json and bench-latency.png
 	$(BIN)/python -m bench.run
 
 bench-queue: install  ## 50 agents claim from 10,000 waiting conversations on PostgreSQL; writes reports/bench-queue.json

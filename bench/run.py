@@ -9,8 +9,9 @@ Stacks, one after the other (each alone on the machine while it is measured):
   (`POST /api/chat/messages`, then a long poll of `GET /api/chat/messages`) → router →
   Rasa → action server → database → the reply read back by the customer's poll.
 - `relais_pg_1` and `relais_pg_2` (skip with --no-scale-out): the scale-out configuration
-  (README, "Scale-out"): PostgreSQL for the application data and Rasa's tracker store,
-  Redis for Rasa's lock store; one, then two, Rasa servers, action servers and Relais workers.
+  (README, "Scale-out"): PostgreSQL for the application data and Rasa's tracker store
+  (--tracker-store picks another, docs/tracker-store.md), Redis for Rasa's lock store; one,
+  then two, Rasa servers, action servers and Relais workers.
 
 Load: N customers write at once (N = each level of --levels); each sends a message as soon
 as the previous one is answered (no pause), so N is the number of conversations in flight.
@@ -18,7 +19,13 @@ Conversations are scripted, multi-turn, English and French, three routine for on
 (which ends in a handoff). Latency is from sending a message to reading its reply.
 Then, at 20 conversations, the same again with each customer pausing PACED_THINK_S between
 a reply and their next message ("paced"), closer to people typing in a DM.
-Printed and written to reports/bench.json, with a plot in reports/bench-latency.png.
+
+Over each level, the CPU time of every process is read from /proc before and after and divided
+by the messages answered: CPU milliseconds per message for each Rasa server, action server and
+Relais worker, the PostgreSQL server processes serving the stack's databases, Redis, and this
+load generator (which shares the machine). One table at the end puts the stacks side by side,
+with the ratios the targets are about. Written to reports/bench.json, with a latency plot in
+reports/bench-latency.png.
 """
 
 from __future__ import annotations
@@ -42,7 +49,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.customers import add_load_customers, load_sender  # noqa: E402
-from bench.stack import DEFAULT_MODEL, MODEL, Stack  # noqa: E402
+from bench.stack import (  # noqa: E402
+    DEFAULT_MODEL,
+    DEFAULT_TRACKER_STORE,
+    MODEL,
+    TRACKER_STORES,
+    Stack,
+)
 from bot.web_identity import COOKIE as VISITOR_COOKIE  # noqa: E402
 
 #: Relais runs as `make run` starts it: in demo mode, where a web chat visitor may pick a
@@ -50,6 +63,21 @@ from bot.web_identity import COOKIE as VISITOR_COOKIE  # noqa: E402
 DEMO = {"RELAIS_DEMO": "1"}
 #: The target the issue sets at this concurrency.
 HEADLINE_CONCURRENCY = 20
+#: What the figures are held to (issue 18): Relais on SQLite against plain Rasa, a PostgreSQL
+#: node against the SQLite one, two nodes against one.
+TARGETS = {
+    "throughput_ratio_min": 2.0,
+    "relais_p99_ms_max": 250,
+    "pg_1_over_sqlite_min": 1.0,
+    "pg_2_over_pg_1_min": 1.8,
+}
+#: The stacks, in the order they run and are shown.
+STACKS = {
+    "rasa_default": "plain Rasa (default pipeline)",
+    "relais": "Relais, SQLite",
+    "relais_pg_1": "Relais, PostgreSQL + Redis, 1 of each",
+    "relais_pg_2": "Relais, PostgreSQL + Redis, 2 of each",
+}
 #: For the "paced" figures: seconds a customer takes between reading a reply and sending
 #: the next message (people in a DM take longer; the headline figures use no pause at all).
 PACED_THINK_S = 1.0
@@ -289,6 +317,39 @@ async def delayed(job: Any, seconds: float) -> None:
     await job
 
 
+def measured_level(
+    stack: Stack,
+    concurrency: int,
+    messages: int,
+    run_id: str,
+    scripts: Conversations,
+    think_s: float = 0.0,
+) -> dict[str, Any]:
+    """One level on `stack` (run_level), summarised, with the CPU each process used on it."""
+    bases = stack.rasa_urls if stack.plain else stack.worker_urls
+    before, load_before = stack.cpu_seconds(), time.process_time()
+    level = asyncio.run(
+        run_level(bases, stack.plain, concurrency, messages, run_id, scripts, think_s)
+    )
+    after, load_after = stack.cpu_seconds(), time.process_time()
+    summary = level.summary()
+    after["load"], before["load"] = load_after, load_before
+    summary["cpu_ms_per_message"] = cpu_ms_per_message(before, after, summary["messages"])
+    return summary
+
+
+def cpu_ms_per_message(
+    before: dict[str, float], after: dict[str, float], messages: int
+) -> dict[str, float]:
+    """CPU milliseconds per message of each process between two readings of
+    `Stack.cpu_seconds`; the PostgreSQL server processes ("postgres:<pid>") add up to one."""
+    used: dict[str, float] = {}
+    for key, seconds in after.items():
+        name = key.split(":")[0]
+        used[name] = used.get(name, 0.0) + seconds - before.get(key, 0.0)
+    return {name: round(1000 * s / messages, 2) for name, s in used.items()} if messages else {}
+
+
 def measure(
     name: str, stack: Stack, levels: list[int], per_level: int, run_id: str
 ) -> dict[str, Any]:
@@ -299,29 +360,19 @@ def measure(
     results = []
     for concurrency in levels:
         count = max(per_level, concurrency * 10)
-        level = asyncio.run(run_level(bases, stack.plain, concurrency, count, run_id, scripts))
-        summary = level.summary()
+        summary = measured_level(stack, concurrency, count, run_id, scripts)
         results.append(summary)
         print(
             f"[{name}] c={concurrency:>3}  {summary['msgs_per_s']:>7.2f} msgs/s  "
             f"p50 {summary['p50_ms']:>8.1f} ms  p99 {summary['p99_ms']:>8.1f} ms  "
             f"({summary['messages']} msgs, {summary['no_reply']} unanswered, "
-            f"{summary['handoffs']} handoffs)",
+            f"{summary['handoffs']} handoffs)  CPU ms/msg: {cpu_line(summary)}",
             flush=True,
         )
     # The same 20 conversations, each customer taking PACED_THINK_S to read and type.
-    level = asyncio.run(
-        run_level(
-            bases,
-            stack.plain,
-            HEADLINE_CONCURRENCY,
-            per_level,
-            run_id,
-            scripts,
-            think_s=PACED_THINK_S,
-        )
+    paced = measured_level(
+        stack, HEADLINE_CONCURRENCY, per_level, run_id, scripts, think_s=PACED_THINK_S
     )
-    paced = level.summary()
     print(
         f"[{name}] c={HEADLINE_CONCURRENCY:>3}, {PACED_THINK_S:g} s between a reply and the "
         f"next message: {paced['msgs_per_s']:.2f} msgs/s  p50 {paced['p50_ms']:.1f} ms  "
@@ -334,6 +385,99 @@ def measure(
         "peak_memory_mib": stack.peak_memory(),
         "processes": [s.name for s in stack.services],
     }
+
+
+def cpu_line(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {ms:.1f}" for name, ms in summary["cpu_ms_per_message"].items())
+
+
+#: The table's CPU columns: processes of a kind add up (rasa-1 and rasa-2 are "rasa").
+KINDS = ("rasa", "actions", "relais", "postgres", "redis")
+
+
+def by_kind(cpu: dict[str, float]) -> dict[str, float]:
+    """CPU ms per message per kind of process the stack has, plus the stack's "total" (the
+    load generator, "load", is apart: it is the benchmark, not the stack)."""
+    kinds: dict[str, float] = {}
+    for name, ms in cpu.items():
+        kind = name.split("-")[0]
+        if kind in KINDS:
+            kinds[kind] = kinds.get(kind, 0.0) + ms
+    kinds = {kind: round(ms, 1) for kind, ms in kinds.items()}
+    return {**kinds, "total": round(sum(kinds.values()), 1), "load": cpu.get("load", 0.0)}
+
+
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+#: The ratios printed under the table: (key, numerator, denominator, label, TARGETS key).
+RATIOS = (
+    (
+        "relais_over_rasa",
+        "relais",
+        "rasa_default",
+        "Relais on SQLite / plain Rasa",
+        "throughput_ratio_min",
+    ),
+    (
+        "pg_1_over_sqlite",
+        "relais_pg_1",
+        "relais",
+        "one PostgreSQL node / SQLite",
+        "pg_1_over_sqlite_min",
+    ),
+    ("pg_2_over_pg_1", "relais_pg_2", "relais_pg_1", "two nodes / one node", "pg_2_over_pg_1_min"),
+)
+
+
+def side_by_side(results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The stacks in one table at HEADLINE_CONCURRENCY, and the ratios the targets are about."""
+    head = {name: headline(result) for name, result in results.items()}
+    columns = ["msgs/s", "p50 ms", "p99 ms", "p99 paced", *KINDS, "total", "load"]
+    lines = [
+        f"At {HEADLINE_CONCURRENCY} conversations; CPU in ms per message, per kind of process "
+        "(total: the stack; load: the load generator)",
+        f"{'':<40}" + "".join(f"{c:>10}" for c in columns),
+    ]
+    for name, top in head.items():
+        cpu = by_kind(top["cpu_ms_per_message"])
+        cells = [
+            top["msgs_per_s"],
+            top["p50_ms"],
+            top["p99_ms"],
+            results[name]["paced"]["p99_ms"],
+            *(cpu.get(c) for c in [*KINDS, "total", "load"]),
+        ]
+        lines.append(
+            f"{STACKS[name]:<40}"
+            + "".join("—".rjust(10) if c is None else f"{c:>10,.1f}" for c in cells)
+        )
+    ratios: dict[str, Any] = {}
+    for key, a, b, label, target in RATIOS:
+        if a in head and b in head:
+            ratios[key] = {
+                "msgs_per_s": ratio(head[a]["msgs_per_s"], head[b]["msgs_per_s"]),
+                "p99_ms": ratio(head[a]["p99_ms"], head[b]["p99_ms"]),
+                "cpu_ms_per_message": ratio(
+                    by_kind(head[a]["cpu_ms_per_message"])["total"],
+                    by_kind(head[b]["cpu_ms_per_message"])["total"],
+                ),
+            }
+            met = (ratios[key]["msgs_per_s"] or 0) >= TARGETS[target]
+            lines.append(
+                f"{label}: {ratios[key]['msgs_per_s']}× the messages per second "
+                f"(target ≥ {TARGETS[target]}×: {'met' if met else 'missed'}), "
+                f"{ratios[key]['p99_ms']}× the p99, {ratios[key]['cpu_ms_per_message']}× the "
+                "CPU per message"
+            )
+    if "relais" in head:
+        p99, limit = head["relais"]["p99_ms"], TARGETS["relais_p99_ms_max"]
+        lines.append(
+            f"Relais on SQLite, p99 {p99:,.0f} ms (target ≤ {limit} ms: "
+            f"{'met' if p99 <= limit else 'missed'})"
+        )
+    return "\n".join(lines), ratios
 
 
 def fresh_database(url: str) -> None:
@@ -410,17 +554,30 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["rasa_default", "relais", "relais_pg_1", "relais_pg_2"],
+        choices=list(STACKS),
         action="append",
         help="run only these stacks (repeatable)",
     )
+    parser.add_argument(
+        "--tracker-store",
+        choices=TRACKER_STORES,
+        default=DEFAULT_TRACKER_STORE,
+        help="Rasa's tracker store in the scale-out runs (docs/tracker-store.md)",
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/relais_bench")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/1",
+        help="Redis for Rasa's lock store (and trackers with --tracker-store rasa-redis)",
+    )
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench.json"))
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    wanted = args.only or ["rasa_default", "relais"] + (
-        [] if args.no_scale_out else ["relais_pg_1", "relais_pg_2"]
-    )
+    wanted = [
+        name
+        for name in STACKS
+        if (name in args.only if args.only else not (args.no_scale_out and "_pg_" in name))
+    ]
     needed = [DEFAULT_MODEL] if "rasa_default" in wanted else []
     needed += [MODEL] if any(name.startswith("relais") for name in wanted) else []
     for model in needed:
@@ -452,9 +609,13 @@ def main() -> int:
                 action_servers=n,
                 workers=n,
                 shared_rasa=True,
+                tracker_store=args.tracker_store,
                 tracker_database_url=args.pg_url + "_rasa",
+                redis_url=args.redis_url,
                 extra_env=DEMO,
             )
+            if args.tracker_store == "rasa-redis":
+                _empty_redis_trackers(args.redis_url)
         print(f"[{name}] starting {workdir}", flush=True)
         with stack:
             results[name] = measure(name, stack, levels, args.messages, run_id)
@@ -463,8 +624,15 @@ def main() -> int:
         "machine": platform.node(),
         "cpus": _cpus(),
         "levels": levels,
+        "tracker_store": args.tracker_store,
         "stacks": results,
     }
+    table, ratios = side_by_side(results)
+    report["cpu_ms_per_message"] = {
+        name: by_kind(headline(result)["cpu_ms_per_message"]) for name, result in results.items()
+    }
+    report["ratios"] = ratios
+    report["targets"] = TARGETS
     if "relais" in results and "rasa_default" in results:
         relais, rasa = headline(results["relais"]), headline(results["rasa_default"])
         report.update(
@@ -482,7 +650,6 @@ def main() -> int:
                 else None,
                 "relais_paced_p99_ms": results["relais"]["paced"]["p99_ms"],
                 "rasa_default_paced_p99_ms": results["rasa_default"]["paced"]["p99_ms"],
-                "targets": {"throughput_ratio_min": 1.5, "relais_p99_ms_max": 250},
             }
         )
     for name in ("relais_pg_1", "relais_pg_2"):
@@ -494,9 +661,18 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     plot(results, out.with_name("bench-latency.png"))
-    print(json.dumps({k: v for k, v in report.items() if k != "stacks"}, indent=2))
+    print(f"\n{table}\n", flush=True)
     print(f"written: {out} and {out.with_name('bench-latency.png')}")
     return 0
+
+
+def _empty_redis_trackers(url: str) -> None:
+    """Removes the trackers an earlier run left in Redis (a benchmark starts from nothing)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter("relais:tracker:*"):
+        client.delete(key)
 
 
 def _cpus() -> int:

@@ -7,8 +7,9 @@
 
 One Rasa server talks to one action server (Rasa's endpoints take one URL); Relais worker i
 talks to Rasa server i (modulo their number). With several Rasa servers, `shared_rasa=True`
-gives them what they need to share conversations: the SQL tracker store on PostgreSQL and
-the Redis lock store (README, "Scale-out").
+gives them what they need to share conversations: a tracker store on PostgreSQL (or Redis)
+and the Redis lock store (README, "Scale-out"). `tracker_store` picks which of the stores in
+TRACKER_STORES; docs/tracker-store.md has what each measured, and why the default won.
 
 Rasa and the action servers listen on RASA_INTERFACE / ACTIONS_INTERFACE (127.0.0.1 unless
 set); Rasa's API wants RASA_TOKEN, the action servers ACTIONS_SECRET (README,
@@ -27,7 +28,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import redis
 import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from relais.core.config import settings
 
@@ -35,6 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODEL = settings().model_path
 DEFAULT_MODEL = ROOT / "models" / "bench" / "rasa-default.tar.gz"
+#: The tracker stores a shared Rasa server can use: Relais's own on PostgreSQL (the default:
+#: relais/nlu/tracker_store.py, docs/tracker-store.md), Rasa's SQL tracker store on
+#: PostgreSQL, and Rasa's Redis tracker store.
+TRACKER_STORES = ("relais-sql", "rasa-sql", "rasa-redis")
+DEFAULT_TRACKER_STORE = "relais-sql"
 QUIET = {
     "RASA_TELEMETRY_ENABLED": "false",
     "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -95,14 +105,7 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the process and its children, from /proc."""
-        total = 0
-        for pid in [self.process.pid, *_children(self.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (in clock ticks)
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(process_cpu_seconds(p) for p in [self.process.pid, *_children(self.process.pid)])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -112,6 +115,15 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` used so far, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _children(pid: int) -> list[int]:
@@ -135,8 +147,9 @@ class Stack:
     rasa_servers: int = 1
     action_servers: int = 1
     workers: int = 1
-    #: Several Rasa servers share trackers in PostgreSQL and locks in Redis.
+    #: Several Rasa servers share trackers in PostgreSQL (or Redis) and locks in Redis.
     shared_rasa: bool = False
+    tracker_store: str = DEFAULT_TRACKER_STORE  #: one of TRACKER_STORES
     tracker_database_url: str = "postgresql://postgres@127.0.0.1:5432/relais_rasa"
     redis_url: str = "redis://127.0.0.1:6379/1"
     plain: bool = False  #: plain Rasa: the default model, REST channel, no action server
@@ -284,21 +297,47 @@ class Stack:
         """A Rasa server's endpoints.yml: its action server, and what Rasa servers share."""
         # The secret stays out of the file: Rasa substitutes it from its environment (in an
         # unquoted value only, hence no quotes).
-        text = f'action_endpoint:\n  url: "{actions_url}/webhook"\n  token: ${{ACTIONS_SECRET}}\n'
+        yaml = f'action_endpoint:\n  url: "{actions_url}/webhook"\n  token: ${{ACTIONS_SECRET}}\n'
         if not self.shared_rasa:
-            return text
-        from sqlalchemy.engine import make_url
-
-        db = make_url(self.tracker_database_url)
-        redis = make_url(self.redis_url)
-        return text + (
-            "tracker_store:\n  type: SQL\n  dialect: postgresql\n"
-            f"  url: {db.host}\n  port: {db.port or 5432}\n  db: {db.database}\n"
-            f"  username: {db.username}\n  login_db: postgres\n"
-            "lock_store:\n  type: redis\n"
-            f"  url: {redis.host}\n  port: {redis.port or 6379}\n  db: {redis.database or 1}\n"
+            return yaml
+        db, cache = make_url(self.tracker_database_url), make_url(self.redis_url)
+        on_redis = (
+            f"  url: {cache.host}\n  port: {cache.port or 6379}\n  db: {cache.database or 1}\n"
             "  key_prefix: relais\n"
         )
+        on_postgres = (
+            f"  dialect: postgresql\n  url: {db.host}\n  port: {db.port or 5432}\n"
+            f"  db: {db.database}\n  username: {db.username}\n  login_db: postgres\n"
+        )
+        store = {
+            "relais-sql": "  type: relais.nlu.tracker_store.AsyncSQLTrackerStore\n" + on_postgres,
+            "rasa-sql": "  type: SQL\n" + on_postgres,
+            "rasa-redis": "  type: redis\n" + on_redis,
+        }[self.tracker_store]
+        return yaml + f"tracker_store:\n{store}lock_store:\n  type: redis\n{on_redis}"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each process of the stack; with PostgreSQL, by each
+        server process serving the stack's databases ("postgres:<pid>": connections come and
+        go, so a difference is taken per process); and with shared Rasa servers, by Redis
+        (its own count, so it includes anyone else's use of that server)."""
+        found = {s.name: s.cpu_seconds() for s in self.services}
+        databases = [self.database_url]
+        if self.shared_rasa and self.tracker_store != "rasa-redis":
+            databases.append(self.tracker_database_url)
+        for url in (make_url(u) for u in databases if u.startswith("postgresql")):
+            admin = create_engine(url.set(database="postgres"), poolclass=NullPool)
+            with admin.connect() as connection:
+                pids = connection.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": url.database},
+                ).scalars()
+                found.update({f"postgres:{pid}": process_cpu_seconds(pid) for pid in pids})
+            admin.dispose()
+        if self.shared_rasa:
+            cpu = redis.Redis.from_url(self.redis_url).info("cpu")
+            found["redis"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+        return found
 
     def peak_memory(self) -> dict[str, float]:
         return {s.name: s.peak_memory_mib() for s in self.services}
@@ -334,6 +373,12 @@ def main() -> int:
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
     )
+    parser.add_argument(
+        "--tracker-store",
+        choices=TRACKER_STORES,
+        default=DEFAULT_TRACKER_STORE,
+        help="Rasa's tracker store (docs/tracker-store.md)",
+    )
     parser.add_argument("--workdir", default=str(ROOT / "var" / "scale-out"))
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
@@ -353,6 +398,7 @@ def main() -> int:
         action_servers=args.servers,
         workers=args.servers,
         shared_rasa=True,
+        tracker_store=args.tracker_store,
         tracker_database_url=args.tracker_database_url,
         redis_url=args.redis_url,
         ports=(5005, 5055, 8000),

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from sqlalchemy import select
 
 from handoff.auth import hash_password
@@ -19,11 +21,20 @@ from tests.e2e.servers import AGENT_PASSWORD, eventually
 
 # The browser fixture and Selenium's names, as the other browser test has them (it skips
 # when Selenium is missing).
-from tests.e2e.test_browser import SHOTS, By, browser, ec, wait, webdriver  # noqa: F401
+from tests.e2e.test_browser import SHOTS, By, browser, ec, webdriver  # noqa: F401
 from tests.e2e.test_handoff_loop import console
 from tests.e2e.webchat import conversation_id, visitor
 
 pytestmark = pytest.mark.slow
+
+
+def settled(driver: webdriver.Chrome, seconds: float = 30) -> WebDriverWait:
+    """A wait that looks again when the page re-rendered what it was reading (a saved label
+    redraws the messages): a stale element is not yet the answer."""
+    return WebDriverWait(
+        driver, seconds, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
+
 
 #: Accounts of this test's own: the session's demo agents may hold conversations of other tests.
 DESIGNER, AGENT = "dora", "rene"
@@ -82,15 +93,17 @@ def test_a_designer_labels_a_handed_over_conversation_and_marks_it_done(
     assert resolved.status_code == 200, resolved.text
 
     browser.get(f"{app_url}/console")
-    wait(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys(DESIGNER)
+    settled(browser).until(ec.visibility_of_element_located((By.ID, "username"))).send_keys(
+        DESIGNER
+    )
     browser.find_element(By.ID, "password").send_keys(AGENT_PASSWORD + "\n")
     # A designer's console is the review inbox.
-    wait(browser).until(lambda b: b.current_url.endswith("/console/review"))
+    settled(browser).until(lambda b: b.current_url.endswith("/console/review"))
     in_inbox = f'#inbox .row[data-conversation="{conversation}"]'
-    row = wait(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, in_inbox))[0]
+    row = settled(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, in_inbox))[0]
     assert "to travel with her dog" in row.text and "flagged by an agent" in row.text
     row.click()
-    message = wait(browser).until(
+    message = settled(browser).until(
         lambda b: [
             m
             for m in b.find_elements(By.CSS_SELECTOR, "#messages .labelling")
@@ -105,7 +118,7 @@ def test_a_designer_labels_a_handed_over_conversation_and_marks_it_done(
 
     message.find_element(By.CSS_SELECTOR, "input.intent").send_keys("pet_travel")
     message.find_element(By.CSS_SELECTOR, "button.set-intent").click()
-    wait(browser).until(
+    settled(browser).until(
         lambda b: any(
             "Label: intent pet_travel" in m.text
             for m in b.find_elements(By.CSS_SELECTOR, "#messages .labelling")
@@ -130,12 +143,12 @@ def test_a_designer_labels_a_handed_over_conversation_and_marks_it_done(
     )
     message.find_element(By.CSS_SELECTOR, "input[list=entities]").send_keys("person")
     message.find_element(By.CSS_SELECTOR, "button.mark-entity").click()
-    wait(browser).until(
+    settled(browser).until(
         lambda b: b.find_elements(By.CSS_SELECTOR, '#messages mark[title="person"]')
     )
     assert browser.find_element(By.CSS_SELECTOR, '#messages mark[title="person"]').text == "human"
     browser.find_element(By.ID, "done").click()
-    wait(browser).until(lambda b: not b.find_elements(By.CSS_SELECTOR, in_inbox))
+    settled(browser).until(lambda b: not b.find_elements(By.CSS_SELECTOR, in_inbox))
     assert "Done" in browser.find_element(By.ID, "empty").text
 
     engine = make_engine(seeded_sqlite_url)

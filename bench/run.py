@@ -324,13 +324,14 @@ def measured_level(
     run_id: str,
     scripts: Conversations,
     think_s: float = 0.0,
+    to_rasa: bool = False,
 ) -> dict[str, Any]:
-    """One level on `stack` (run_level), summarised, with the CPU each process used on it."""
-    bases = stack.rasa_urls if stack.plain else stack.worker_urls
+    """One level on `stack` (run_level), summarised, with the CPU each process used on it.
+    `to_rasa`: the messages go to the Rasa servers' REST channel, as for plain Rasa."""
+    plain = stack.plain or to_rasa
+    bases = stack.rasa_urls if plain else stack.worker_urls
     before, load_before = stack.cpu_seconds(), time.process_time()
-    level = asyncio.run(
-        run_level(bases, stack.plain, concurrency, messages, run_id, scripts, think_s)
-    )
+    level = asyncio.run(run_level(bases, plain, concurrency, messages, run_id, scripts, think_s))
     after, load_after = stack.cpu_seconds(), time.process_time()
     summary = level.summary()
     after["load"], before["load"] = load_after, load_before
@@ -351,16 +352,22 @@ def cpu_ms_per_message(
 
 
 def measure(
-    name: str, stack: Stack, levels: list[int], per_level: int, run_id: str
+    name: str,
+    stack: Stack,
+    levels: list[int],
+    per_level: int,
+    run_id: str,
+    to_rasa: bool = False,
 ) -> dict[str, Any]:
-    bases = stack.rasa_urls if stack.plain else stack.worker_urls
+    plain = stack.plain or to_rasa
+    bases = stack.rasa_urls if plain else stack.worker_urls
     scripts = Conversations()
     print(f"[{name}] warming up", flush=True)
-    asyncio.run(run_level(bases, stack.plain, 4, 40, run_id, scripts))
+    asyncio.run(run_level(bases, plain, 4, 40, run_id, scripts))
     results = []
     for concurrency in levels:
         count = max(per_level, concurrency * 10)
-        summary = measured_level(stack, concurrency, count, run_id, scripts)
+        summary = measured_level(stack, concurrency, count, run_id, scripts, to_rasa=to_rasa)
         results.append(summary)
         print(
             f"[{name}] c={concurrency:>3}  {summary['msgs_per_s']:>7.2f} msgs/s  "
@@ -371,7 +378,7 @@ def measure(
         )
     # The same 20 conversations, each customer taking PACED_THINK_S to read and type.
     paced = measured_level(
-        stack, HEADLINE_CONCURRENCY, per_level, run_id, scripts, think_s=PACED_THINK_S
+        stack, HEADLINE_CONCURRENCY, per_level, run_id, scripts, PACED_THINK_S, to_rasa
     )
     print(
         f"[{name}] c={HEADLINE_CONCURRENCY:>3}, {PACED_THINK_S:g} s between a reply and the "
@@ -564,6 +571,12 @@ def main() -> int:
         default=DEFAULT_TRACKER_STORE,
         help="Rasa's tracker store in the scale-out runs (docs/tracker-store.md)",
     )
+    parser.add_argument(
+        "--straight-to-rasa",
+        action="store_true",
+        help="send the scale-out runs' messages to the Rasa servers' REST channel, past the "
+        "Relais workers: what Rasa itself handles with the tracker store (docs/tracker-store.md)",
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/relais_bench")
     parser.add_argument(
         "--redis-url",
@@ -618,13 +631,15 @@ def main() -> int:
                 _empty_redis_trackers(args.redis_url)
         print(f"[{name}] starting {workdir}", flush=True)
         with stack:
-            results[name] = measure(name, stack, levels, args.messages, run_id)
+            to_rasa = args.straight_to_rasa and "_pg_" in name
+            results[name] = measure(name, stack, levels, args.messages, run_id, to_rasa)
     report: dict[str, Any] = {
         "date": str(date.today()),
         "machine": platform.node(),
         "cpus": _cpus(),
         "levels": levels,
         "tracker_store": args.tracker_store,
+        "straight_to_rasa": args.straight_to_rasa,
         "stacks": results,
     }
     table, ratios = side_by_side(results)

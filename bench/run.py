@@ -57,6 +57,7 @@ from bench.stack import (  # noqa: E402
     Stack,
 )
 from bot.web_identity import COOKIE as VISITOR_COOKIE  # noqa: E402
+from relais.core.config import MATH_THREAD_VARIABLES, settings  # noqa: E402
 
 #: Relais runs as `make run` starts it: in demo mode, where a web chat visitor may pick a
 #: customer (each load customer is picked once, before their first message is timed).
@@ -577,6 +578,12 @@ def main() -> int:
         help="send the scale-out runs' messages to the Rasa servers' REST channel, past the "
         "Relais workers: what Rasa itself handles with the tracker store (docs/tracker-store.md)",
     )
+    parser.add_argument(
+        "--plain-math-threads",
+        action="store_true",
+        help="start plain Rasa with Relais's thread limit for NumPy/OpenMP (RELAIS_MATH_THREADS) "
+        "instead of the libraries' default",
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/relais_bench")
     parser.add_argument(
         "--redis-url",
@@ -604,7 +611,12 @@ def main() -> int:
     for name in wanted:
         workdir = work / name
         if name == "rasa_default":
-            stack = Stack(workdir, plain=True)
+            # Plain Rasa as `rasa run` starts it: the numerical libraries pick their own thread
+            # count, unless --plain-math-threads gives it Relais's setting too.
+            shared = settings().shared_environment()
+            if not args.plain_math_threads:
+                shared = {k: v for k, v in shared.items() if k not in MATH_THREAD_VARIABLES}
+            stack = Stack(workdir, plain=True, shared=shared)
         elif name == "relais":
             url = f"sqlite:///{workdir / 'relais.db'}"
             workdir.mkdir(parents=True)

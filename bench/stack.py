@@ -314,7 +314,10 @@ class Stack:
             "rasa-sql": "  type: SQL\n" + on_postgres,
             "rasa-redis": "  type: redis\n" + on_redis,
         }[self.tracker_store]
-        return yaml + f"tracker_store:\n{store}lock_store:\n  type: redis\n{on_redis}"
+        # Relais's lock store: Rasa's Redis one, with its commands off the event loop
+        # (relais/nlu/lock_store.py).
+        lock = "  type: relais.nlu.lock_store.AsyncRedisLockStore\n" + on_redis
+        return yaml + f"tracker_store:\n{store}lock_store:\n{lock}"
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each process of the stack; with PostgreSQL, by each

@@ -251,3 +251,20 @@ def test_rasa_and_the_action_server_listen_on_loopback_unless_told() -> None:
     )
     found = Settings.from_env({"RASA_INTERFACE": "10.0.0.5", "ACTIONS_INTERFACE": "10.0.0.6"})
     assert (found.rasa_interface, found.actions_interface) == ("10.0.0.5", "10.0.0.6")
+
+
+def test_each_process_is_started_with_one_thread_for_the_numerical_libraries() -> None:
+    one = Settings.from_env({}).shared_environment()
+    assert {one[n] for n in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {"1"}
+    assert "export OMP_NUM_THREADS=1" in Settings.from_env({}).shell_exports()
+    assert (
+        Settings.from_env({"RELAIS_MATH_THREADS": "2"}).shared_environment()["OPENBLAS_NUM_THREADS"]
+        == "2"
+    )
+    # 0: the libraries choose (nothing is set); a word is refused with the variable's name.
+    assert (
+        "OMP_NUM_THREADS"
+        not in Settings.from_env({"RELAIS_MATH_THREADS": "0"}).shared_environment()
+    )
+    with pytest.raises(ConfigError, match="RELAIS_MATH_THREADS"):
+        Settings.from_env({"RELAIS_MATH_THREADS": "all"})

@@ -1,4 +1,5 @@
-"""Rasa's action-result validation, with the validator built once (relais/nlu/speedups.py)."""
+"""Rasa's action-result validation, with the validator built once, and event classes found by
+name from a table (relais/nlu/speedups.py)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,44 @@ def test_each_answer_gets_the_verdict_and_error_of_the_whole_schema(action, answ
         with pytest.raises(ValidationError) as raised:
             action._validate_action_result(answer)
         assert raised.value.message.startswith(expected.message)
+
+
+def test_events_read_back_as_rasa_reads_them(action) -> None:  # type: ignore[no-untyped-def]
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        Event,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+    from rasa.shared.utils.common import all_subclasses
+
+    assert Event.resolve_by_type is speedups.resolve_event_type  # type: ignore[comparison-overlap]
+    # Every event class Rasa knows is found under its name, as Rasa's walk finds it.
+    for cls in all_subclasses(Event):
+        first = next(c for c in all_subclasses(Event) if c.type_name == cls.type_name)
+        assert Event.resolve_by_type(cls.type_name) is first
+    stored = [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        UserUttered("hi", {"name": "greet", "confidence": 0.9}),
+        SlotSet("booking_reference", "XY7T2M"),
+    ]
+    assert [Event.from_parameters(e.as_dict()) for e in stored] == stored
+    # Rasa's answers for names it does not know: old topic events skipped, the default
+    # given, anything else refused.
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
+    with pytest.raises(ValueError, match="Unknown event name 'no_such_event'"):
+        Event.resolve_by_type("no_such_event")
+
+
+def test_an_event_class_defined_later_is_found(action) -> None:  # type: ignore[no-untyped-def]
+    from rasa.shared.core.events import Event, SlotSet
+
+    Event.resolve_by_type("slot")  # the table is filled before the new class exists
+
+    class CustomerRated(SlotSet):
+        type_name = "relais_test_customer_rated"
+
+    assert Event.resolve_by_type("relais_test_customer_rated") is CustomerRated

@@ -8,9 +8,9 @@ RASA      := $(BIN)/rasa
 RELAIS    := $(BIN)/relais
 STAMP     := $(VENV)/.installed-stamp
 MODEL_STAMP := models/.trained-stamp
-# What a model is trained from: a change to any of these retrains, nothing else does (Rasa's
-# tracker and lock stores in relais/nlu are read by a running server, not by training).
-TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(filter-out %/tracker_store.py %/lock_store.py,$(wildcard relais/nlu/*.py)) $(wildcard relais/ml/*.py) relais/core/language.py relais/core/cues.py relais/core/codes.py relais/core/knowledge.py $(wildcard relais/core/lexicon/*) $(wildcard knowledge/*/*.yml knowledge/outside.yml)
+# What a model is trained from: a change to any of these retrains, nothing else does. Code a
+# running Rasa server uses but training does not is left out (RUNTIME_ONLY, relais/nlu/stored.py).
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(filter-out %/tracker_store.py %/lock_store.py %/speedups.py,$(wildcard relais/nlu/*.py)) $(wildcard relais/ml/*.py) relais/core/language.py relais/core/cues.py relais/core/codes.py relais/core/knowledge.py $(wildcard relais/core/lexicon/*) $(wildcard knowledge/*/*.yml knowledge/outside.yml)
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1

@@ -84,11 +84,16 @@ def read_verified(path: Path, key: str | None = None) -> bytes:
     return data
 
 
+#: Code in relais/nlu that a running Rasa server uses but training does not: editing it
+#: retrains nothing (the Makefile's TRAIN_INPUTS leaves the same files out).
+RUNTIME_ONLY = frozenset({"tracker_store.py", "lock_store.py", "speedups.py"})
+
+
 def trained_from() -> list[Path]:
     """The code and word lists a Relais NLU model is built from (the Makefile's TRAIN_INPUTS
     says the same for `make train`)."""
     paths = [
-        *(_RELAIS / "nlu").glob("*.py"),
+        *(p for p in (_RELAIS / "nlu").glob("*.py") if p.name not in RUNTIME_ONLY),
         *(_RELAIS / "ml").glob("*.py"),
         *(_RELAIS / "core" / "lexicon").iterdir(),
         *(

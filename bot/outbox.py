@@ -131,6 +131,10 @@ class Outbox:
         """Sends what is due; returns how many were delivered. An entry waiting for a retry
         holds back the later entries of its conversation (order per conversation), and a
         conversation another worker is delivering to is left to that worker."""
+        if not self.senders:
+            # Only the web chat, whose page fetches its replies: nothing to read. The outbox
+            # is woken for every reply written, so this is not a rare case.
+            return 0
         pending = await asyncio.to_thread(
             run_atomic, self.engine, lambda s: self._pending(s, limit)
         )

@@ -17,10 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from relais.core.errors import RasaUnavailable
 
 logger = logging.getLogger(__name__)
+#: Rasa's REST channel.
+WEBHOOK = "/webhooks/rest/webhook"
 
 
 class RasaClient:
@@ -29,11 +32,19 @@ class RasaClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._token = token
         self._session: aiohttp.ClientSession | None = None
+        #: The REST channel's address with its query, built once: every message is posted
+        #: there.
+        self._webhook = URL(self.url + WEBHOOK)
+        if token:
+            self._webhook = self._webhook.with_query(token=token)
 
     async def _http(self) -> aiohttp.ClientSession:
-        # One session (one connection pool) for the life of the process.
+        # One session (one pool of kept-alive connections) for the life of the process. Rasa
+        # sets no cookies: no jar to look through on every request.
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def close(self) -> None:
@@ -48,12 +59,16 @@ class RasaClient:
         params: dict[str, str] | None = None,
     ) -> object:
         """The decoded JSON answer; each caller checks the shape it expects."""
-        params = dict(params or {})
-        if self._token:
-            params["token"] = self._token
+        url: str | URL = self.url + path
+        if path == WEBHOOK and not params:
+            url, params = self._webhook, None
+        else:
+            params = dict(params or {})
+            if self._token:
+                params["token"] = self._token
         try:
             http = await self._http()
-            async with http.request(method, self.url + path, json=body, params=params) as reply:
+            async with http.request(method, url, json=body, params=params) as reply:
                 if reply.status >= 500 or reply.status in (404, 409, 429):
                     text = await reply.text()
                     raise RasaUnavailable(f"{method} {path}: HTTP {reply.status} {text[:200]}")
@@ -71,7 +86,7 @@ class RasaClient:
     ) -> list[dict[str, Any]]:
         """The bot's replies to `text` from `sender`, in order (empty while the bot is paused)."""
         body = {"sender": sender, "message": text, "metadata": metadata or {}}
-        replies = await self._request("POST", "/webhooks/rest/webhook", body)
+        replies = await self._request("POST", WEBHOOK, body)
         if not isinstance(replies, list):
             raise RasaUnavailable(f"unexpected REST channel answer: {str(replies)[:200]}")
         return replies

@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ from bot.choices import text_for_rasa
 from bot.prometheus import GatewayMetrics
 from bot.rasa_client import RasaClient
 from handoff.intake import hand_over
-from handoff.satisfaction import ask_after_goodbye
+from handoff.satisfaction import ask_after_goodbye, closing_language
 from handoff.settings import HandoffSettings
 from handoff.waiting_news import news_on_message
 from relais.core.brand import Brand
@@ -48,9 +48,17 @@ from relais.core.handoff import HandoffPayload, carries_handoff
 from relais.core.texts import LANGUAGES, has_text, say
 from relais.core.types import Author, Processing, State, utcnow
 from relais.storage.conversations import Conversation, Message
-from relais.storage.db import run_atomic
-from relais.storage.leases import acquire, release, route_lease
-from relais.storage.messages import add_outgoing, mark_processed
+from relais.storage.db import Bind, connection_of, joined_session, run_atomic, run_statements
+from relais.storage.leases import acquire, release_if_idle, route_lease
+from relais.storage.messages import (
+    Pending,
+    Reply,
+    add_outgoing,
+    add_replies,
+    answering,
+    mark_processed,
+    mark_routed,
+)
 
 T = TypeVar("T")
 
@@ -74,7 +82,7 @@ class LeaseLost(Exception):
     already handled the message: nothing is stored here, the holder recovers the replies."""
 
 
-def user_event(message: Message, parse: dict[str, Any]) -> dict[str, Any]:
+def user_event(message: Message | Pending, parse: dict[str, Any]) -> dict[str, Any]:
     """A customer message as a Rasa tracker event (with Rasa's own parse of it), to log it
     without it being answered."""
     return {
@@ -145,16 +153,21 @@ def unusable_answer(kind: str, lang: str) -> str:
     return say("attachment.unusable", lang, thing=thing)
 
 
-def recent_attachments(
-    session: Session, conversation_id: str, limit: int = 10
-) -> list[dict[str, Any]]:
+#: The customer's latest messages' files (`recent_attachments`), built once.
+_RECENT_FILES = (
+    select(Message.id, Message.attachments, Message.sent_at)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.author == Author.CUSTOMER,
+    )
+    .order_by(Message.id.desc())
+    .limit(50)
+)
+
+
+def recent_attachments(bind: Bind, conversation_id: str, limit: int = 10) -> list[dict[str, Any]]:
     """The files the customer sent in this conversation lately, newest last (for agents)."""
-    rows = session.execute(
-        select(Message.id, Message.attachments, Message.sent_at)
-        .where(Message.conversation_id == conversation_id, Message.author == Author.CUSTOMER)
-        .order_by(Message.id.desc())
-        .limit(50)
-    ).all()
+    rows = connection_of(bind).execute(_RECENT_FILES, {"conversation_id": conversation_id}).all()
     found = [
         {**a, "message_id": r.id, "at": r.sent_at.isoformat() + "Z"}
         for r in reversed(rows)
@@ -185,9 +198,9 @@ class RasaTurn:
         self.metrics = GatewayMetrics()
 
     async def route(
-        self, message: Message, state: State, sent_before: bool, started: float
+        self, message: Pending, state: State, sent_before: bool, started: float
     ) -> bool:
-        """`message` (detached) was taken while `state` held its conversation, at
+        """`message` was taken while `state` held its conversation, at
         `started` (time.perf_counter); `sent_before`: an earlier attempt reached, or may have
         reached, Rasa. Raises RasaUnavailable to leave the message pending. True when the
         conversation had nothing more pending and its routing lease was let go with the
@@ -200,7 +213,7 @@ class RasaTurn:
             return await self._ask_rasa(message, sent_before, started)
         return False
 
-    async def _log_for_agents(self, message: Message) -> None:
+    async def _log_for_agents(self, message: Pending) -> None:
         # Parsed as words: no button is on offer while a person holds the conversation.
         parse = await self.rasa.parse(text_for_rasa(message.text, ()))
         await self.rasa.append_events(message.conversation_id, [user_event(message, parse)])
@@ -216,7 +229,7 @@ class RasaTurn:
 
         await self._atomic(logged)
 
-    async def _ask_rasa(self, message: Message, sent_before: bool, started: float) -> bool:
+    async def _ask_rasa(self, message: Pending, sent_before: bool, started: float) -> bool:
         replies: list[dict[str, Any]] | None = None
         if sent_before:
             # An earlier attempt may have reached Rasa before this process died: take the
@@ -249,8 +262,10 @@ class RasaTurn:
         }
         answer = replies  # bound here: the closure would not know it is no longer None
         try:
-            stored = await self._atomic(
-                lambda s: self._store_replies(s, message.id, answer, timings, started)
+            stored = await asyncio.to_thread(
+                run_statements,
+                self.engine,
+                lambda c: self._store_replies(c, message.id, answer, timings, started),
             )
         except SQLAlchemyError as error:
             raise RepliesNotStored(
@@ -262,7 +277,7 @@ class RasaTurn:
         self.metrics.turn(timings)
         return stored is Stored.AND_RELEASED
 
-    async def _attachment_only(self, message: Message, state: State) -> None:
+    async def _attachment_only(self, message: Pending, state: State) -> None:
         """A photo, file, voice note, sticker or place without words: kept for the agents
         (and for a later handoff); with the bot, one question about what it is (or about
         all of them, for an album). What Relais does not keep (a dice roll, a game) gets
@@ -285,7 +300,8 @@ class RasaTurn:
 
         def store(session: Session) -> bool:
             stored = session.get(Message, message.id)
-            if not self._still_ours(session, stored):
+            pending = stored.processing == Processing.PENDING
+            if not self._still_ours(session, stored.conversation_id, pending):
                 return False
             conversation = session.get(Conversation, stored.conversation_id)
             if state == State.BOT:
@@ -305,20 +321,20 @@ class RasaTurn:
         if not await self._atomic(store):
             raise LeaseLost(f"message {message.id} is another worker's now: nothing stored")
 
-    def _still_ours(self, session: Session, message: Message) -> bool:
-        """True when this worker may store what it made of `message`: the message is still
-        pending and the conversation's lease is this worker's (renewed in this transaction,
-        so no other worker takes it before the commit). False when the lease ran out while
-        Rasa answered and another worker took it, or has already handled the message:
-        storing here too would send the customer the replies twice."""
-        if message.processing != Processing.PENDING:
+    def _still_ours(self, bind: Bind, conversation_id: str, pending: bool) -> bool:
+        """True when this worker may store what it made of a message of `conversation_id`
+        (`pending`: the message still waits for the router): the conversation's lease is this
+        worker's (renewed in this transaction, so no other worker takes it before the
+        commit). False when the lease ran out while Rasa answered and another worker took
+        it, or has already handled the message: storing here too would send the customer the
+        replies twice."""
+        if not pending:
             return False
-        lease = route_lease(message.conversation_id)
-        return acquire(session, lease, self.worker_id, self.clock())
+        return acquire(bind, route_lease(conversation_id), self.worker_id, self.clock())
 
     def _store_replies(
         self,
-        session: Session,
+        connection: Connection,
         message_id: int,
         replies: list[dict[str, Any]],
         timings: dict[str, float],
@@ -328,13 +344,18 @@ class RasaTurn:
         transaction; NOT_OURS (nothing stored) when the message is no longer this worker's.
         With nothing else pending in the conversation, the lease is let go in the same
         transaction (AND_RELEASED): a message stored meanwhile by another worker is then
-        either seen here or routed by that worker, as in the router's `_take`."""
-        message = session.get(Message, message_id)
-        if not self._still_ours(session, message):
+        either seen here or routed by that worker, as in the router's `_take`.
+
+        Without a handoff or a goodbye, six statements (seven on PostgreSQL): the message
+        and its conversation, the lease, the replies (one each), their outbox entries,
+        PostgreSQL's NOTIFY, the message marked done, and the lease let go if nothing else
+        waits."""
+        now = self.clock()
+        found = answering(connection, message_id)
+        if not self._still_ours(connection, found.conversation_id, found.pending):
             return Stored.NOT_OURS
-        conversation = session.get(Conversation, message.conversation_id)
         payload = None
-        sent = 0
+        said: list[Reply] = []
         for reply in replies:
             custom = reply.get("custom")
             if carries_handoff(custom):
@@ -342,39 +363,38 @@ class RasaTurn:
                 continue
             text = reply.get("text") or reply.get("image") or ""
             if text or reply.get("buttons"):
-                add_outgoing(session, conversation, Author.BOT, text, reply.get("buttons") or [])
-                sent += 1
-        if payload is not None and conversation.state == State.BOT:
-            files = recent_attachments(session, conversation.id)
-            if files:
-                payload = dataclasses.replace(payload, attachments=tuple(files))
-            if hand_over(session, conversation, payload, self.clock(), self.brand, self.settings):
-                self.metrics.handed_over(payload.reasons)
+                said.append(Reply(text, reply.get("buttons") or []))
+        add_replies(connection, found.conversation_id, found.channel, found.sender, said)
+        details = found.details
+        if payload is not None and found.state == State.BOT:
+            with joined_session(connection) as session:
+                conversation = session.get(Conversation, found.conversation_id)
+                files = recent_attachments(connection, found.conversation_id)
+                if files:
+                    payload = dataclasses.replace(payload, attachments=tuple(files))
+                if hand_over(session, conversation, payload, now, self.brand, self.settings):
+                    self.metrics.handed_over(payload.reasons)
         elif payload is None:
             texts = [str(reply.get("text") or "") for reply in replies]
-            ask_after_goodbye(session, conversation, message, texts, self.clock())
-        session.flush()
+            # The same test as ask_after_goodbye's own: the objects it needs are read only
+            # for a goodbye, not for every answer.
+            if closing_language(texts) is not None:
+                with joined_session(connection) as session:
+                    message = session.get(Message, message_id)
+                    conversation = session.get(Conversation, found.conversation_id)
+                    ask_after_goodbye(session, conversation, message, texts, now)
+                    details = dict(message.details or {})  # it may mark the message
         timings["total"] = (time.perf_counter() - started) * 1000
-        mark_processed(
-            session,
-            message,
+        details.update(
             routed="bot",
-            replies=sent,
+            replies=len(said),
             worker=self.worker_id,
             timings_ms={k: round(v, 1) for k, v in timings.items()},
         )
-        more = session.execute(
-            select(Message.id)
-            .where(
-                Message.conversation_id == message.conversation_id,
-                Message.processing == Processing.PENDING,
-            )
-            .limit(1)
-        ).first()
-        if more is not None:
-            return Stored.YES
-        release(session, route_lease(message.conversation_id), self.worker_id)
-        return Stored.AND_RELEASED
+        mark_routed(connection, message_id, details)
+        if release_if_idle(connection, found.conversation_id, self.worker_id):
+            return Stored.AND_RELEASED
+        return Stored.YES
 
     async def _atomic(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(run_atomic, self.engine, work)

@@ -24,12 +24,12 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot import bursts
@@ -38,22 +38,26 @@ from bot.choices import choice_number, chosen_payload, reads_as_intent, text_for
 from bot.prometheus import GatewayMetrics
 from bot.rasa_client import RasaClient
 from bot.rasa_turn import LeaseLost, RasaTurn, RepliesNotStored
-from handoff.satisfaction import take_answer
+from handoff.satisfaction import ANSWER_HOURS, take_answer
 from handoff.settings import HandoffSettings
 from relais.core.brand import Brand
 from relais.core.errors import RasaUnavailable
 from relais.core.types import Author, Processing, State, utcnow
 from relais.storage.conversations import Conversation, Message
-from relais.storage.db import run_atomic
+from relais.storage.db import Bind, joined_session, run_atomic, run_statements
 from relais.storage.leases import acquire, release, route_lease
 from relais.storage.messages import (
     Inbound,
+    Pending,
     conversations_with_pending,
-    latest_bot_message,
+    insert_inbound,
+    latest_bot_buttons,
     mark_processed,
+    mark_sending,
+    reopen,
     store_album_item,
     store_edit,
-    store_inbound,
+    take_pending,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,7 +77,7 @@ ALBUM_WAIT_S = 1.0
 class Taken:
     """The router's next message of a conversation, as read in one transaction."""
 
-    message: Message | None = None  #: detached from its session
+    message: Pending | None = None
     state: State | None = None  #: who held the conversation then
     sent_before: bool = False  #: an earlier attempt reached (or may have reached) Rasa
     burst: bool = False  #: the customer is sending many lines: wait, then answer together
@@ -157,12 +161,13 @@ class Router:
     async def store(self, inbound: Inbound) -> tuple[int, bool]:
         """Stores the message once per platform id: (message id, whether it was new)."""
         started = time.perf_counter()
-
-        def work(session: Session) -> tuple[int, bool]:
-            message, created = store_inbound(session, inbound)
-            return message.id, created
-
-        message_id, created = await self._atomic(work)
+        work = functools.partial(insert_inbound, inbound=inbound)
+        try:
+            message_id, created = await self._statements(work)
+        except IntegrityError:
+            # The same delivery stored by another request at the same moment: again, in a
+            # new transaction, it finds that one (and answers "not new").
+            message_id, created = await self._statements(work)
         self.metrics.stored(inbound.channel, created, started)
         return message_id, created
 
@@ -228,7 +233,7 @@ class Router:
         lease go there when nothing else waits, or else taking the next)."""
         routed, paused = 0, False
         while True:
-            taken = await self._atomic(
+            taken = await self._statements(
                 functools.partial(
                     self._take, conversation_id=conversation_id, lease=lease, paused=paused
                 )
@@ -282,67 +287,68 @@ class Router:
             if released:  # nothing else was pending, and the lease went with the replies
                 return routed
 
-    def _take(self, session: Session, conversation_id: str, lease: str, paused: bool) -> Taken:
+    def _take(
+        self, connection: Connection, conversation_id: str, lease: str, paused: bool
+    ) -> Taken:
         """One transaction: the lease (taken or renewed), then the conversation's next
         pending message with who holds the conversation, marked as sent to Rasa when it goes
         there. With nothing pending, the lease is let go in the same transaction, so a
         message another worker stored meanwhile is either seen here or routed by that worker.
+
+        Three statements in the usual case (the lease, the read, the mark); the rating, the
+        burst and the album checks read more only when the read says they may apply.
         """
         now = self.clock()
-        if not acquire(session, lease, self.worker_id, now):
+        if not acquire(connection, lease, self.worker_id, now):
             return Taken()  # another worker routes this conversation, this message included
-        pending = (
-            session.execute(
-                select(Message.id)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.processing == Processing.PENDING,
-                )
-                .order_by(Message.id)
-                .limit(2)
-            )
-            .scalars()
-            .all()
-        )
-        if not pending:
-            release(session, lease, self.worker_id)
+        waiting = take_pending(connection, conversation_id, now - timedelta(hours=ANSWER_HOURS))
+        if not waiting.messages:
+            release(connection, lease, self.worker_id)
             return Taken()
-        # Before bursts and the tracker's state: a rating is stored alone, with no need of Rasa.
-        if take_answer(session, conversation_id, pending[0], now):
-            return Taken(answered=True)
-        if len(pending) > 1:  # the customer wrote again meanwhile: a burst, or lines to join
-            if not paused and in_burst(session, conversation_id, now, len(pending)):
-                return Taken(burst=True)
-            merged = merge_burst(session, conversation_id)
+        message = waiting.messages[0]
+        # Before bursts and the tracker's state: a rating is stored alone, with no need of
+        # Rasa. Only a conversation asked for one lately can be answering it.
+        if waiting.rated:
+            with joined_session(connection) as session:
+                if take_answer(session, conversation_id, message.id, now):
+                    return Taken(answered=True)
+        if len(waiting.messages) > 1:  # the customer wrote again meanwhile: a burst, or lines
+            with joined_session(connection) as session:
+                if not paused and in_burst(session, conversation_id, now, len(waiting.messages)):
+                    return Taken(burst=True)
+                merged = merge_burst(session, conversation_id)
             if merged:
                 logger.info(
                     "%s: %d messages in a burst answered as one", conversation_id, merged + 1
                 )
-        message = session.get(Message, pending[0])
+                # The first message now carries the joined text: read it again.
+                message = take_pending(connection, conversation_id, now).messages[0]
         if (
             not paused
-            and (message.details or {}).get("album")
+            and message.details.get("album")
             and (now - message.created_at).total_seconds() < ALBUM_WAIT_S
         ):
             return Taken(burst=True)  # the album's other photos are on their way: wait
-        conversation = session.get(Conversation, conversation_id)
-        if conversation.rasa_pending:
+        if waiting.rasa_pending:
             # An agent resolved or handed back while Rasa was down: its tracker is still
             # paused and would answer nothing. The tracker sync resumes it (handoff/desk.py);
             # until then the messages wait, in order, and any worker may route them after.
-            release(session, lease, self.worker_id)
+            release(connection, lease, self.worker_id)
             return Taken(resume_pending=True)
-        if conversation.state == State.CLOSED:  # a new message after resolution: the bot again
-            conversation.state = State.BOT
-        sent_before = bool(message.sent_to_rasa)
-        if conversation.state == State.BOT:
-            settle_text(session, message)
-        if conversation.state == State.BOT and (message.text.strip() or not message.attachments):
+        state = waiting.state
+        if state == State.CLOSED:  # a new message after resolution: the bot again
+            reopen(connection, conversation_id)
+            state = State.BOT
+        sent_before = message.sent_to_rasa
+        routed_text = message.routed_text
+        if state == State.BOT:
+            settle_text(connection, message)
+        if state == State.BOT and (message.text.strip() or not message.attachments):
             # Recorded before the REST call: after a crash, the tracker tells what Rasa did.
             message.sent_to_rasa = True
-        session.flush()
-        session.expunge(message)
-        return Taken(message=message, state=conversation.state, sent_before=sent_before)
+        if message.sent_to_rasa != sent_before or message.routed_text != routed_text:
+            mark_sending(connection, message)
+        return Taken(message=message, state=state, sent_before=sent_before)
 
     def wake(self, conversation_id: str) -> None:
         """Something was written for the customer of `conversation_id`: wake its long polls."""
@@ -364,6 +370,11 @@ class Router:
 
     async def _atomic(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(run_atomic, self.engine, work)
+
+    async def _statements(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a transaction of Core statements (`run_statements`): the per-message
+        path, where an ORM Session would cost as much as the statements."""
+        return await asyncio.to_thread(run_statements, self.engine, work)
 
     async def drain(self) -> int:
         """Routes every conversation with pending messages (after a restart or an outage).
@@ -441,20 +452,20 @@ def merge_burst(session: Session, conversation_id: str) -> int:
     return burst.joined
 
 
-def settle_text(session: Session, message: Message) -> None:
+def settle_text(bind: Bind, message: Pending) -> None:
     """What goes to Rasa for a message the bot answers, in `routed_text` (the message's own
     text stays as the customer wrote it): a numbered choice's payload, and never an intent
     the bot did not offer as a button (bot/choices.py). Idempotent: a retry settles the same."""
     offered: list[dict[str, Any]] | None = None
     if choice_number(message.text) is not None:
-        offered = latest_buttons(session, message)
+        offered = latest_buttons(bind, message)
         chosen = chosen_payload(message.text, offered)
         if chosen:
             message.routed_text = chosen
     asked = message.text if message.routed_text is None else message.routed_text
     if reads_as_intent(asked):
         if offered is None:
-            offered = latest_buttons(session, message)
+            offered = latest_buttons(bind, message)
         safe = text_for_rasa(asked, offered)
         if safe != asked:
             message.routed_text = safe
@@ -465,7 +476,6 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
     mark_processed(session, session.get(Message, message_id), routed="error", error=error)
 
 
-def latest_buttons(session: Session, message: Message) -> list[dict[str, Any]]:
+def latest_buttons(bind: Bind, message: Pending) -> list[dict[str, Any]]:
     """The buttons of the bot's latest message before `message` (none: an empty list)."""
-    question = latest_bot_message(session, message.conversation_id, message.id)
-    return list(question.buttons or []) if question is not None else []
+    return latest_bot_buttons(bind, message.conversation_id, message.id)

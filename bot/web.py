@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from bot.headers import security_headers
 from bot.outbox import Outbox, Sender
@@ -42,9 +41,8 @@ from relais.core.config import settings
 from relais.core.http import json_error, json_errors, json_object
 from relais.core.types import Author
 from relais.core.untrusted import clean_text
-from relais.storage.conversations import Conversation, Message
-from relais.storage.db import create_all, get_engine, run_atomic
-from relais.storage.messages import Inbound, mark_delivered
+from relais.storage.db import create_all, get_engine, run_atomic, run_statements
+from relais.storage.messages import Inbound, customer_view, mark_delivered
 from relais.storage.wakeups import on_outgoing
 
 logger = logging.getLogger(__name__)
@@ -419,26 +417,15 @@ async def get_messages(request: web.Request) -> web.Response:
     conversation_id = f"web:{sender}"
     router = request.app[ROUTER]
 
-    def read(session: Session, final: bool) -> dict[str, Any] | None:
+    def read(connection: Connection, final: bool) -> dict[str, Any] | None:
         """The answer; None while there is nothing new from the bot or an agent (not final).
-        Plain rows, not ORM objects: a waiting page asks this every few seconds."""
-        rows = session.execute(
-            select(Message.id, Message.author, Message.text, Message.buttons, Message.sent_at)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.id > after,
-                Message.author != Author.SYSTEM,
-            )
-            .order_by(Message.id)
-            .limit(TRANSCRIPT_LIMIT)
-        ).all()
-        outgoing = [m.id for m in rows if m.author != Author.CUSTOMER]
+        One statement while there is nothing new: a waiting page asks this for every
+        message it sends."""
+        state, seen = customer_view(connection, conversation_id, after, TRANSCRIPT_LIMIT)
+        outgoing = [m.id for m in seen if m.author != Author.CUSTOMER]
         if not outgoing and not final:
             return None
-        router.metrics.delivered("web", count=mark_delivered(session, outgoing))
-        state = session.execute(
-            select(Conversation.state).where(Conversation.id == conversation_id)
-        ).scalar()
+        router.metrics.delivered("web", count=mark_delivered(connection, outgoing))
         return {
             "state": str(state) if state else "bot",
             "messages": [
@@ -446,10 +433,10 @@ async def get_messages(request: web.Request) -> web.Response:
                     "id": m.id,
                     "author": str(m.author),
                     "text": m.text,
-                    "buttons": m.buttons or [],
+                    "buttons": m.buttons,
                     "at": m.sent_at.isoformat() + "Z",
                 }
-                for m in rows
+                for m in seen
             ],
         }
 
@@ -461,7 +448,7 @@ async def get_messages(request: web.Request) -> web.Response:
         woken = router.listen(conversation_id)
         try:
             found = await asyncio.to_thread(
-                run_atomic, router.engine, lambda s, final=final: read(s, final)
+                run_statements, router.engine, lambda c, final=final: read(c, final)
             )
             if found is not None:
                 return answer(request, found)

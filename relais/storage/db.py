@@ -1,4 +1,6 @@
-"""The database: declarative base, engines (SQLite or PostgreSQL) and a transactional session."""
+"""The database: declarative base, engines (SQLite or PostgreSQL) and transactions: with an ORM
+Session (`run_atomic`), or with a Connection alone for statements run for every message
+(`run_statements`)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeMeta, Session, registry
 from sqlalchemy.pool import QueuePool
 
 from relais.core.config import settings
+from relais.storage.wakeups import announce, move_noted, take_noted
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -160,6 +163,64 @@ def run_atomic(engine: Engine, work: Callable[[Session], T], attempts: int = 8) 
                 raise
             time.sleep(0.02 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def run_statements(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
+    """`run_atomic` for work written as SQLAlchemy Core statements on a Connection: the same
+    transaction, SQLite's turn and retries, without an ORM Session. The router and the web
+    chat run several such transactions per message, and the Session (its creation, its
+    connection, its commit) cost about as much as their statements. A step that needs the
+    ORM uses `joined_session`; replies written in either wake who waits at the commit
+    (relais/storage/wakeups.py)."""
+    for attempt in range(attempts):
+        try:
+            with _turn(engine):
+                with engine.begin() as connection:
+                    try:
+                        result = work(connection)
+                    finally:  # committed below, or rolled back: either way not noted again
+                        noted = take_noted(connection)
+            announce(noted)
+            return result
+        except OperationalError as error:
+            if "locked" not in str(error).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+#: Where a transaction's statements run: an ORM Session's (`run_atomic`) or a Connection's
+#: (`run_statements`). The functions run for every message take either.
+Bind: TypeAlias = Session | Connection
+
+
+def connection_of(bind: Bind) -> Connection:
+    """The connection that runs `bind`'s statements (a Session's, in its transaction)."""
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+@contextmanager
+def joined_session(connection: Connection) -> Iterator[Session]:
+    """A Session in `connection`'s transaction, for the rare steps of a `run_statements`
+    transaction that need ORM objects (a handoff, a rating's answer, a burst): flushed when
+    the block ends, and committed, or rolled back, with the connection."""
+    session = Session(bind=connection, future=True)
+    try:
+        yield session
+        session.flush()
+        move_noted(session, connection)
+    finally:
+        session.close()
+
+
+@contextmanager
+def orm_session(bind: Bind) -> Iterator[Session]:
+    """`bind` itself when it is a Session, else a Session joined to its transaction."""
+    if isinstance(bind, Session):
+        yield bind
+    else:
+        with joined_session(bind) as session:
+            yield session
 
 
 def alembic_config(url: str | None = None) -> Config:

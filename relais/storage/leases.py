@@ -8,24 +8,57 @@ with an owner and an expiry: a worker that dies loses its leases when they expir
 worker restarted with the same id (by default host and port) takes its own back at once.
 
 The database is the only shared engine needed: the same code runs on SQLite and PostgreSQL.
+The router takes, renews and lets go of a lease for every message, so the statements are
+built once and run on the transaction's connection (a Session's or `run_statements`'s),
+without the ORM.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, delete, exists, select, text
 
-from relais.storage.conversations import Lease
-
-#: INSERT … ON CONFLICT for each database Relais runs on.
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+from relais.core.types import Processing
+from relais.storage.conversations import Lease, Message
+from relais.storage.db import Bind, connection_of
 
 #: A lease not renewed for this long is free again (a routed message takes at most Rasa's
 #: 30 s timeout, and the lease is renewed before each one).
 LEASE_S = 60.0
+
+_LEASES = Lease.__table__
+
+#: Take the lease, or take the row over when it is ours or has expired: one upsert, the same
+#: SQL on SQLite and PostgreSQL. Written as text because SQLAlchemy 1.4 compiles its
+#: dialects' ON CONFLICT constructs again on every execution (they have no cache key), and
+#: the router runs this twice per message.
+_ACQUIRE = text(
+    "INSERT INTO leases (name, owner, expires_at) VALUES (:name, :owner, :expires_at) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "WHERE leases.owner = excluded.owner OR leases.expires_at < :lease_now"
+).bindparams(
+    bindparam("name", type_=_LEASES.c.name.type),
+    bindparam("owner", type_=_LEASES.c.owner.type),
+    bindparam("expires_at", type_=_LEASES.c.expires_at.type),
+    bindparam("lease_now", type_=_LEASES.c.expires_at.type),
+)
+_RELEASE = delete(_LEASES).where(
+    _LEASES.c.name == bindparam("lease_name"), _LEASES.c.owner == bindparam("lease_owner")
+)
+#: Let go only when nothing of the conversation waits for the router: the check and the
+#: delete are one statement, so a message stored meanwhile is either seen by it (the lease
+#: is kept) or stored after the commit by a worker that then finds the lease free.
+_RELEASE_IF_IDLE = _RELEASE.where(
+    ~exists(
+        select(Message.id).where(
+            and_(
+                Message.conversation_id == bindparam("conversation_id"),
+                Message.processing == Processing.PENDING,
+            )
+        )
+    )
+)
 
 
 def route_lease(conversation_id: str) -> str:
@@ -33,31 +66,44 @@ def route_lease(conversation_id: str) -> str:
     return f"route:{conversation_id}"
 
 
-def acquire(
-    session: Session, name: str, owner: str, now: datetime, seconds: float = LEASE_S
-) -> bool:
+def acquire(bind: Bind, name: str, owner: str, now: datetime, seconds: float = LEASE_S) -> bool:
     """Takes or renews lease `name` for `owner`; False while another owner holds it.
 
-    One statement on both databases (an upsert: insert the lease, or take the row over when
-    it is ours or has expired), so that the race between two workers is the database's."""
-    until = now + timedelta(seconds=seconds)
-    insert = _INSERTS[session.get_bind().dialect.name](Lease).values(
-        name=name, owner=owner, expires_at=until
+    One statement on both databases (an upsert), so that the race between two workers is
+    the database's."""
+    taken = (
+        connection_of(bind)
+        .execute(
+            _ACQUIRE,
+            {
+                "name": name,
+                "owner": owner,
+                "expires_at": now + timedelta(seconds=seconds),
+                "lease_now": now,
+            },
+        )
+        .rowcount
     )
-    table = Lease.__table__
-    taken = session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[table.c.name],
-            set_={"owner": owner, "expires_at": until},
-            where=(table.c.owner == owner) | (table.c.expires_at < now),
-        ).execution_options(synchronize_session=False)
-    ).rowcount
     return bool(taken)
 
 
-def release(session: Session, name: str, owner: str) -> None:
-    session.execute(
-        delete(Lease)
-        .where(Lease.name == name, Lease.owner == owner)
-        .execution_options(synchronize_session=False)
+def release(bind: Bind, name: str, owner: str) -> None:
+    connection_of(bind).execute(_RELEASE, {"lease_name": name, "lease_owner": owner})
+
+
+def release_if_idle(bind: Bind, conversation_id: str, owner: str) -> bool:
+    """Lets the conversation's routing lease go if none of its messages is pending; True
+    when it did (False: something waits, and the lease is still `owner`'s)."""
+    released = (
+        connection_of(bind)
+        .execute(
+            _RELEASE_IF_IDLE,
+            {
+                "lease_name": route_lease(conversation_id),
+                "lease_owner": owner,
+                "conversation_id": conversation_id,
+            },
+        )
+        .rowcount
     )
+    return bool(released)

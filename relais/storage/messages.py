@@ -2,6 +2,14 @@
 
 Every function takes a Session and leaves committing to the caller (`session_scope`), so a
 step and its consequences (a bot reply and its outbox entry, say) commit together.
+
+What runs for every message (storing it, the router taking it, storing the bot's replies,
+the web chat reading them) is SQLAlchemy Core, with statements built once at import (so that
+SQLAlchemy finds them compiled) and run on the transaction's connection: the ORM's unit of
+work and the building of each statement cost more than the database does. Those functions
+take a Session or the Connection of `run_statements` (`Bind`) and take and return plain
+values (`insert_inbound`, `take_pending`, `add_replies`, `mark_routed`, `customer_view`…);
+the others keep the ORM.
 """
 
 from __future__ import annotations
@@ -12,14 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from relais.core.types import Author, Delivery, Processing, State, utcnow
 from relais.core.untrusted import bounded_id, clean_id, clean_text
 from relais.storage.conversations import Conversation, Message, OutboxItem
+from relais.storage.db import Bind, connection_of, orm_session
 from relais.storage.queries import customer_for_sender
+from relais.storage.review import Rating
 from relais.storage.wakeups import note_outgoing
 
 #: Longest text stored for one message; longer inbound text is cut, and flagged as cut.
@@ -88,62 +100,142 @@ def _clean_attachment(attachment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_MESSAGES = Message.__table__
+_CONVERSATIONS = Conversation.__table__
+_OUTBOX = OutboxItem.__table__
+#: INSERT … ON CONFLICT for each database Relais runs on.
+_UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+#: Is this platform message stored already? (Asked when `_CUSTOMER_WROTE` changed nothing.)
+_BY_PLATFORM_ID = select(_MESSAGES.c.id).where(
+    _MESSAGES.c.channel == bindparam("channel"),
+    _MESSAGES.c.platform_id == bindparam("platform_id"),
+)
+_INSERT_MESSAGE = insert(_MESSAGES)
+#: Once per conversation: SQLAlchemy compiles this one each time (no cache key), which is
+#: no cost at that rate.
+_INSERT_CONVERSATION = {
+    dialect: upsert(_CONVERSATIONS).on_conflict_do_nothing() for dialect, upsert in _UPSERTS.items()
+}
+#: The customer wrote: noted in their conversation, unless this platform message is stored
+#: already. No row changed: a new conversation, or a message delivered again (`_BY_PLATFORM_ID`
+#: tells which); one statement in the usual case, where both are checked before the insert.
+_CUSTOMER_WROTE = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("conversation_id"),
+        ~exists().where(
+            _MESSAGES.c.channel == bindparam("inbound_channel"),
+            _MESSAGES.c.platform_id == bindparam("inbound_platform_id"),
+        ),
+    )
+    .values(last_customer_at=bindparam("wrote_at"))
+)
+
+
+def _create_conversation(session: Session, channel: str, sender: str) -> None:
+    """Creates the conversation with this customer on this channel, bound to the customer the
+    channel identity names; nothing when another request created it a moment ago."""
+    conversation_id = f"{channel}:{sender}"
+    customer = customer_for_sender(session, conversation_id)
+    connection = session.connection()
+    connection.execute(
+        _INSERT_CONVERSATION[connection.dialect.name],
+        {
+            "id": conversation_id,
+            "channel": channel,
+            "sender": sender,
+            "state": State.BOT,
+            "customer_id": customer.id if customer else None,
+            "language": str(customer.preferred_language) if customer else None,
+        },
+    )
+
+
 def conversation_for(session: Session, channel: str, sender: str) -> Conversation:
     """The conversation with this customer on this channel, created on first contact."""
     conversation_id = f"{channel}:{sender}"
     conversation = session.get(Conversation, conversation_id)
     if conversation is not None:
         return conversation
-    customer = customer_for_sender(session, conversation_id)
-    conversation = Conversation(
-        id=conversation_id,
-        channel=channel,
-        sender=sender,
-        state=State.BOT,
-        customer_id=customer.id if customer else None,
-        language=str(customer.preferred_language) if customer else None,
-    )
-    try:
-        with session.begin_nested():
-            session.add(conversation)
-    except IntegrityError:  # another request created it a moment ago
-        conversation = session.get(Conversation, conversation_id)
-        assert conversation is not None
+    _create_conversation(session, channel, sender)
+    conversation = session.get(Conversation, conversation_id)
+    assert conversation is not None
     return conversation
+
+
+def insert_inbound(bind: Bind, inbound: Inbound) -> tuple[int, bool]:
+    """Stores `inbound` as pending; returns (its id, True), or (the stored one's id, False)
+    if the platform already delivered this id. Two statements when the conversation exists
+    and the message is new: the conversation's `last_customer_at` (which checks both), and
+    the insert.
+
+    The same delivery stored at the same moment by another transaction makes the insert
+    raise IntegrityError (the unique channel and platform id): run it again in a new
+    transaction (Router.store) or a savepoint (`store_inbound`), and it finds that one."""
+    connection = connection_of(bind)
+    now = utcnow()
+    keys = {
+        "inbound_channel": inbound.channel,
+        "inbound_platform_id": inbound.platform_id,
+        "conversation_id": inbound.conversation_id,
+    }
+    if not connection.execute(_CUSTOMER_WROTE, {**keys, "wrote_at": now}).rowcount:
+        stored = connection.execute(
+            _BY_PLATFORM_ID, {"channel": inbound.channel, "platform_id": inbound.platform_id}
+        ).scalar()
+        if stored is not None:
+            return int(stored), False
+        with orm_session(bind) as session:  # once per conversation: the ORM is fine
+            _create_conversation(session, inbound.channel, inbound.sender)
+        connection.execute(_CUSTOMER_WROTE, {**keys, "wrote_at": now})
+    text = inbound.text or ""
+    details: dict[str, Any] = {}
+    if len(text) > MAX_TEXT:
+        details["cut"] = True
+    if inbound.client_address:
+        details["client_address"] = inbound.client_address[:64]
+    inserted = connection.execute(
+        _INSERT_MESSAGE,
+        {
+            "conversation_id": inbound.conversation_id,
+            "author": Author.CUSTOMER,
+            "channel": inbound.channel,
+            "platform_id": inbound.platform_id,
+            "text": text[:MAX_TEXT],
+            "attachments": [dict(a) for a in inbound.attachments],
+            "details": details,
+            "sent_at": inbound.sent_at or now,
+            "created_at": now,
+            "processing": Processing.PENDING,
+        },
+    )
+    return int(inserted.inserted_primary_key[0]), True
+
+
+def _stored_id(session: Session, inbound: Inbound) -> int:
+    return int(
+        session.connection()
+        .execute(_BY_PLATFORM_ID, {"channel": inbound.channel, "platform_id": inbound.platform_id})
+        .scalar_one()
+    )
 
 
 def store_inbound(session: Session, inbound: Inbound) -> tuple[Message, bool]:
     """Stores `inbound` as pending; returns (message, True), or (the stored one, False) if the
-    platform already delivered this id."""
-    existing = _by_platform_id(session, inbound.channel, inbound.platform_id)
-    if existing is not None:
-        return existing, False
-    conversation = conversation_for(session, inbound.channel, inbound.sender)
-    now = utcnow()
-    text = inbound.text or ""
-    message = Message(
-        conversation_id=conversation.id,
-        author=Author.CUSTOMER,
-        channel=inbound.channel,
-        platform_id=inbound.platform_id,
-        text=text[:MAX_TEXT],
-        attachments=[dict(a) for a in inbound.attachments],
-        details={
-            **({"cut": True} if len(text) > MAX_TEXT else {}),
-            **({"client_address": inbound.client_address[:64]} if inbound.client_address else {}),
-        },
-        sent_at=inbound.sent_at or now,
-        processing=Processing.PENDING,
-    )
+    platform already delivered this id (`insert_inbound`, with the message as an object)."""
+    session.flush()  # the statements below do not flush the session's pending objects
     try:
         with session.begin_nested():
-            session.add(message)
+            message_id, created = insert_inbound(session, inbound)
     except IntegrityError:  # the same delivery, racing: keep the first
-        stored = _by_platform_id(session, inbound.channel, inbound.platform_id)
-        assert stored is not None
-        return stored, False
-    conversation.last_customer_at = now
-    return message, True
+        message_id, created = _stored_id(session, inbound), False
+    loaded = session.identity_map.get(identity_key(Conversation, inbound.conversation_id))
+    if created and loaded is not None:  # written past the session: read again when used
+        session.expire(loaded, ["last_customer_at", "updated_at"])
+    message = session.get(Message, message_id)
+    assert message is not None
+    return message, created
 
 
 #: Earlier texts kept for agents when a customer edits a message (the latest ones).
@@ -320,6 +412,32 @@ def _by_platform_id(session: Session, channel: str, platform_id: str) -> Message
     )
 
 
+def _outgoing_row(
+    conversation_id: str,
+    channel: str,
+    author: Author,
+    text: str,
+    buttons: Sequence[dict[str, Any]],
+    agent_id: int | None,
+    details: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A message to the customer as its row holds it (`add_outgoing`, `add_replies`)."""
+    if author not in (Author.BOT, Author.AGENT):
+        raise ValueError(f"only the bot or an agent writes to customers, not {author}")
+    return {
+        "conversation_id": conversation_id,
+        "author": author,
+        "agent_id": agent_id,
+        "channel": channel,
+        "text": text,
+        "buttons": [dict(b) for b in buttons],
+        "details": details or {},
+        "sent_at": now,
+        "created_at": now,
+    }
+
+
 def add_outgoing(
     session: Session,
     conversation: Conversation,
@@ -330,18 +448,10 @@ def add_outgoing(
     details: dict[str, Any] | None = None,
 ) -> Message:
     """A message to the customer (bot or agent), with its outbox entry, in this transaction."""
-    if author not in (Author.BOT, Author.AGENT):
-        raise ValueError(f"only the bot or an agent writes to customers, not {author}")
-    message = Message(
-        conversation_id=conversation.id,
-        author=author,
-        agent_id=agent_id,
-        channel=conversation.channel,
-        text=text,
-        buttons=[dict(b) for b in buttons],
-        details=details or {},
-        sent_at=utcnow(),
+    row = _outgoing_row(
+        conversation.id, conversation.channel, author, text, buttons, agent_id, details, utcnow()
     )
+    message = Message(**row)
     session.add(message)
     session.add(
         OutboxItem(
@@ -353,6 +463,59 @@ def add_outgoing(
     )
     note_outgoing(session, conversation.id)
     return message
+
+
+_INSERT_OUTBOX = insert(_OUTBOX)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One of the bot's messages to store (`add_replies`)."""
+
+    text: str
+    buttons: Sequence[dict[str, Any]] = ()
+
+
+def add_replies(
+    bind: Bind, conversation_id: str, channel: str, recipient: str, replies: Sequence[Reply]
+) -> list[int]:
+    """The bot's messages to the customer, each with its outbox entry, in this transaction
+    (what `add_outgoing` writes, in one insert per message and one for all the entries);
+    returns their ids, in order."""
+    if not replies:
+        return []
+    connection = connection_of(bind)
+    now = utcnow()
+    ids = [
+        int(
+            connection.execute(
+                _INSERT_MESSAGE,
+                _outgoing_row(
+                    conversation_id, channel, Author.BOT, r.text, r.buttons, None, None, now
+                ),
+            ).inserted_primary_key[0]
+        )
+        for r in replies
+    ]
+    connection.execute(
+        _INSERT_OUTBOX,
+        [
+            {
+                "message_id": message_id,
+                "conversation_id": conversation_id,
+                "channel": channel,
+                "recipient": recipient,
+                "status": Delivery.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "platform_ids": [],
+                "created_at": now,
+            }
+            for message_id in ids
+        ],
+    )
+    note_outgoing(bind, conversation_id)
+    return ids
 
 
 def add_system(
@@ -424,21 +587,282 @@ def transcript(
     return list(session.execute(query.order_by(Message.id).limit(limit)).scalars())
 
 
-def mark_delivered(
-    session: Session, message_ids: Sequence[int], platform_ids: Sequence[str] = ()
-) -> int:
+_DELIVERED = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.message_id.in_(bindparam("message_ids", expanding=True)),
+        _OUTBOX.c.status != Delivery.DELIVERED,
+    )
+    .values(
+        status=Delivery.DELIVERED,
+        delivered_at=bindparam("delivered_at"),
+        platform_ids=bindparam("delivered_ids"),
+    )
+)
+
+
+def mark_delivered(bind: Bind, message_ids: Sequence[int], platform_ids: Sequence[str] = ()) -> int:
     """Marks these messages' outbox entries delivered (once); returns how many changed."""
     if not message_ids:
         return 0
-    result = session.execute(
-        update(OutboxItem)
-        .where(
-            OutboxItem.message_id.in_(list(message_ids)), OutboxItem.status != Delivery.DELIVERED
-        )
-        .values(status=Delivery.DELIVERED, delivered_at=utcnow(), platform_ids=list(platform_ids))
-        .execution_options(synchronize_session=False)
+    if isinstance(bind, Session):
+        bind.flush()  # the statement below does not flush the session's pending objects
+    result = connection_of(bind).execute(
+        _DELIVERED,
+        {
+            "message_ids": list(message_ids),
+            "delivered_at": utcnow(),
+            "delivered_ids": list(platform_ids),
+        },
     )
     return int(result.rowcount or 0)
+
+
+# --- the router's and the web chat's statements, run for every message --------------------------
+
+
+@dataclass
+class Pending:
+    """A customer message waiting for the router, as `take_pending` read it. The router
+    settles `routed_text` (bot/router.py) before it goes to Rasa."""
+
+    id: int
+    conversation_id: str
+    channel: str
+    text: str
+    routed_text: str | None
+    attachments: list[dict[str, Any]]
+    details: dict[str, Any]
+    sent_at: datetime
+    created_at: datetime
+    #: An earlier attempt reached (or may have reached) Rasa with it.
+    sent_to_rasa: bool
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A conversation's next pending messages, with what the router decides on."""
+
+    messages: list[Pending]  #: the oldest two at most: the next one, and whether more wait
+    state: State | None  #: who holds the conversation
+    #: An agent's resolve or hand-back has not reached Rasa yet (`Conversation.rasa_pending`).
+    rasa_pending: str | None
+    #: A rating question was asked since `rated_since`: the next message may answer it.
+    rated: bool
+
+
+_RATINGS = Rating.__table__
+_TAKE_PENDING = (
+    select(
+        _MESSAGES.c.id,
+        _MESSAGES.c.conversation_id,
+        _MESSAGES.c.channel,
+        _MESSAGES.c.text,
+        _MESSAGES.c.routed_text,
+        _MESSAGES.c.attachments,
+        _MESSAGES.c.details,
+        _MESSAGES.c.sent_at,
+        _MESSAGES.c.created_at,
+        _MESSAGES.c.sent_to_rasa,
+        _CONVERSATIONS.c.state,
+        _CONVERSATIONS.c.rasa_pending,
+        exists()
+        .where(
+            _RATINGS.c.conversation_id == bindparam("conversation_id"),
+            _RATINGS.c.asked_at >= bindparam("rated_since"),
+        )
+        .label("rated"),
+    )
+    .join_from(_MESSAGES, _CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
+    .where(
+        _MESSAGES.c.conversation_id == bindparam("conversation_id"),
+        _MESSAGES.c.processing == Processing.PENDING,
+    )
+    .order_by(_MESSAGES.c.id)
+    .limit(2)
+)
+
+
+def take_pending(bind: Bind, conversation_id: str, rated_since: datetime) -> Waiting:
+    """The conversation's oldest pending messages (two at most) with its state, in one
+    statement."""
+    rows = (
+        connection_of(bind)
+        .execute(_TAKE_PENDING, {"conversation_id": conversation_id, "rated_since": rated_since})
+        .all()
+    )
+    if not rows:
+        return Waiting([], None, None, False)
+    first = rows[0]
+    return Waiting(
+        [
+            Pending(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                channel=r.channel,
+                text=r.text,
+                routed_text=r.routed_text,
+                attachments=list(r.attachments or []),
+                details=dict(r.details or {}),
+                sent_at=r.sent_at,
+                created_at=r.created_at,
+                sent_to_rasa=bool(r.sent_to_rasa),
+            )
+            for r in rows
+        ],
+        first.state,
+        first.rasa_pending,
+        bool(first.rated),
+    )
+
+
+_SENDING = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+    .values(sent_to_rasa=bindparam("to_rasa"), routed_text=bindparam("routed"))
+)
+_REOPEN = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("conversation_id"),
+        _CONVERSATIONS.c.state == State.CLOSED,
+    )
+    .values(state=State.BOT)
+)
+
+
+def mark_sending(bind: Bind, message: Pending) -> None:
+    """Writes what the router settled for `message`: what goes to Rasa (`routed_text`), and
+    whether it goes (`sent_to_rasa`, before the call: after a crash, the tracker tells)."""
+    connection_of(bind).execute(
+        _SENDING,
+        {"message_id": message.id, "to_rasa": message.sent_to_rasa, "routed": message.routed_text},
+    )
+
+
+def reopen(bind: Bind, conversation_id: str) -> None:
+    """A closed conversation is the bot's again (a new message after an agent resolved it)."""
+    connection_of(bind).execute(_REOPEN, {"conversation_id": conversation_id})
+
+
+@dataclass(frozen=True)
+class Answering:
+    """A message the router is about to answer, with its conversation, as `answering` read it
+    in the transaction that stores the answer."""
+
+    pending: bool  #: still waiting for the router (another worker has not handled it)
+    details: dict[str, Any]
+    conversation_id: str
+    state: State
+    channel: str
+    sender: str  #: the recipient of the replies
+
+
+_ANSWERING = (
+    select(
+        _MESSAGES.c.processing,
+        _MESSAGES.c.details,
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.state,
+        _CONVERSATIONS.c.channel,
+        _CONVERSATIONS.c.sender,
+    )
+    .join_from(_MESSAGES, _CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+)
+
+
+def answering(bind: Bind, message_id: int) -> Answering:
+    """Message `message_id` and its conversation as they are now, in one statement."""
+    row = connection_of(bind).execute(_ANSWERING, {"message_id": message_id}).one()
+    return Answering(
+        pending=row.processing == Processing.PENDING,
+        details=dict(row.details or {}),
+        conversation_id=row.id,
+        state=row.state,
+        channel=row.channel,
+        sender=row.sender,
+    )
+
+
+_ROUTED = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+    .values(
+        processing=Processing.DONE,
+        processed_at=bindparam("routed_at"),
+        details=bindparam("routed_details"),
+    )
+)
+
+
+def mark_routed(bind: Bind, message_id: int, details: dict[str, Any]) -> None:
+    """Done with a message (`mark_processed` for a message read as values); `details` are
+    all of its details, as they are to be stored."""
+    connection_of(bind).execute(
+        _ROUTED, {"message_id": message_id, "routed_at": utcnow(), "routed_details": details}
+    )
+
+
+#: Everything after message `after` that the customer sees, with the conversation's state
+#: on every row (one row of NULLs beside it when there is nothing new).
+_CUSTOMER_VIEW = (
+    select(
+        _CONVERSATIONS.c.state,
+        _MESSAGES.c.id,
+        _MESSAGES.c.author,
+        _MESSAGES.c.text,
+        _MESSAGES.c.buttons,
+        _MESSAGES.c.sent_at,
+    )
+    .select_from(
+        _CONVERSATIONS.outerjoin(
+            _MESSAGES,
+            and_(
+                _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id,
+                _MESSAGES.c.id > bindparam("after"),
+                _MESSAGES.c.author != Author.SYSTEM,
+            ),
+        )
+    )
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .order_by(_MESSAGES.c.id)
+    .limit(bindparam("view_limit"))
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A line of the transcript as the customer sees it."""
+
+    id: int
+    author: Author
+    text: str
+    buttons: list[dict[str, Any]]
+    sent_at: datetime
+
+
+def customer_view(
+    bind: Bind, conversation_id: str, after: int, limit: int
+) -> tuple[State | None, list[Seen]]:
+    """The conversation's state (None: no such conversation) and, oldest first, at most
+    `limit` of its messages after message `after` that the customer sees (not the system's
+    lines for agents): one statement."""
+    rows = (
+        connection_of(bind)
+        .execute(
+            _CUSTOMER_VIEW,
+            {"conversation_id": conversation_id, "after": after, "view_limit": limit},
+        )
+        .all()
+    )
+    if not rows:
+        return None, []
+    return rows[0].state, [
+        Seen(r.id, r.author, r.text, list(r.buttons or []), r.sent_at)
+        for r in rows
+        if r.id is not None
+    ]
 
 
 def latest_bot_message(session: Session, conversation_id: str, before_id: int) -> Message | None:
@@ -458,3 +882,26 @@ def latest_bot_message(session: Session, conversation_id: str, before_id: int) -
         .scalars()
         .first()
     )
+
+
+_LATEST_BOT_BUTTONS = (
+    select(_MESSAGES.c.buttons)
+    .where(
+        _MESSAGES.c.conversation_id == bindparam("conversation_id"),
+        _MESSAGES.c.author == Author.BOT,
+        _MESSAGES.c.id < bindparam("before_id"),
+    )
+    .order_by(_MESSAGES.c.id.desc())
+    .limit(1)
+)
+
+
+def latest_bot_buttons(bind: Bind, conversation_id: str, before_id: int) -> list[dict[str, Any]]:
+    """The buttons of the bot's latest message before message `before_id` (the question a
+    customer's typed number may answer); an empty list when there is none."""
+    buttons = (
+        connection_of(bind)
+        .execute(_LATEST_BOT_BUTTONS, {"conversation_id": conversation_id, "before_id": before_id})
+        .scalar()
+    )
+    return list(buttons or [])

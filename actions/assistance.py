@@ -44,7 +44,7 @@ class SpecialAssistance(RelaisAction):
         }
         if booked:
             listed = ", ".join(
-                f"{p.full_name} ({ctx.say_text('assistance.' + p.special_assistance)})"
+                f"{p.full_name} ({ctx.say_text(f'assistance.{p.special_assistance}')})"
                 for p in booked
             )
             ctx.say("assistance.booked", passengers=listed, **values)

@@ -61,7 +61,7 @@ class LostBaggage(RelaisAction):
         ctx.say(
             f"baggage.report_{report.status}",
             file=report.file_reference,
-            flight=report.flight.number if report.flight else booking.reference,
+            flight=report.flight_number,
             description=report.description or "",
             last_seen=report.last_seen or "—",
             expected=expected,

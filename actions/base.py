@@ -6,6 +6,7 @@ import importlib
 import logging
 import pkgutil
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ from relais.core.policy import (
     REMARK_INTENTS,
     Decision,
     Signals,
+    Thresholds,
     decide,
     is_misunderstood,
     load_thresholds,
@@ -29,7 +31,8 @@ from relais.core.policy import (
 from relais.core.texts import has_text, say
 from relais.core.types import HandledBy
 from relais.storage import queries
-from relais.storage.db import session_scope
+from relais.storage.db import get_engine
+from relais.storage.queries import RecordReader
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +71,9 @@ class RelaisAction(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        with session_scope() as session:
-            ctx = Context.build(tracker, dispatcher, session, load_brand())
+        # One transaction on a plain connection (Core statements: no ORM session needed).
+        with get_engine().begin() as connection:
+            ctx = Context.build(tracker, dispatcher, RecordReader(connection), load_brand())
             self.handle(ctx)
             return ctx.events
 
@@ -120,38 +124,27 @@ class RelaisAction(Action):
         """The policy's decision, from the parse, the conversation and the records."""
         thresholds = load_thresholds()
         turn = ctx.turn
-        references = turn.references() + [ctx.tracker.get_slot("booking_reference") or ""]
-        if ctx.customer is None:
-            # A reference alone tells nothing, not even by a handoff for a repeat contact.
-            references = [r for r in references if r and lookup.is_proven(ctx, r)]
-        # Right after a person handed the conversation back, past contacts lower no bar:
-        # the bot gets a fair chance with what comes next.
-        repeat = not handed_back_lately(ctx) and queries.recent_contact(
-            ctx.session,
-            references=references,
-            customer=ctx.customer,
-            topic=turn.intent,
-            since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
-            conversation_id=ctx.tracker.sender_id,
-            gap=timedelta(minutes=thresholds.conversation_gap_minutes),
-            now=ctx.now,
+        signals = Signals.from_parse(
+            turn.text,
+            ctx.tracker.latest_message or {},
+            misunderstood_before=int(ctx.tracker.get_slot("misunderstood_streak") or 0),
+            loyalty_tier=str(ctx.customer.loyalty_tier) if ctx.customer else None,
+            answerable=knowledge.chosen(ctx) is not None,
+            # A surname the bot asked for is an answer, not the same request again:
+            # failed checks have limits of their own (actions/lookup.py).
+            same_request_before=0
+            if lookup.awaiting_surname(ctx) and lookup.surname_attempt(ctx) is not None
+            else same_request_before(ctx),
         )
-        return decide(
-            Signals.from_parse(
-                turn.text,
-                ctx.tracker.latest_message or {},
-                misunderstood_before=int(ctx.tracker.get_slot("misunderstood_streak") or 0),
-                loyalty_tier=str(ctx.customer.loyalty_tier) if ctx.customer else None,
-                repeat_contact=repeat,
-                answerable=knowledge.chosen(ctx) is not None,
-                # A surname the bot asked for is an answer, not the same request again:
-                # failed checks have limits of their own (actions/lookup.py).
-                same_request_before=0
-                if lookup.awaiting_surname(ctx) and lookup.surname_attempt(ctx) is not None
-                else same_request_before(ctx),
-            ),
-            thresholds,
-        )
+        decision = decide(signals, thresholds)
+        # Whether this is a repeat contact takes a query, and changes most decisions in
+        # nothing (it joins other reasons, or counts for a message not understood). The
+        # policy is a function of the signals alone: the query is made only when the
+        # answer would change the decision.
+        repeated = decide(replace(signals, repeat_contact=True), thresholds)
+        if repeated != decision and repeat_contact(ctx, thresholds):
+            return repeated
+        return decision
 
     def misunderstood_streak(self, ctx: Context) -> int:
         turn = ctx.turn
@@ -234,8 +227,8 @@ def record_contact(ctx: Context, intent: str) -> None:
     if booking is None or ":" not in ctx.tracker.sender_id:
         return  # `relais chat --sender demo`, `rasa shell`: no channel, no contact
     gap = timedelta(minutes=load_thresholds().conversation_gap_minutes)
-    queries.record_contact(
-        ctx.session,
+    queries.touch_contact(
+        ctx.records.db,
         conversation_id=ctx.tracker.sender_id,
         booking=booking,
         topic=intent,
@@ -243,6 +236,29 @@ def record_contact(ctx: Context, intent: str) -> None:
         summary=f"The bot answered about {intent.replace('_', ' ')} on {booking.reference}.",
         now=ctx.now,
         gap=gap,
+    )
+
+
+def repeat_contact(ctx: Context, thresholds: Thresholds) -> bool:
+    """Whether a past contact lately was about the bookings this message names (or the
+    conversation is about), or, with none named, about the same request of this customer."""
+    if handed_back_lately(ctx):
+        # Right after a person handed the conversation back, past contacts lower no bar:
+        # the bot gets a fair chance with what comes next.
+        return False
+    references = ctx.turn.references() + [ctx.tracker.get_slot("booking_reference") or ""]
+    if ctx.customer is None:
+        # A reference alone tells nothing, not even by a handoff for a repeat contact.
+        references = [r for r in references if r and lookup.is_proven(ctx, r)]
+    return queries.recent_contact(
+        ctx.records.db,
+        references=references,
+        customer=ctx.customer,
+        topic=ctx.turn.intent,
+        since=ctx.now - timedelta(days=thresholds.repeat_contact_days),
+        conversation_id=ctx.tracker.sender_id,
+        gap=timedelta(minutes=thresholds.conversation_gap_minutes),
+        now=ctx.now,
     )
 
 

@@ -9,21 +9,21 @@ from actions import knowledge, lookup
 from actions.base import RelaisAction, handler
 from actions.context import Context
 from actions.flights import flight_values, next_segment
-from relais.storage.records import Booking
+from relais.storage.queries import BookingView
 
 
-def fare_name(ctx: Context, booking: Booking) -> str:
+def fare_name(ctx: Context, booking: BookingView) -> str:
     return ctx.say_text(f"fare.{booking.fare_family}")
 
 
-def trip_values(ctx: Context, booking: Booking) -> dict[str, str]:
+def trip_values(ctx: Context, booking: BookingView) -> dict[str, str]:
     segment = next_segment(ctx, booking)
     values = flight_values(ctx, segment.flight) if segment else {}
     values.update(ref=booking.reference, fare=fare_name(ctx, booking))
     return values
 
 
-def any_flight_cancelled(booking: Booking) -> bool:
+def any_flight_cancelled(booking: BookingView) -> bool:
     return any(s.flight.status == "cancelled" for s in booking.segments)
 
 
@@ -119,9 +119,7 @@ class SeatSelection(RelaisAction):
             ctx.say("booking.no_flights", ref=booking.reference)
             return
         none = ctx.say_text("seat.none")
-        seats = (
-            ", ".join(f"{a.passenger.full_name} {a.seat or none}" for a in segment.seats) or none
-        )
+        seats = ", ".join(f"{a.passenger_name} {a.seat or none}" for a in segment.seats) or none
         values = trip_values(ctx, booking)
         key = "seat.paid" if booking.fare_family == "light" else "seat.included"
         ctx.say(key, seats=seats, link=ctx.brand.links["manage_booking"], **values)

@@ -6,20 +6,19 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.orm import Session
 
 from relais.core.brand import Brand
-from relais.core.codes import brand_codes
+from relais.core.codes import Codes, brand_codes, codes_for
 from relais.core.language import OTHER, SUPPORTED
 from relais.core.texts import say
 from relais.core.types import utcnow
-from relais.storage import queries
-from relais.storage.records import Booking, Customer
+from relais.storage.queries import BookingView, CustomerView, RecordReader
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: Below this, the detected language of a message is not trusted over the conversation's.
@@ -40,9 +39,11 @@ class Turn:
     #: The client's address as the gateway saw it (the web chat's visitor), from the
     #: message's metadata; None on channels whose platform is the client.
     client_address: str | None = None
+    #: The shapes of the brand's codes (flight numbers, booking references).
+    codes: Codes = field(default_factory=brand_codes, repr=False, compare=False)
 
     @classmethod
-    def from_tracker(cls, tracker: Tracker) -> Turn:
+    def from_tracker(cls, tracker: Tracker, codes: Codes | None = None) -> Turn:
         latest = tracker.latest_message or {}
         intent = latest.get("intent") or {}
         return cls(
@@ -54,25 +55,35 @@ class Turn:
             entities=list(latest.get("entities") or []),
             ranking=list(latest.get("intent_ranking") or []),
             client_address=_address((latest.get("metadata") or {}).get("client_address")),
+            codes=codes or brand_codes(),
         )
 
     def references(self) -> list[str]:
         """Booking references in the message: the extractor's, then any the regex sees."""
+        return list(self._references)
+
+    def flight_numbers(self) -> list[str]:
+        return list(self._flight_numbers)
+
+    # Worked out once per turn: the actions ask for them many times.
+    @cached_property
+    def _references(self) -> tuple[str, ...]:
         found = [
             str(e["value"]).upper()
             for e in self.entities
             if e.get("entity") == "booking_reference" and e.get("value")
         ]
-        codes = brand_codes()
+        codes = self.codes
         found += [m.group(0).upper() for m in codes.reference_in_text.finditer(self.text)]
-        return list(dict.fromkeys(r for r in found if codes.booking_reference.fullmatch(r)))
+        return tuple(dict.fromkeys(r for r in found if codes.booking_reference.fullmatch(r)))
 
-    def flight_numbers(self) -> list[str]:
+    @cached_property
+    def _flight_numbers(self) -> tuple[str, ...]:
         found = [
             m.group(0).replace(" ", "").upper()
-            for m in brand_codes().flight_in_text.finditer(self.text)
+            for m in self.codes.flight_in_text.finditer(self.text)
         ]
-        return list(dict.fromkeys(found))
+        return tuple(dict.fromkeys(found))
 
     @property
     def has_letters(self) -> bool:
@@ -85,36 +96,40 @@ class Context:
 
     tracker: Tracker
     dispatcher: CollectingDispatcher
-    session: Session
+    #: The customer records, read on this request's connection (each row once).
+    records: RecordReader
     brand: Brand
     turn: Turn
-    customer: Customer | None
+    customer: CustomerView | None
     lang: str
     now: datetime
     events: list[Any] = field(default_factory=list)
     #: References proven with a surname in this turn: reference → proven by the holder.
     proofs: dict[str, bool] = field(default_factory=dict)
     #: The booking this turn answered about (a contact is recorded on it).
-    booking: Booking | None = None
+    booking: BookingView | None = None
     #: The knowledge article this turn answered from, if any.
     topic_article: str | None = None
     #: This turn asked the customer for a booking reference.
     asked_reference: bool = False
+    #: What this request works out once and reads several times (the knowledge passage
+    #: chosen, the proofs found in the database, whether the session is new), by what it is.
+    cache: dict[object, Any] = field(default_factory=dict)
 
     @classmethod
     def build(
         cls,
         tracker: Tracker,
         dispatcher: CollectingDispatcher,
-        session: Session,
+        records: RecordReader,
         brand: Brand,
     ) -> Context:
-        turn = Turn.from_tracker(tracker)
-        customer = queries.customer_for_sender(session, tracker.sender_id)
+        turn = Turn.from_tracker(tracker, codes_for(brand.code))
+        customer = records.customer_for_sender(tracker.sender_id)
         return cls(
             tracker=tracker,
             dispatcher=dispatcher,
-            session=session,
+            records=records,
             brand=brand,
             turn=turn,
             customer=customer,
@@ -160,13 +175,9 @@ class Context:
 
     def new_session(self) -> bool:
         """Whether this message is the first of its session (a new conversation)."""
-        users = 0
-        for event in reversed(self.tracker.events):
-            if event.get("event") == "user":
-                users += 1
-            elif event.get("event") == "session_started":
-                return users <= 1
-        return False
+        if "new_session" not in self.cache:
+            self.cache["new_session"] = _first_of_session(self.tracker.events)
+        return bool(self.cache["new_session"])
 
     def asked(self) -> bool:
         """Whether this turn ended on a question the request waits on (reference, surname,
@@ -184,12 +195,22 @@ class Context:
         return self.customer.full_name.split()[0] if self.customer else ""
 
 
+def _first_of_session(events: list[dict[str, Any]]) -> bool:
+    users = 0
+    for event in reversed(events):
+        if event.get("event") == "user":
+            users += 1
+        elif event.get("event") == "session_started":
+            return users <= 1
+    return False
+
+
 def _address(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
 def choose_language(
-    turn: Turn, previous: str | None, customer: Customer | None, brand: Brand
+    turn: Turn, previous: str | None, customer: CustomerView | None, brand: Brand
 ) -> str:
     """The message's language when clear; else the conversation's, the customer's, the brand's."""
     detected = turn.detected_language
@@ -210,6 +231,6 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def booking_city(booking: Booking) -> str:
+def booking_city(booking: BookingView) -> str:
     """The destination of a booking's first segment (where the trip goes)."""
     return booking.segments[0].flight.destination_city if booking.segments else ""

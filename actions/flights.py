@@ -8,15 +8,14 @@ from actions import formatting as fmt
 from actions import lookup
 from actions.base import RelaisAction
 from actions.context import Context
-from relais.storage import queries
-from relais.storage.records import Booking, Flight, Segment
+from relais.storage.queries import BookingView, FlightView, SegmentView
 
 #: Online check-in window, before departure.
 CHECK_IN_OPENS = timedelta(hours=30)
 CHECK_IN_CLOSES = timedelta(hours=1)
 
 
-def next_segment(ctx: Context, booking: Booking) -> Segment | None:
+def next_segment(ctx: Context, booking: BookingView) -> SegmentView | None:
     """The booking's next flight, or its last one when the trip is over."""
     horizon = ctx.now - timedelta(hours=12)
     ahead = [s for s in booking.segments if s.flight.scheduled_departure >= horizon]
@@ -25,7 +24,7 @@ def next_segment(ctx: Context, booking: Booking) -> Segment | None:
     return booking.segments[-1] if booking.segments else None
 
 
-def flight_values(ctx: Context, flight: Flight) -> dict[str, str]:
+def flight_values(ctx: Context, flight: FlightView) -> dict[str, str]:
     """The pieces every flight sentence uses, in the conversation's language."""
     departure = fmt.local(flight.scheduled_departure, flight.origin_tz)
     estimated = fmt.local(
@@ -43,7 +42,7 @@ def flight_values(ctx: Context, flight: Flight) -> dict[str, str]:
     }
 
 
-def tell_status(ctx: Context, flight: Flight, booking: Booking | None) -> None:
+def tell_status(ctx: Context, flight: FlightView, booking: BookingView | None) -> None:
     values = flight_values(ctx, flight)
     if flight.status == "cancelled":
         ctx.say(
@@ -72,7 +71,7 @@ class FlightStatus(RelaisAction):
 
     def answer(self, ctx: Context) -> None:
         for number in ctx.turn.flight_numbers():
-            flight = queries.next_flight(ctx.session, number, ctx.now)
+            flight = ctx.records.next_flight(number, ctx.now)
             if flight is None:
                 ctx.say("flight.unknown_number", flight=number)
             else:

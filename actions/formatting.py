@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,7 @@ def local(moment_utc: datetime, tz: str) -> datetime:
     return moment_utc.astimezone(ZoneInfo(tz))
 
 
-def day(moment: datetime, lang: str) -> str:
+def day(moment: date, lang: str) -> str:
     """'Tue 24 Nov' / 'mar. 24 nov.'"""
     return f"{_DAYS[lang][moment.weekday()]} {moment.day} {_MONTHS[lang][moment.month - 1]}"
 

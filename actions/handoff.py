@@ -16,7 +16,7 @@ from actions.knowledge import brand_knowledge
 from relais.core.handoff import HandoffPayload
 from relais.core.knowledge import ranking
 from relais.core.policy import Decision, load_thresholds
-from relais.storage.records import Booking
+from relais.storage.queries import BookingView
 
 _TOPICS_EN = {
     "flight_status": "the status of a flight",
@@ -72,7 +72,7 @@ def escalate(ctx: Context, decision: Decision) -> None:
     )
 
 
-def _booking(ctx: Context, topic: str) -> Booking | None:
+def _booking(ctx: Context, topic: str) -> BookingView | None:
     """The booking this is about, if it is known without asking anything."""
     return lookup.resolve(ctx, topic, lookup.relevant_for(ctx, topic), ask=False)
 
@@ -109,7 +109,7 @@ def _is_topic(intent: str) -> bool:
     return intent in _TOPICS_EN and intent not in _NOT_TOPICS
 
 
-def _message_key(topic: str, booking: Booking | None, decision: Decision) -> str | None:
+def _message_key(topic: str, booking: BookingView | None, decision: Decision) -> str | None:
     """The text for what the records say; None when the message names the problem the
     customer described instead (`_named_problem`)."""
     if booking is not None and decision.reasons == ("human_request",):
@@ -122,7 +122,7 @@ def _message_key(topic: str, booking: Booking | None, decision: Decision) -> str
 
 
 def _named_problem(
-    ctx: Context, topic: str, booking: Booking | None, decision: Decision
+    ctx: Context, topic: str, booking: BookingView | None, decision: Decision
 ) -> tuple[str, dict[str, Any]]:
     """The handover text naming what the customer described: their request's topic, else the
     knowledge article their message is about, else their own words; with the booking or the
@@ -169,7 +169,7 @@ def _quote(text: str) -> str:
     return words[:_QUOTE_CHARS].rsplit(" ", 1)[0].rstrip(",;:.!? ") + "…"
 
 
-def _message_values(ctx: Context, booking: Booking | None) -> dict[str, Any]:
+def _message_values(ctx: Context, booking: BookingView | None) -> dict[str, Any]:
     values: dict[str, Any] = {"name": ctx.first_name}
     if booking is not None:
         flight = booking.segments[0].flight if booking.segments else None
@@ -181,7 +181,7 @@ def _message_values(ctx: Context, booking: Booking | None) -> dict[str, Any]:
     return values
 
 
-def summary(ctx: Context, booking: Booking | None, topic: str, decision: Decision) -> str:
+def summary(ctx: Context, booking: BookingView | None, topic: str, decision: Decision) -> str:
     """One paragraph for the agent: who, what they want, the booking, what the bot saw."""
     who = "An unidentified customer"
     if ctx.customer is not None:

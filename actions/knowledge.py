@@ -31,15 +31,24 @@ GENERAL_TOPICS = "knowledge.general_topics"
 
 def brand_knowledge(ctx: Context) -> Knowledge | None:
     """The checked articles, or None (logged) when the folder cannot be used."""
-    try:
-        return load_knowledge(ctx.brand.knowledge_dir, ctx.brand.links["website"])
-    except KnowledgeError as error:
-        logger.error("The knowledge base is not used: %s", error)
-        return None
+    if "knowledge" not in ctx.cache:
+        try:
+            found = load_knowledge(ctx.brand.knowledge_dir, ctx.brand.links["website"])
+        except KnowledgeError as error:
+            logger.error("The knowledge base is not used: %s", error)
+            found = None
+        ctx.cache["knowledge"] = found
+    return ctx.cache["knowledge"]
 
 
 def chosen(ctx: Context) -> Match | None:
     """The passage to say for this message, if the knowledge answers it well enough."""
+    if "chosen" not in ctx.cache:
+        ctx.cache["chosen"] = _choose(ctx)
+    return ctx.cache["chosen"]
+
+
+def _choose(ctx: Context) -> Match | None:
     knowledge = brand_knowledge(ctx)
     if knowledge is None:
         return None

@@ -18,9 +18,7 @@ from datetime import timedelta
 from actions import formatting as fmt
 from actions import knowledge
 from actions.context import Context, booking_city, fold
-from relais.core.codes import brand_codes
 from relais.core.config import settings
-from relais.storage import queries
 from relais.storage.db import run_atomic
 from relais.storage.identity import (
     CheckLimits,
@@ -30,9 +28,9 @@ from relais.storage.identity import (
     proven,
     start_check,
 )
-from relais.storage.records import Booking
+from relais.storage.queries import BookingView
 
-BookingFilter = Callable[[Booking], bool]
+BookingFilter = Callable[[BookingView], bool]
 MAX_CHOICES = 3
 #: Failed references before the bot offers a person.
 FAILURES_BEFORE_OFFER = 2
@@ -93,7 +91,7 @@ def surname_attempt(ctx: Context) -> str | None:
     turn = ctx.turn
     if turn.intent in REQUEST_INTENTS and turn.confidence >= REQUEST_CONFIDENCE:
         return None
-    rest = brand_codes().reference_in_text.sub(" ", turn.text)
+    rest = turn.codes.reference_in_text.sub(" ", turn.text)
     if len(rest.split()) > MAX_ANSWER_WORDS:
         return None
     words = name_words(rest)
@@ -114,7 +112,12 @@ def is_proven(ctx: Context, reference: str, holder: bool = False) -> bool:
     """Whether this conversation proved `reference` is theirs (this turn, or lately)."""
     if reference.upper() in ctx.proofs:
         return ctx.proofs[reference.upper()] or not holder
-    return proven(ctx.session, ctx.tracker.sender_id, reference, ctx.now, holder=holder)
+    key = ("proven", reference.upper(), holder)
+    if key not in ctx.cache:
+        ctx.cache[key] = proven(
+            ctx.records.db, ctx.tracker.sender_id, reference, ctx.now, holder=holder
+        )
+    return bool(ctx.cache[key])
 
 
 def awaiting_surname(ctx: Context) -> bool:
@@ -126,11 +129,11 @@ def awaiting_surname(ctx: Context) -> bool:
     return not is_proven(ctx, reference, holder=intent in HOLDER_INTENTS)
 
 
-def any_booking(booking: Booking) -> bool:
+def any_booking(booking: BookingView) -> bool:
     return True
 
 
-def departure(booking: Booking):  # type: ignore[no-untyped-def]
+def departure(booking: BookingView):  # type: ignore[no-untyped-def]
     return booking.segments[0].flight.scheduled_departure if booking.segments else None
 
 
@@ -140,7 +143,7 @@ def upcoming(ctx: Context) -> BookingFilter:
 
     horizon = ctx.now - timedelta(days=1)
 
-    def keep(booking: Booking) -> bool:
+    def keep(booking: BookingView) -> bool:
         return any(s.flight.scheduled_departure >= horizon for s in booking.segments)
 
     return keep
@@ -152,17 +155,17 @@ def recent(ctx: Context) -> BookingFilter:
 
     start, end = ctx.now - timedelta(days=30), ctx.now + timedelta(days=1)
 
-    def keep(booking: Booking) -> bool:
+    def keep(booking: BookingView) -> bool:
         return any(start <= s.flight.scheduled_departure <= end for s in booking.segments)
 
     return keep
 
 
-def has_report(booking: Booking) -> bool:
+def has_report(booking: BookingView) -> bool:
     return bool(booking.baggage_reports)
 
 
-def has_refund(booking: Booking) -> bool:
+def has_refund(booking: BookingView) -> bool:
     return bool(booking.refunds)
 
 
@@ -175,7 +178,7 @@ def relevant_for(ctx: Context, intent: str) -> BookingFilter:
     return upcoming(ctx)
 
 
-def describe(ctx: Context, booking: Booking) -> str:
+def describe(ctx: Context, booking: BookingView) -> str:
     """'XY4K2P to Lyon on Wed 2 Dec' — how the bot names a trip."""
     if not booking.segments:
         return booking.reference
@@ -189,7 +192,7 @@ def resolve(
     intent: str,
     relevant: BookingFilter = any_booking,
     ask: bool = True,
-) -> Booking | None:
+) -> BookingView | None:
     """The booking this message is about, or None after asking the customer one question.
 
     With `ask=False` nothing is said when the booking is unknown (the caller answers generally).
@@ -202,7 +205,7 @@ def resolve(
 
     remembered = ctx.slot("booking_reference")
     if remembered:
-        booking = queries.booking_by_reference(ctx.session, remembered)
+        booking = ctx.records.booking_by_reference(remembered)
         if booking is not None and _visible(ctx, booking):
             return booking
 
@@ -236,12 +239,12 @@ def resolve(
     return None
 
 
-def _visible(ctx: Context, booking: Booking) -> bool:
+def _visible(ctx: Context, booking: BookingView) -> bool:
     """An identified customer sees only their own bookings (others: `_for_unidentified`)."""
     return ctx.customer is not None and booking.customer_id == ctx.customer.id
 
 
-def _for_unidentified(ctx: Context, intent: str, ask: bool) -> Booking | None:
+def _for_unidentified(ctx: Context, intent: str, ask: bool) -> BookingView | None:
     """The booking of a customer the bot cannot identify: the reference (typed now, or the
     one the conversation is about) once proven with a surname, in this message or before."""
     typed = ctx.turn.references()
@@ -255,7 +258,7 @@ def _for_unidentified(ctx: Context, intent: str, ask: bool) -> Booking | None:
         ctx.set("booking_reference", reference)
     holder = intent in HOLDER_INTENTS
     if is_proven(ctx, reference, holder=holder):
-        booking = queries.booking_by_reference(ctx.session, reference)
+        booking = ctx.records.booking_by_reference(reference)
         if booking is not None:
             return _chosen(ctx, booking)
     if not ask:
@@ -265,7 +268,7 @@ def _for_unidentified(ctx: Context, intent: str, ask: bool) -> Booking | None:
     if surname is None:
         if holder and is_proven(ctx, reference):
             # A passenger's surname proved the trip; the holder's account needs the holder.
-            booking = queries.booking_by_reference(ctx.session, reference)
+            booking = ctx.records.booking_by_reference(reference)
             if booking is not None:
                 return _chosen(ctx, booking)
         ctx.say("booking.ask_surname", ref=reference)
@@ -274,14 +277,14 @@ def _for_unidentified(ctx: Context, intent: str, ask: bool) -> Booking | None:
     return _check(ctx, intent, reference, surname)
 
 
-def _check(ctx: Context, intent: str, reference: str, surname: str) -> Booking | None:
+def _check(ctx: Context, intent: str, reference: str, surname: str) -> BookingView | None:
     """One check of `reference` with `surname`, counted, and its answer when it fails.
 
     The failure says the same whether the reference exists or not. The check is recorded as
     failed, in its own transaction, before it is made (relais/storage/identity.py).
     """
     limits = check_limits()
-    engine = ctx.session.get_bind()
+    engine = ctx.records.db.engine
     sender, network = ctx.tracker.sender_id, client_network(ctx.turn.client_address)
     check_id = run_atomic(
         engine,
@@ -299,7 +302,7 @@ def _check(ctx: Context, intent: str, reference: str, surname: str) -> Booking |
         ctx.set("pending_intent", None)
         ctx.set("pending_offer", "handoff")
         return None
-    booking = queries.booking_by_reference(ctx.session, reference)
+    booking = ctx.records.booking_by_reference(reference)
     holder = booking is not None and surname in surnames(booking.customer.full_name)
     matched = booking is not None and (
         holder or any(surname in surnames(p.full_name) for p in booking.passengers)
@@ -319,7 +322,7 @@ def _check(ctx: Context, intent: str, reference: str, surname: str) -> Booking |
     return None
 
 
-def _chosen(ctx: Context, booking: Booking) -> Booking:
+def _chosen(ctx: Context, booking: BookingView) -> BookingView:
     ctx.booking = booking
     ctx.set("booking_reference", booking.reference)
     ctx.set("pending_intent", None)
@@ -327,8 +330,8 @@ def _chosen(ctx: Context, booking: Booking) -> Booking:
     return booking
 
 
-def _from_reference(ctx: Context, intent: str, reference: str, ask: bool) -> Booking | None:
-    booking = queries.booking_by_reference(ctx.session, reference)
+def _from_reference(ctx: Context, intent: str, reference: str, ask: bool) -> BookingView | None:
+    booking = ctx.records.booking_by_reference(reference)
     if booking is not None and _visible(ctx, booking):
         return _chosen(ctx, booking)
     if not ask:

@@ -23,6 +23,7 @@ from rasa_sdk.constants import DEFAULT_SERVER_PORT
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic, response
+from sanic.log import access_logger
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -79,7 +80,14 @@ def main(argv: list[str] | None = None) -> None:
     # What `rasa run actions` attaches too (rasa_sdk's plugins: listeners, routes).
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     logger.info("Action server listening on http://%s:%d (secret required)", host, args.port)
-    app.run(host, args.port, workers=utils.number_of_sanic_workers())
+    app.run(
+        host,
+        args.port,
+        workers=utils.number_of_sanic_workers(),
+        # Sanic builds each request's access-log line (its URL, its address) even when its
+        # logger drops it (LOG_LEVEL_LIBRARIES, ERROR by default): only when it is written.
+        access_log=access_logger.isEnabledFor(logging.INFO),
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from relais.core.types import State
 from relais.storage.conversations import Conversation, ReferenceCheck
@@ -167,17 +169,30 @@ def check_passed(session: Session, check_id: int, holder: bool) -> None:
         check.holder = holder
 
 
+def _proven_query(holder: bool) -> Select:
+    checks = ReferenceCheck.__table__
+    query = select(checks.c.id).where(
+        checks.c.sender == bindparam("sender"),
+        checks.c.reference == bindparam("reference"),
+        checks.c.succeeded.is_(True),
+        checks.c.at >= bindparam("since"),
+    )
+    if holder:
+        query = query.where(checks.c.holder.is_(True))
+    return query.limit(1)
+
+
+#: `proven`'s statements, built once (by anyone, and by the booking's holder).
+_PROVEN = {holder: _proven_query(holder) for holder in (False, True)}
+
+
 def proven(
-    session: Session, sender: str, reference: str, now: datetime, holder: bool = False
+    session: Session | Connection, sender: str, reference: str, now: datetime, holder: bool = False
 ) -> bool:
     """Whether this conversation passed a check of `reference` lately (with `holder`: with
     the booking holder's surname)."""
-    query = select(ReferenceCheck.id).where(
-        ReferenceCheck.sender == sender,
-        ReferenceCheck.reference == reference.upper(),
-        ReferenceCheck.succeeded.is_(True),
-        ReferenceCheck.at >= now - PROVEN_FOR,
+    found = session.execute(
+        _PROVEN[holder],
+        {"sender": sender, "reference": reference.upper(), "since": now - PROVEN_FOR},
     )
-    if holder:
-        query = query.where(ReferenceCheck.holder.is_(True))
-    return session.execute(query.limit(1)).first() is not None
+    return found.first() is not None

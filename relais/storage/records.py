@@ -6,6 +6,7 @@ All datetimes are naive UTC; the airports' IANA time zones say how to show them 
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +63,13 @@ def _enum(enum_class: type[StrEnum], name: str) -> Enum:
         validate_strings=True,
         values_callable=_values,
     )
+
+
+def delay_minutes(scheduled: datetime | None, estimated: datetime | None) -> int:
+    """Minutes a departure is expected late (0 when on time, cancelled or unknown)."""
+    if estimated is None or scheduled is None:
+        return 0
+    return max(0, round((estimated - scheduled).total_seconds() / 60))
 
 
 class Money(TypeDecorator):
@@ -157,10 +165,7 @@ class Flight(Base):
     @property
     def delay_minutes(self) -> int:
         """Minutes the departure is expected late (0 when on time, cancelled or unknown)."""
-        if self.estimated_departure is None or self.scheduled_departure is None:
-            return 0
-        late = (self.estimated_departure - self.scheduled_departure).total_seconds()
-        return max(0, round(late / 60))
+        return delay_minutes(self.scheduled_departure, self.estimated_departure)
 
     def __repr__(self) -> str:
         route = f"{self.origin_code}-{self.destination_code}"
@@ -420,4 +425,5 @@ __all__ = [
     "Refund",
     "SeatAssignment",
     "Segment",
+    "delay_minutes",
 ]

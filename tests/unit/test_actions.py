@@ -578,6 +578,28 @@ def test_first_fallback_asks_a_specific_question_the_second_hands_over() -> None
     assert customs[0]["relais_handoff"]["reasons"] == ["low_confidence"] and paused(events)
 
 
+def test_a_first_miss_about_a_booking_contacted_lately_hands_over() -> None:
+    # James wrote about XY7T2M three days ago: not understood once about it, he gets a person
+    # (the contact is read only because it changes the decision here).
+    t = tracker("banana", "nlu_fallback", confidence=0.3, slots={"booking_reference": "XY7T2M"})
+    _, customs, events = run("fallback", t)
+    payload = customs[0]["relais_handoff"]
+    assert payload["reasons"] == ["low_confidence", "repeat_contact"] and paused(events)
+    # Right after a person handed the conversation back, past contacts do not count: one
+    # question first, as for anyone.
+    handed_back = {"event": "user", "parse_data": {"intent": {"name": "EXTERNAL_handed_back"}}}
+    t = tracker(
+        "banana",
+        "nlu_fallback",
+        confidence=0.3,
+        slots={"booking_reference": "XY7T2M"},
+        events=[{"event": "session_started"}, handed_back],
+    )
+    texts, customs, events = run("fallback", t)
+    assert texts and not customs and not paused(events)
+    assert slot(events, "misunderstood_streak") == 1
+
+
 def test_out_of_scope_names_what_the_bot_can_do() -> None:
     texts, customs, _ = run(
         "fallback", tracker("recipe for crêpes?", "out_of_scope", sender="web:nobody")

@@ -17,7 +17,9 @@ The limits, and what is measured:
 
 Printed and written to reports/bench-channels.json:
 - answered_once / answered_twice / unanswered: per inbound message, from the stand-ins'
-  records of what the bot sent (a customer's replies counted against its messages);
+  records of what the bot sent (a customer's replies counted against its messages). The
+  satisfaction question the bot asks after "thanks a lot" (a bot conversation that ends) is
+  not an answer to a message: it is counted apart, as rating_questions (one per customer);
 - order_violations: inbound messages of a conversation routed out of order (from the
   database's processing times);
 - p50_ms / p99_ms: from a message leaving the customer to the first reply reaching the
@@ -48,9 +50,12 @@ from bot.channels.x_limits import PAY_PER_USE  # noqa: E402
 from bot.fakes.telegram import FakeTelegram  # noqa: E402
 from bot.fakes.x import FakeX  # noqa: E402
 from relais.core.pacing import describe  # noqa: E402
+from relais.core.texts import say  # noqa: E402
 from tests.e2e.servers import free_port, running, start_relais_app  # noqa: E402
 
 #: Ten requests that each get one reply from an unknown customer, none repeated.
+#: How the satisfaction question begins, in each language (X adds its numbered options).
+RATING_ASKED = tuple(say("rating.ask", lang) for lang in ("en", "fr"))
 SCRIPT = (
     "hello",
     "what are your opening hours?",
@@ -151,10 +156,13 @@ def main() -> int:
                 for i in range(args.customers)
             ]
 
+            def sent(channel: str, who: object) -> list[str]:
+                if channel == "telegram":
+                    return telegram.texts_to(int(who))
+                return x.texts_to(str(who))
+
             def replies(channel: str, who: object) -> int:
-                return len(
-                    telegram.texts_to(int(who)) if channel == "telegram" else x.texts_to(str(who))
-                )
+                return sum(1 for text in sent(channel, who) if not text.startswith(RATING_ASKED))
 
             def customer(channel: str, who: object) -> None:
                 missed = 0  # messages that got no reply: the next ones are not late for it
@@ -182,6 +190,9 @@ def main() -> int:
             wall = time.perf_counter() - began
             time.sleep(3)  # anything sent twice would show up now
             counts = [replies(c, w) for c, w in customers]
+            rating_questions = sum(
+                1 for c, w in customers for text in sent(c, w) if text.startswith(RATING_ASKED)
+            )
             order_violations = _order_violations(engine)
             outbox_waits = _outbox_waits(engine)
         finally:
@@ -203,6 +214,7 @@ def main() -> int:
         "answered_twice": answered_twice,
         "unanswered": unanswered,
         "order_violations": order_violations,
+        "rating_questions": rating_questions,
         "p50_ms": round(statistics.median(every) * 1000, 1) if every else None,
         "p99_ms": round(percentile(every, 0.99) * 1000, 1) if every else None,
         "msgs_per_s": round(messages / wall, 1),

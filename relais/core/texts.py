@@ -35,13 +35,16 @@ def say(key: str, lang: str, **values: Any) -> str:
         template = catalog()[key][lang]
     except KeyError as error:
         raise MissingText(f"no text {key!r} in {lang!r} in {TEXTS_FILE.name}") from error
-    return _tidy(template.format(**values))
+    return _tidy(template.format(**values), lang)
 
 
-def _tidy(text: str) -> str:
-    """Closes the gap an empty value leaves ("Bye , have…" when the name is unknown)."""
+def _tidy(text: str, lang: str) -> str:
+    """Closes the gap an empty value leaves ("Bye , have…" or "You're welcome !" when the name
+    is unknown). French keeps its space before ! and ? ("Avec plaisir !")."""
     text = re.sub(r" +,", ",", text)
     text = re.sub(r",\s*([.!?])", r"\1", text)
+    if lang != "fr":
+        text = re.sub(r" +([.!?])", r"\1", text)
     return re.sub(r" {2,}", " ", text)
 
 

@@ -24,6 +24,8 @@ def test_say_fills_placeholders_and_closes_the_gap_of_an_empty_name() -> None:
     assert say("goodbye.plain", "en", name="") == "Bye, have a good day!"
     assert say("goodbye.plain", "fr", name="Camille") == "Au revoir Camille, bonne journée !"
     assert say("handed_back.general", "en", name="").startswith("I'm back with you. Is there")
+    assert say("thank.plain", "en", name="").startswith("You're welcome! Anything")
+    assert say("thank.plain", "fr", name="").startswith("Avec plaisir ! Autre chose")
 
 
 def test_missing_text_is_a_clear_error() -> None:

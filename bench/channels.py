@@ -19,7 +19,8 @@ Printed and written to reports/bench-channels.json:
 - answered_once / answered_twice / unanswered: per inbound message, from the stand-ins'
   records of what the bot sent (a customer's replies counted against its messages). The
   satisfaction question the bot asks after "thanks a lot" (a bot conversation that ends) is
-  not an answer to a message: it is counted apart, as rating_questions (one per customer);
+  not an answer to a message: it is counted apart, as rating_questions (one per customer),
+  and rating_asked_twice (a customer asked more than once in the session) fails the run;
 - order_violations: inbound messages of a conversation routed out of order (from the
   database's processing times);
 - p50_ms / p99_ms: from a message leaving the customer to the first reply reaching the
@@ -53,9 +54,9 @@ from relais.core.pacing import describe  # noqa: E402
 from relais.core.texts import say  # noqa: E402
 from tests.e2e.servers import free_port, running, start_relais_app  # noqa: E402
 
-#: Ten requests that each get one reply from an unknown customer, none repeated.
 #: How the satisfaction question begins, in each language (X adds its numbered options).
 RATING_ASKED = tuple(say("rating.ask", lang) for lang in ("en", "fr"))
+#: Ten requests that each get one reply from an unknown customer, none repeated.
 SCRIPT = (
     "hello",
     "what are your opening hours?",
@@ -190,9 +191,12 @@ def main() -> int:
             wall = time.perf_counter() - began
             time.sleep(3)  # anything sent twice would show up now
             counts = [replies(c, w) for c, w in customers]
-            rating_questions = sum(
-                1 for c, w in customers for text in sent(c, w) if text.startswith(RATING_ASKED)
-            )
+            asked = [
+                sum(1 for text in sent(c, w) if text.startswith(RATING_ASKED)) for c, w in customers
+            ]
+            rating_questions = sum(asked)
+            # One session per customer here: the question is never asked twice in a session.
+            rating_asked_twice = sum(max(0, n - 1) for n in asked)
             order_violations = _order_violations(engine)
             outbox_waits = _outbox_waits(engine)
         finally:
@@ -215,6 +219,7 @@ def main() -> int:
         "unanswered": unanswered,
         "order_violations": order_violations,
         "rating_questions": rating_questions,
+        "rating_asked_twice": rating_asked_twice,
         "p50_ms": round(statistics.median(every) * 1000, 1) if every else None,
         "p99_ms": round(percentile(every, 0.99) * 1000, 1) if every else None,
         "msgs_per_s": round(messages / wall, 1),
@@ -246,7 +251,8 @@ def main() -> int:
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
     refused = telegram.refused_for_pace + sum(x.refused.values())
-    return 0 if unanswered == answered_twice == order_violations == refused == 0 else 1
+    failures = (unanswered, answered_twice, order_violations, refused, rating_asked_twice)
+    return 0 if not any(failures) else 1
 
 
 def _order_violations(engine: object) -> int:

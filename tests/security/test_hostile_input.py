@@ -207,7 +207,8 @@ def test_outbox_and_tracker_sync_keep_working_while_drain_raises(
     async def main() -> dict[str, Any]:
         async with TestClient(TestServer(app)) as client:
             for _ in range(100):
-                if recorder.sent and rasa.called("append_events"):
+                # Both rows go out, one outbox pass after the other: wait for the second.
+                if len(recorder.sent) >= 2 and rasa.called("append_events"):
                     break
                 await asyncio.sleep(0.05)
             health = await client.get("/healthz")

@@ -50,3 +50,11 @@ def codes_for(airline: str) -> Codes:
 def brand_codes() -> Codes:
     """The patterns for the brand's own code (brand.yml)."""
     return codes_for(load_brand().code)
+
+
+def without_codes(text: str) -> str:
+    """`text` without the brand's flight numbers and booking references, spaces tidied: what a
+    message asks, whichever booking it is about."""
+    codes = brand_codes()
+    text = codes.reference_in_text.sub(" ", codes.flight_in_text.sub(" ", text))
+    return " ".join(text.split())

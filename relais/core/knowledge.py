@@ -375,24 +375,31 @@ def choose(
 ) -> Match | None:
     """The article and passage to say for a message, or None: nothing answers it well enough.
 
-    The retriever's score of each article gains `intent_bonus` times the classifier's
+    Which article: the retriever's score of each, plus `intent_bonus` times the classifier's
     confidence in the request the article is about (`intents`: intent → confidence), so that
-    the two agree where they can. The best article is said from `answer_at`, and only if it
-    beats by `outside_margin` the score of the out-of-scope examples closest to the message
-    (`outside`): "what time is it in Montreal?" is nearer those than any article.
+    the two agree where they can (spending points on a ticket is the loyalty programme's
+    business, not changing a booking's). Whether to say it: the retriever's own score alone, from
+    `answer_at`, and only if it beats by `outside_margin` the score of the out-of-scope
+    examples closest to the message (`outside`): "what time is it in Montreal?" is nearer those
+    than any article. The classifier helps choose among articles, never to answer at all: a
+    confident intent is no evidence that the knowledge holds the answer ("is my flight to Nice
+    late?" is a flight-status request the records answer, not the delays article).
     """
-    best: Match | None = None
+    best: tuple[float, Match] | None = None
     for match in matches:
         article = knowledge.article(match.article, next(iter(knowledge.articles), ""))
         if article is None:
             continue  # a model trained on other articles than these files
         boost = max((intents.get(name, 0.0) for name in article.intents), default=0.0)
-        scored = Match(match.article, match.passage, match.score + intent_bonus * boost)
-        if best is None or scored.score > best.score:
-            best = scored
-    if best is None or best.score < answer_at or best.score < outside + outside_margin:
+        rank = match.score + intent_bonus * boost
+        if best is None or rank > best[0]:
+            best = (rank, match)
+    if best is None:
         return None
-    return best
+    chosen = best[1]
+    if chosen.score < answer_at or chosen.score < outside + outside_margin:
+        return None
+    return chosen
 
 
 def confidences(parse: Mapping[str, Any] | None) -> dict[str, float]:

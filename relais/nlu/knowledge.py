@@ -9,6 +9,13 @@ examples, and offers its best-scoring passage. The top articles go into the pars
 `knowledge`; the action server decides whether the best is good enough to say
 (relais/core/knowledge.py `choose`, thresholds in escalation.yml) and says it from the files.
 
+Flight numbers and booking references are taken out of the message and of the examples
+before either is scored: a code says which booking, never which article, and an article whose
+examples quote references would otherwise match every message that carries one
+("XY7T2M Jones" is a reference and a surname, not a question about seats). A message with
+a code is therefore embedded once more, without it: the one case where retrieval runs the
+encoder itself.
+
 The index is built by `rasa train` from the knowledge folder brand.yml names; editing an
 article means `make validate`, `make train` and a restart.
 """
@@ -29,6 +36,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from relais.core import timings
 from relais.core.brand import load_brand
+from relais.core.codes import without_codes
 from relais.core.knowledge import KNOWLEDGE, Knowledge, load_knowledge
 from relais.core.policy import OUT_OF_SCOPE_INTENT
 from relais.ml import tfidf
@@ -94,7 +102,9 @@ class KnowledgeRetriever(StoredModelComponent):
             return self._resource
         passages = sorted({(article, passage) for article, passage, _ in examples})
         articles = sorted({article for article, _ in passages})
-        texts = [text for _, _, text in examples] + outside
+        texts = [without_codes(text) for _, _, text in examples] + [
+            without_codes(text) for text in outside
+        ]
         ngrams = TfidfVectorizer(
             preprocessor=normalise, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
         )
@@ -133,18 +143,18 @@ class KnowledgeRetriever(StoredModelComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             started = time.perf_counter()
-            text = message.get(TEXT) or ""
+            text = without_codes(message.get(TEXT) or "")
             found: dict[str, Any] = {"articles": [], "outside": 0.0}
-            if self._model is not None and text.strip():
+            if self._model is not None and text:
                 found = self.rank(text)
             message.set(KNOWLEDGE, found, add_to_output=True)
             timings.record("knowledge", started)
         return messages
 
     def rank(self, text: str) -> dict[str, Any]:
-        """The `top` articles for `text`, best first: each with its score (0–1) and the
-        passage of it that matches `text` best; and `outside`, the score of the out-of-scope
-        examples closest to `text`, counted the same way."""
+        """The `top` articles for `text` (its codes already taken out), best first: each with
+        its score (0–1) and the passage of it that matches `text` best; and `outside`, the
+        score of the out-of-scope examples closest to `text`, counted the same way."""
         model = self._model
         k = int(self._config["best_examples"])
         query = tfidf.transform(model["ngrams"], [text]).toarray().ravel()

@@ -236,14 +236,17 @@ def _knowledge(args: argparse.Namespace) -> int:
     from relais.tools.triage import Triage
 
     knowledge = load_knowledge(brand.knowledge_dir, brand.links["website"])
-    questions = load_questions(Path(args.questions))
+    questions = [q for path in args.questions for q in load_questions(Path(path))]
     triage = Triage.load(Path(args.model) if args.model else None)
     parses = [triage.parse(q.text) for q in questions]
     if args.action == "tune":
-        print(f"{'answer':>7} {'bonus':>6}  figures")
-        for answer_at, bonus, figures in tune(questions, parses, knowledge, load_thresholds())[:15]:
+        print(f"{'answer':>7} {'bonus':>6} {'margin':>7}  figures")
+        for t, figures in tune(questions, parses, knowledge, load_thresholds())[:15]:
             shown = "  ".join(f"{k.removeprefix('knowledge_')} {v:.3f}" for k, v in figures.items())
-            print(f"{answer_at:7.3f} {bonus:6.2f}  {shown}")
+            print(
+                f"{t.knowledge_answer:7.3f} {t.knowledge_intent_bonus:6.2f}"
+                f" {t.knowledge_outside_margin:7.2f}  {shown}"
+            )
         return 0
     report = score(questions, parses, knowledge, load_thresholds())
     for metric, value in report["figures"].items():
@@ -433,18 +436,30 @@ def parser() -> argparse.ArgumentParser:
     k = sub.add_parser("knowledge", help="check the knowledge articles; score or tune retrieval")
     kinds = k.add_subparsers(dest="action", required=True)
     kinds.add_parser("check", help="every article in both languages, links on the brand's site")
-    for name, what, default in (
-        ("eval", "the share of questions answered from the right article", "knowledge_heldout"),
-        ("tune", "try thresholds on the development questions", "knowledge_dev"),
+    for name, what, defaults in (
+        ("eval", "the share of questions answered from the right article", ["knowledge_heldout"]),
+        (
+            "tune",
+            "try thresholds on the development questions",
+            ["knowledge_dev", "knowledge_fresh", "knowledge_paraphrased"],
+        ),
     ):
         kind = kinds.add_parser(name, help=what)
         kind.add_argument(
-            "--questions", default=str(settings().repo_root / "tests" / "eval" / f"{default}.yml")
+            "--questions",
+            nargs="+",
+            default=[str(settings().repo_root / "tests" / "eval" / f"{d}.yml") for d in defaults],
+            help="one or more question files, scored together",
         )
         kind.add_argument(
             "--model", help="model archive (default: $RELAIS_MODEL, else models/relais.tar.gz)"
         )
-        kind.add_argument("--show", type=int, default=15, help="how many confusions to list")
+        kind.add_argument(
+            "--show",
+            type=int,
+            default=0,
+            help="how many confusions to list (not for a held-out set)",
+        )
     k.set_defaults(func=_knowledge)
 
     x = sub.add_parser("x", help="X: register the webhook and subscribe the account")

@@ -53,12 +53,18 @@ TARGETS = (
     Target("knowledge_en_accuracy", 0.90),
     Target("knowledge_fr_accuracy", 0.90),
     Target("knowledge_outside_answered_rate", 0.05, at_least=False),
+    Target("knowledge2_en_accuracy", 0.90),
+    Target("knowledge2_fr_accuracy", 0.90),
+    Target("knowledge2_outside_answered_rate", 0.05, at_least=False),
     Target("knowledge_ms_median", 5.0, at_least=False),
 )
-#: The team's held-out knowledge questions (relais/tools/knowledge_eval.py).
-KNOWLEDGE_QUESTIONS = (
-    Path(__file__).resolve().parents[2] / "tests" / "eval" / "knowledge_heldout.yml"
-)
+#: The team's held-out knowledge questions (relais/tools/knowledge_eval.py), by the prefix of
+#: their figures: the first set, and a second one written blind on 2026-12-06 (each must reach
+#: the targets above; the second's figures are named knowledge2_…).
+KNOWLEDGE_SETS = {
+    "knowledge": Path(__file__).resolve().parents[2] / "tests" / "eval" / "knowledge_heldout.yml",
+    "knowledge2": Path(__file__).resolve().parents[2] / "tests" / "eval" / "knowledge_heldout2.yml",
+}
 #: The anger sets: file name, and whether it is a reported target or reported only.
 ANGER_SETS = ("anger_en_tweeteval", "anger_fr_emodift", "anger_fr_xed", "anger_en_goemotions")
 ANGRY = 0.5
@@ -162,10 +168,12 @@ def evaluate(
     data_dir: Path,
     triage: Triage,
     every: int = 1,
-    knowledge_questions: Path = KNOWLEDGE_QUESTIONS,
+    knowledge_sets: dict[str, Path] = KNOWLEDGE_SETS,
 ) -> dict[str, Any]:
     """Runs every evaluation file (or one row in `every`) through triage, and the team's
-    held-out knowledge questions; returns the report."""
+    held-out knowledge questions; returns the report. Of the knowledge questions it keeps the
+    figures and counts only, never which questions were missed: reading those is how a
+    held-out set becomes a development set."""
     from relais.core.brand import load_brand
     from relais.core.knowledge import load_knowledge
     from relais.core.policy import load_thresholds
@@ -192,14 +200,22 @@ def evaluate(
         )
     airline_rows = load_rows(data_dir / "airline_tweets.jsonl", every)
     airline = airline_scores(airline_rows, [triage.triage(r["text"]) for r in airline_rows])
-    questions = load_questions(knowledge_questions)
     brand = load_brand()
-    knowledge = knowledge_score(
-        questions,
-        [triage.parse(q.text) for q in questions],
-        load_knowledge(brand.knowledge_dir, brand.links["website"]),
-        load_thresholds(),
-    )
+    articles = load_knowledge(brand.knowledge_dir, brand.links["website"])
+    knowledge: dict[str, Any] = {}
+    for prefix, path in knowledge_sets.items():
+        questions = load_questions(path)
+        scored = knowledge_score(
+            questions, [triage.parse(q.text) for q in questions], articles, load_thresholds()
+        )
+        knowledge[prefix] = {
+            "file": path.name,
+            "questions": scored["questions"],
+            "figures": {
+                prefix + name.removeprefix("knowledge"): value
+                for name, value in scored["figures"].items()
+            },
+        }
     cost = {k: v for k, v in triage.timings(since=started).items() if not k.startswith("_")}
     mapped = en["mapped"] + fr["mapped"]
     figures = {
@@ -216,7 +232,7 @@ def evaluate(
         "routine_handoff_rate": _ratio(sum(bool(x["handoff"]) for x in routine), len(routine)),
         "triage_added_ms_median": cost["added_ms_median"],
         "rasa_parse_ms_median": cost["parse_ms_median"],
-        **knowledge["figures"],
+        **{name: value for found in knowledge.values() for name, value in found["figures"].items()},
         "knowledge_ms_median": cost["knowledge_ms_median"],
     }
     return {
@@ -254,9 +270,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append("\nairline_tweets: negative flagged, by reason")
     for reason, recall in airline["recall_by_negative_reason"].items():
         lines.append(f"  {recall:6.3f}  {reason}")
-    lines.append(f"\nknowledge (held-out questions {report['knowledge']['questions']}): wrong")
-    for pair, count in list(report["knowledge"]["confusions"].items())[:10]:
-        lines.append(f"  {count:5d}  {pair}")
+    for prefix, found in report["knowledge"].items():
+        lines.append(f"\n{prefix}: held-out questions of {found['file']}: {found['questions']}")
     for name in ("intents_en_clinc", "intents_fr_travel"):
         lines.append(f"\n{name}: expected -> predicted")
         for pair, count in report[name]["confusion"].items():

@@ -1,10 +1,12 @@
 """Scores the knowledge base: for questions the team wrote, does the bot pick the right article?
 
-The questions are in tests/eval: `knowledge_heldout.yml` (`make eval` reports it; never used
-to build or tune anything) and `knowledge_dev.yml` (for choosing thresholds, with
-`relais knowledge tune`). Each has an article id, or none for a question the knowledge does
-not answer. The article scored is the one the bot would answer a visitor it cannot identify
-from (`relais.core.knowledge.article_for`, the same code the action server runs).
+The questions are in tests/eval: `knowledge_heldout.yml` and `knowledge_heldout2.yml` (`make
+eval` reports their figures; never used to build or tune anything) and the development sets
+`knowledge_dev.yml`, `knowledge_fresh.yml` and `knowledge_paraphrased.yml` (for choosing
+thresholds, with `relais knowledge tune`). Each has an article id, or none for a question the
+knowledge does not answer. The article scored is the one the bot would answer a visitor it
+cannot identify from (`relais.core.knowledge.article_for`, the same code the action server
+runs).
 """
 
 from __future__ import annotations
@@ -93,22 +95,29 @@ def tune(
     parses: list[dict[str, Any]],
     knowledge: Knowledge,
     base: Thresholds,
-) -> list[tuple[float, float, dict[str, float]]]:
-    """The figures for a grid of (knowledge_answer, knowledge_intent_bonus), best first (by
-    the worse language's accuracy, with at most 5 % of outside questions answered)."""
+) -> list[tuple[Thresholds, dict[str, float]]]:
+    """The figures for a grid of the three knowledge thresholds (answer bar, intent bonus,
+    outside margin), best first: by the worse language's accuracy, among the settings that
+    answer at most 5 % of the questions outside the knowledge."""
     rows = []
-    answers = [round(0.30 + 0.01 * i, 3) for i in range(31)]
-    bonuses = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
-    for answer_at, bonus in itertools.product(answers, bonuses):
+    answers = [round(0.30 + 0.02 * i, 3) for i in range(16)]
+    bonuses = [0.0, 0.03, 0.05, 0.1, 0.2]
+    margins = [0.0, 0.02, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1]
+    for answer_at, bonus, margin in itertools.product(answers, bonuses, margins):
         t = Thresholds(
-            **{**base.__dict__, "knowledge_answer": answer_at, "knowledge_intent_bonus": bonus}
+            **{
+                **base.__dict__,
+                "knowledge_answer": answer_at,
+                "knowledge_intent_bonus": bonus,
+                "knowledge_outside_margin": margin,
+            }
         )
-        figures = score(questions, parses, knowledge, t)["figures"]
-        rows.append((answer_at, bonus, figures))
+        rows.append((t, score(questions, parses, knowledge, t)["figures"]))
 
-    def key(row: tuple[float, float, dict[str, float]]) -> tuple[bool, float]:
-        figures = row[2]
+    def key(row: tuple[Thresholds, dict[str, float]]) -> tuple[bool, float, float]:
+        figures = row[1]
         worst = min(v for k, v in figures.items() if k.endswith("_accuracy"))
-        return (figures["knowledge_outside_answered_rate"] <= 0.05, worst)
+        # Ties: the higher bar, which guesses less on questions no set holds.
+        return (figures["knowledge_outside_answered_rate"] <= 0.05, worst, row[0].knowledge_answer)
 
     return sorted(rows, key=key, reverse=True)

@@ -37,11 +37,15 @@ GUARDS = {
     # Raised from 0.28 in session 5: sarcastic thanks and failures the bot cannot place are
     # now complaints, which flags more tweets of every kind. Not a fix: a trade-off.
     "airline_non_negative_flagged_rate": (0.30, False),  # 0.284 (target 0.10)
-    # The brand's knowledge on the team's held-out questions (all 300 of them, not a subset),
-    # measured on 2026-12-05 with the thresholds chosen on the development questions.
-    "knowledge_en_accuracy": (0.86, True),  # 0.887 (target 0.90, not reached)
-    "knowledge_fr_accuracy": (0.89, True),  # 0.922 (target 0.90)
+    # The brand's knowledge on the team's two held-out sets (all 300 questions of each, not a
+    # subset), measured on 2026-12-06 with the thresholds chosen on the development questions.
+    "knowledge_en_accuracy": (0.89, True),  # 0.904 (target 0.90)
+    "knowledge_fr_accuracy": (0.93, True),  # 0.957 (target 0.90)
     "knowledge_outside_answered_rate": (0.05, False),  # 0.014 (target 0.05)
+    "knowledge2_en_accuracy": (0.90, True),  # 0.922 (target 0.90)
+    "knowledge2_fr_accuracy": (0.91, True),  # 0.939 (target 0.90)
+    # One question over the target (4 of 70): the ceiling is where it stands.
+    "knowledge2_outside_answered_rate": (0.058, False),  # 0.057 (target 0.05, missed)
 }
 #: Figures `evaluate` reports that are durations: measured by bench/triage_cost.py, never
 #: asserted (a ceiling on them tests the machine, not Relais).

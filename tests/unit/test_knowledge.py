@@ -155,7 +155,7 @@ def test_ranking_reads_the_parse_and_ignores_what_it_cannot_read() -> None:
     assert ranking({}) == [] and ranking(None) == [] and ranking({"knowledge": "x"}) == []
 
 
-def test_the_article_is_chosen_by_score_helped_by_what_the_classifier_understood(
+def test_the_classifier_helps_choose_the_article_but_not_whether_to_answer(
     folder: Path,
 ) -> None:
     for lang in ("en", "fr"):
@@ -172,19 +172,29 @@ def test_the_article_is_chosen_by_score_helped_by_what_the_classifier_understood
 
     seats, pets = Match("seats", "pick", 0.45), Match("pets", "cabin", 0.5)
     assert pick([pets, seats]) == pets  # the retriever alone
-    # The request the classifier is sure of lifts its own article...
-    assert pick([pets, seats], seat_selection=0.9) == Match("seats", "pick", 0.54)
-    # ...and lifts it over the bar, but nothing is said below it.
-    assert pick([Match("seats", "pick", 0.35)], seat_selection=0.9) is not None
-    assert pick([Match("seats", "pick", 0.35)], seat_selection=0.2) is None
-    assert pick([Match("pets", "cabin", 0.39)], seat_selection=0.9) is None
+    # The request the classifier is sure of puts its own article first (0.45 + 0.09 > 0.5),
+    # and the retriever's own score is what is kept...
+    assert pick([pets, seats], seat_selection=0.9) == seats
+    assert pick([pets, seats], seat_selection=0.4) == pets  # 0.49 < 0.5
+    # ...and what the bar is held against: a sure classifier lifts nothing over it.
+    assert pick([Match("seats", "pick", 0.35)], seat_selection=0.9) is None
+    assert pick([Match("seats", "pick", 0.41)], seat_selection=0.0) == Match("seats", "pick", 0.41)
+    # Chosen by the classifier but under the bar: nothing, not the next article.
+    below = [Match("pets", "cabin", 0.42), Match("seats", "pick", 0.39)]
+    assert pick(below, seat_selection=1.0) is None
     # A model trained on articles since removed says nothing of them.
     assert pick([Match("gone", "x", 0.99)]) is None
     parse = {
         "intent_ranking": [{"name": "seat_selection", "confidence": 0.9}],
-        "knowledge": {"articles": [{"article": "seats", "passage": "pick", "score": 0.35}]},
+        "knowledge": {
+            "articles": [
+                {"article": "pets", "passage": "cabin", "score": 0.5},
+                {"article": "seats", "passage": "pick", "score": 0.45},
+            ]
+        },
     }
     assert article_for(parse, knowledge, answer_at=0.4, intent_bonus=0.1) == "seats"
+    assert article_for(parse, knowledge, answer_at=0.46, intent_bonus=0.1) is None
     assert article_for({}, knowledge, answer_at=0.4, intent_bonus=0.1) is None
 
 

@@ -101,11 +101,12 @@ def test_a_passage_comes_in_the_customers_language_with_its_article_and_link() -
 def test_only_passages_the_bot_would_say_are_suggested() -> None:
     below = parse(("pets", "cabin", 0.49), ("meals", "menu", 0.5))
     assert shown(suggestions([below], KNOWLEDGE, "en", THRESHOLDS)) == [("meals", "menu")]
-    # The classifier's confidence in the article's request lifts it over the threshold.
-    helped = parse(("check-in", "online", 0.48), check_in=0.6)
-    (found,) = suggestions([helped], KNOWLEDGE, "en", THRESHOLDS)
+    # The classifier's confidence in the article's request does not lift it over the
+    # threshold: the bot would not say it either.
+    sure = parse(("check-in", "online", 0.48), check_in=1.0)
+    assert suggestions([sure], KNOWLEDGE, "en", THRESHOLDS) == []
+    (found,) = suggestions([parse(("check-in", "online", 0.51))], KNOWLEDGE, "en", THRESHOLDS)
     assert (found["article"], found["score"]) == ("check-in", 0.51)
-    assert suggestions([parse(("check-in", "online", 0.48))], KNOWLEDGE, "en", THRESHOLDS) == []
     # Closer to what is out of scope than to the article, by less than the margin: not said.
     outside = parse(("pets", "cabin", 0.6), outside=0.58)
     assert suggestions([outside], KNOWLEDGE, "en", THRESHOLDS) == []

@@ -8,7 +8,10 @@ dropped). In polling mode the webhook does not exist (404), its CRC included: in
 `GET /2/dm_events` is polled at the pace the read limit allows (15 per 15 minutes: once a
 minute), each page one request, and the newest event id handled is persisted, so a restart
 neither loses nor repeats a message. A catch-up longer than the limit allows goes on at the
-limit's pace, and its messages are stored oldest first once it is complete.
+limit's pace, and its messages are stored oldest first once it is complete. The very first
+start (no position kept yet) reads the newest page only and answers only the DMs of the last
+24 hours: older ones were written before Relais was connected, and a bot's reply days later
+would answer a question long settled (they stay on X for the team to read).
 Group conversations are not answered as one customer: each gets one note, in both languages,
 that the brand answers privately (sent through the outbox like any reply).
 Out: `POST /2/dm_conversations/with/:id/messages`, text split at 10,000 characters, buttons as
@@ -24,7 +27,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -53,12 +57,14 @@ from relais.core.texts import LANGUAGES, say
 from relais.core.types import Author
 from relais.core.untrusted import for_log
 from relais.storage.db import run_atomic
-from relais.storage.messages import add_outgoing, conversation_for
+from relais.storage.messages import Inbound, add_outgoing, conversation_for
 
 logger = logging.getLogger(__name__)
 
 #: A group conversation's outbox recipient: "group:<dm_conversation_id>".
 GROUP = "group:"
+#: On the very first start, DMs older than this many seconds are not answered.
+FIRST_START_WINDOW_S = 24 * 3600
 
 
 def group_note() -> str:
@@ -251,7 +257,8 @@ class XChannel:
                 return
             self.problem = None
             read = read_dm_events({"data": events}, self.account_id)
-            for inbound in read.messages:
+            messages = read.messages if since is not None else self._recent(read.messages)
+            for inbound in messages:
                 _, created = await router.store(inbound)
                 if created:
                     await router.process(inbound.conversation_id)
@@ -267,6 +274,20 @@ class XChannel:
                     lambda s, value=value: set_state(s, CHANNEL, key, value),
                 )
             await _pause(stop, pause)
+
+    def _recent(self, messages: Sequence[Inbound]) -> list[Inbound]:
+        """The DMs of the last FIRST_START_WINDOW_S (or of an unknown time): what the very
+        first start answers."""
+        cutoff = datetime.fromtimestamp(self.clock() - FIRST_START_WINDOW_S, tz=timezone.utc)
+        naive = cutoff.replace(tzinfo=None)  # Inbound.sent_at is naive UTC
+        kept = [m for m in messages if m.sent_at is None or m.sent_at >= naive]
+        if len(kept) < len(messages):
+            logger.info(
+                "x: first start: %d DMs older than %d h left unanswered",
+                len(messages) - len(kept),
+                FIRST_START_WINDOW_S // 3600,
+            )
+        return kept
 
     async def _catch_up(
         self, since: str | None, stop: asyncio.Event

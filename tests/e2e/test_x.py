@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,41 @@ def test_polling_stores_each_dm_once_across_pages_and_restarts(fake: FakeX, tmp_
     assert stored() == [f"message {i}" for i in range(51, 260)]
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Message)).scalar_one() == 209
+
+
+def test_the_first_start_answers_only_the_last_days_dms(fake: FakeX, tmp_path: Path) -> None:
+    from relais.storage.db import create_all
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    engine = make_engine(url)
+    create_all(engine)
+    router = Router(
+        engine, RasaClient("http://127.0.0.1:9", timeout_s=1), load_brand(), HandoffSettings()
+    )
+    # Written before Relais was connected: three days ago, just over a day ago, an hour ago.
+    for text, hours in (("sent three days ago", 72), ("sent 25 hours ago", 25), ("an hour", 1)):
+        event = fake.customer_dm(JAMES_X, text)
+        moment = datetime.now(timezone.utc) - timedelta(hours=hours)
+        event["created_at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    fake.customer_dm(JAMES_X, "sent just now")
+
+    def stored() -> list[str]:
+        with session_scope(engine) as s:
+            return [m.text for m in s.execute(select(Message).order_by(Message.id)).scalars()]
+
+    async def poll_once() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(channel_for(fake, router).poll(stop, every=0.2))
+        await asyncio.sleep(1.5)
+        stop.set()
+        await task
+
+    asyncio.run(poll_once())
+    assert stored() == ["an hour", "sent just now"]
+    # After the first start every new DM is answered, and the old ones stay behind.
+    fake.customer_dm(JAMES_X, "a new one")
+    asyncio.run(poll_once())
+    assert stored() == ["an hour", "sent just now", "a new one"]
 
 
 def test_webhook_end_to_end_with_crc_signature_and_numbered_options(

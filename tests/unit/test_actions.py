@@ -727,14 +727,19 @@ def test_out_of_scope_for_the_classifier_but_answered_by_the_knowledge() -> None
 
 
 def test_a_weak_passage_is_not_said() -> None:
-    t = tracker(
-        "what's the weather in Lyon",
-        "out_of_scope",
-        sender=new_sender(),
-        knowledge=[("disruptions", "status", 0.3)],
-    )
-    texts, _, _ = run("fallback", t)
-    assert "celeste-air.example" not in texts[0]
+    def said(score: float) -> str:
+        t = tracker(
+            "when will I hear about a delay",
+            "out_of_scope",
+            sender=new_sender(),
+            knowledge=[("disruptions", "how-we-inform-you", score)],
+        )
+        texts, _, _ = run("fallback", t)
+        return " ".join(texts)
+
+    # The same real passage: said with its link when it scores well, not when it scores low.
+    assert "celeste-air.example/" in said(0.9)
+    assert "celeste-air.example/" not in said(0.3)
 
 
 def test_only_unanswered_requests_count_towards_stalled() -> None:

@@ -136,3 +136,85 @@ def test_an_event_class_defined_later_is_found(action) -> None:  # type: ignore[
         type_name = "relais_test_customer_rated"
 
     assert Event.resolve_by_type("relais_test_customer_rated") is CustomerRated
+
+
+# --- running the model's graph without dask ---------------------------------------------------
+
+
+def graph_runner(calls: list[str]):  # type: ignore[no-untyped-def]
+    """A DaskGraphRunner over a small real schema whose nodes record their calls: `a` needs
+    the input `__x__`, `b` needs `a`, `c` needs `a`, `b` and `__missing__` (nothing provides
+    it), and `d` needs `a` but no target needs `d`."""
+    from rasa.engine.graph import GraphSchema, SchemaNode
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    def node(**needs: str) -> SchemaNode:
+        return SchemaNode(
+            needs=needs, uses=LanguageDetector, constructor_name="create", fn="process", config={}
+        )
+
+    schema = GraphSchema(
+        {
+            "a": node(x="__x__"),
+            "b": node(a="a"),
+            "c": node(a="a", b="b", m="__missing__"),
+            "d": node(a="a"),
+        }
+    )
+    runner = DaskGraphRunner.__new__(DaskGraphRunner)
+    runner._graph_schema = schema
+
+    def recorder(name: str):  # type: ignore[no-untyped-def]
+        def call(*inputs):  # type: ignore[no-untyped-def]
+            calls.append(name)
+            return name, [i if isinstance(i, str) else f"{i[0]}={i[1]}" for i in inputs]
+
+        return call
+
+    runner._instantiated_nodes = {name: recorder(name) for name in "abcd"}  # type: ignore[assignment]
+    return runner
+
+
+def test_the_graph_runs_each_needed_node_once_in_order_without_dask(action) -> None:  # type: ignore[no-untyped-def]
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    assert DaskGraphRunner.run is speedups.run_graph
+    calls: list[str] = []
+    runner = graph_runner(calls)
+    result = runner.run(inputs={"__x__": 1}, targets=["c"])
+    assert calls == ["a", "b", "c"]  # never d, which no target needs
+    # Each node gets (name, output) of what it needs; a name nothing provides comes as itself.
+    assert result == {"c": ["a=['__x__=1']", "b=[\"a=['__x__=1']\"]", "__missing__"]}
+    calls.clear()
+    assert runner.run(inputs={"__x__": 2}, targets=["b", "d"]) == {
+        "b": ["a=['__x__=2']"],
+        "d": ["a=['__x__=2']"],
+    }
+    assert calls == ["a", "b", "d"]  # a once, for both
+    # What dask itself gives for the graph Rasa builds from the same schema.
+    for inputs, targets in (({"__x__": 1}, ["c"]), ({"__x__": 2}, ["b", "d"]), ({}, ["b"])):
+        assert runner.run(inputs=inputs, targets=targets) == dask_run(runner, inputs, targets)
+
+
+def dask_run(runner, inputs, targets):  # type: ignore[no-untyped-def]
+    """Rasa's DaskGraphRunner.run, from its own parts."""
+    import dask
+
+    graph = runner._build_dask_graph(runner._graph_schema.minimal_graph_schema(targets))
+    runner._add_inputs_to_graph(inputs, graph)
+    return dict(dask.get(graph, targets))
+
+
+def test_the_graph_runner_keeps_rasas_errors(action) -> None:  # type: ignore[no-untyped-def]
+    from rasa.engine.exceptions import GraphRunError
+
+    runner = graph_runner([])
+    with pytest.raises(GraphRunError, match="clashes with a node name"):
+        runner.run(inputs={"__x__": "b"}, targets=["c"])
+
+    def broken(*inputs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    runner._instantiated_nodes["b"] = broken
+    with pytest.raises(GraphRunError, match="Error running runner"):
+        runner.run(inputs={"__x__": 1}, targets=["c"])
